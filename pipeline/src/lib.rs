@@ -1,0 +1,18 @@
+//! ailogs-pipeline: the streaming core of ailogs, sans-IO.
+//!
+//! Records in; enrichments, view queries and alerts out. No tokio, no sockets, no database:
+//! every rule about logs lives here, unit-tested and benchmarked without a server. The
+//! `ailogs` crate carries bytes to and from it.
+
+pub mod classify;
+pub mod decode;
+pub mod logfmt;
+pub mod normalize;
+pub mod query;
+pub mod record;
+pub mod shape;
+pub mod synth;
+
+pub use decode::{Decoder, RawEntry, RejectReason, Rejected};
+pub use normalize::fields::{DecodeLimits, labels_from};
+pub use record::{Labels, Level, LineFormat, LogRecord};

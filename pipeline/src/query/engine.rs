@@ -1,0 +1,428 @@
+//! Selects, ranks, groups and limits lines for one query.
+
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::render::{self, Entry, QueryOutcome};
+use super::spec::{Aggregation, Mode, QuerySpec};
+use crate::classify::audit_category;
+use crate::record::LogRecord;
+use crate::shape::message_shape;
+
+/// The event-time window a query covers, inclusive, Unix nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start_ns: i64,
+    pub end_ns: i64,
+}
+
+impl Window {
+    /// The window of `spec.time_range` ending at `now_ns`.
+    pub fn ending_at(now_ns: i64, spec: &QuerySpec) -> Self {
+        let range_ns = i64::try_from(spec.time_range_s)
+            .unwrap_or(i64::MAX / 2)
+            .saturating_mul(1_000_000_000);
+        Window {
+            start_ns: now_ns.saturating_sub(range_ns),
+            end_ns: now_ns,
+        }
+    }
+
+    pub fn contains(&self, ts_ns: i64) -> bool {
+        (self.start_ns..=self.end_ns).contains(&ts_ns)
+    }
+}
+
+/// Runs a query over `candidates`: any superset of the lines it may return, in any order
+/// (a view hands in what its indexes select; every filter is applied again here).
+pub fn run(spec: &QuerySpec, candidates: &[Arc<LogRecord>], window: Window) -> QueryOutcome {
+    let mut base: Vec<&Arc<LogRecord>> = candidates
+        .iter()
+        .filter(|r| in_scope(spec, r, window))
+        .collect();
+    base.sort_by_key(|r| r.ts_ns);
+    let min_level = spec.min_level();
+    let mut matched: Vec<&Arc<LogRecord>> = base
+        .iter()
+        .copied()
+        .filter(|r| r.level >= min_level && selected_by_mode(spec.mode, r))
+        .collect();
+    rank(spec.mode, &mut matched);
+    let total_matched = matched.len();
+
+    if spec.aggregation != Aggregation::None {
+        return render::groups(spec, window, &matched, group(spec.aggregation, &matched));
+    }
+    let entries = if spec.deduplicate {
+        dedupe(&matched)
+    } else {
+        matched.iter().map(|r| Entry::single(r)).collect()
+    };
+    let distinct = entries.len();
+    let mut entries = match spec.mode {
+        Mode::Conversation => by_conversation(entries),
+        _ => entries,
+    };
+    entries.truncate(spec.limit);
+    let context = Context::new(&base, spec);
+    render::lines(
+        spec,
+        window,
+        &matched,
+        total_matched,
+        distinct,
+        entries,
+        &context,
+    )
+}
+
+fn in_scope(spec: &QuerySpec, r: &LogRecord, window: Window) -> bool {
+    window.contains(r.ts_ns)
+        && (spec.services.is_empty() || spec.services.contains(&r.service))
+        && eq_opt(&spec.correlation_id, &r.correlation_id)
+        && eq_opt(&spec.conversation_id, &r.conversation_id)
+        && eq_opt(&spec.session_id, &r.session_id)
+        && eq_opt(&spec.workspace_id, &r.workspace_id)
+        && !spec
+            .exclude
+            .iter()
+            .any(|x| x.matches(&r.message) || r.error.as_deref().is_some_and(|e| x.matches(e)))
+}
+
+fn eq_opt(wanted: &Option<String>, actual: &Option<String>) -> bool {
+    wanted.as_ref().is_none_or(|w| actual.as_ref() == Some(w))
+}
+
+fn selected_by_mode(mode: Mode, r: &LogRecord) -> bool {
+    match mode {
+        Mode::Errors | Mode::Troubleshoot => true,
+        Mode::Performance => r.duration_ms.is_some(),
+        Mode::Audit => audit_category(r).is_some(),
+        Mode::Conversation => r.conversation_id.is_some(),
+    }
+}
+
+/// Most useful first: the order in which `limit` keeps lines.
+fn rank(mode: Mode, lines: &mut [&Arc<LogRecord>]) {
+    match mode {
+        Mode::Troubleshoot => lines.sort_by_key(|r| (Reverse(r.level), Reverse(r.ts_ns))),
+        Mode::Performance => lines.sort_by(|a, b| {
+            b.duration_ms
+                .unwrap_or(0.0)
+                .total_cmp(&a.duration_ms.unwrap_or(0.0))
+                .then(b.ts_ns.cmp(&a.ts_ns))
+        }),
+        Mode::Errors | Mode::Audit | Mode::Conversation => lines.sort_by_key(|r| Reverse(r.ts_ns)),
+    }
+}
+
+/// Folds lines with the same service, level and message shape into the best-ranked one.
+fn dedupe<'a>(ranked: &[&'a Arc<LogRecord>]) -> Vec<Entry<'a>> {
+    let mut index: HashMap<(&str, crate::record::Level, String), usize> = HashMap::new();
+    let mut entries: Vec<Entry<'a>> = Vec::new();
+    for r in ranked {
+        let key = (r.service.as_str(), r.level, message_shape(&r.message));
+        match index.get(&key) {
+            Some(&i) => entries[i].absorb(r),
+            None => {
+                index.insert(key, entries.len());
+                entries.push(Entry::single(r));
+            }
+        }
+    }
+    entries
+}
+
+/// Reorders entries so that each conversation's lines are together, conversations by most
+/// recent activity, lines within one in time order.
+fn by_conversation(entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
+    let mut groups: Vec<(String, Vec<Entry<'_>>)> = Vec::new();
+    for e in entries {
+        let id = e.rec.conversation_id.clone().unwrap_or_default();
+        match groups.iter_mut().find(|(g, _)| *g == id) {
+            Some((_, list)) => list.push(e),
+            None => groups.push((id, vec![e])),
+        }
+    }
+    // `entries` arrive newest first, so groups are already ordered by latest activity.
+    groups
+        .into_iter()
+        .flat_map(|(_, mut list)| {
+            list.sort_by_key(|e| e.rec.ts_ns);
+            list
+        })
+        .collect()
+}
+
+/// Lines of one aggregation group, best-ranked first.
+pub struct Group<'a> {
+    pub key: String,
+    pub lines: Vec<&'a Arc<LogRecord>>,
+}
+
+fn group<'a>(aggregation: Aggregation, matched: &[&'a Arc<LogRecord>]) -> Vec<Group<'a>> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    for r in matched {
+        let key = match aggregation {
+            Aggregation::ByService => r.service.clone(),
+            Aggregation::ByPattern => message_shape(&r.message),
+            Aggregation::ByError if r.is_failure() => message_shape(
+                r.error
+                    .as_deref()
+                    .filter(|e| !e.is_empty())
+                    .unwrap_or(&r.message),
+            ),
+            Aggregation::ByError | Aggregation::None => continue,
+        };
+        match index.get(&key) {
+            Some(&i) => groups[i].lines.push(r),
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push(Group {
+                    key,
+                    lines: vec![r],
+                });
+            }
+        }
+    }
+    groups.sort_by(|a, b| {
+        b.lines
+            .len()
+            .cmp(&a.lines.len())
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    groups
+}
+
+/// Lines around a selected line, from the same service, within the context window.
+pub struct Context<'a> {
+    by_service: HashMap<&'a str, Vec<&'a Arc<LogRecord>>>,
+    lines: usize,
+    window_ns: i64,
+}
+
+impl<'a> Context<'a> {
+    fn new(base: &[&'a Arc<LogRecord>], spec: &QuerySpec) -> Self {
+        let lines = spec.context_lines();
+        let mut by_service: HashMap<&str, Vec<&Arc<LogRecord>>> = HashMap::new();
+        if lines > 0 {
+            for r in base {
+                by_service.entry(r.service.as_str()).or_default().push(r);
+            }
+        }
+        let window_ns = i64::try_from(spec.context_window_s)
+            .unwrap_or(86_400)
+            .saturating_mul(1_000_000_000);
+        Context {
+            by_service,
+            lines,
+            window_ns,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.lines > 0
+    }
+
+    /// (before, after), each in time order.
+    pub fn around(
+        &self,
+        rec: &Arc<LogRecord>,
+    ) -> (Vec<&'a Arc<LogRecord>>, Vec<&'a Arc<LogRecord>>) {
+        let Some(list) = self.by_service.get(rec.service.as_str()) else {
+            return (Vec::new(), Vec::new());
+        };
+        let start = list.partition_point(|r| r.ts_ns < rec.ts_ns);
+        let Some(pos) = list[start..]
+            .iter()
+            .position(|r| Arc::ptr_eq(r, rec))
+            .map(|p| p + start)
+        else {
+            return (Vec::new(), Vec::new());
+        };
+        let near = |r: &&&Arc<LogRecord>| (r.ts_ns - rec.ts_ns).abs() <= self.window_ns;
+        let mut before: Vec<_> = list[..pos]
+            .iter()
+            .rev()
+            .take(self.lines)
+            .filter(near)
+            .copied()
+            .collect();
+        before.reverse();
+        let after = list[pos + 1..]
+            .iter()
+            .take(self.lines)
+            .filter(near)
+            .copied()
+            .collect();
+        (before, after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::spec::QuerySpec;
+    use crate::record::Level;
+
+    const S: i64 = 1_000_000_000;
+
+    fn line(t: i64, service: &str, level: Level, msg: &str) -> Arc<LogRecord> {
+        Arc::new(LogRecord::new(t * S, service, level, msg))
+    }
+
+    fn spec(q: &[(&str, &str)]) -> QuerySpec {
+        QuerySpec::from_params(q.iter().copied()).expect("valid spec")
+    }
+
+    fn fixture() -> Vec<Arc<LogRecord>> {
+        let mut slow = LogRecord::new(50 * S, "api", Level::Info, "chat done");
+        slow.duration_ms = Some(5200.0);
+        let mut fast = LogRecord::new(51 * S, "api", Level::Info, "chat done");
+        fast.duration_ms = Some(120.0);
+        let mut conv = LogRecord::new(52 * S, "anythingllm", Level::Info, "reply sent");
+        conv.conversation_id = Some("conv-1".into());
+        vec![
+            line(10, "api", Level::Info, "request 1 start"),
+            line(11, "api", Level::Error, "upstream timeout after 30s"),
+            line(12, "api", Level::Info, "request 1 end"),
+            line(13, "worker", Level::Warn, "queue depth 900"),
+            line(14, "api", Level::Error, "upstream timeout after 12s"),
+            line(15, "admin-ui", Level::Info, "User bob logged in"),
+            line(16, "api", Level::Fatal, "out of memory"),
+            line(1, "api", Level::Error, "too old for the window"),
+            Arc::new(slow),
+            Arc::new(fast),
+            Arc::new(conv),
+        ]
+    }
+
+    const W: Window = Window {
+        start_ns: 5 * S,
+        end_ns: 100 * S,
+    };
+
+    #[test]
+    fn errors_mode_newest_first_within_window() {
+        let out = run(&spec(&[("mode", "errors")]), &fixture(), W);
+        assert_eq!(out.total_matched, 3);
+        let msgs: Vec<_> = out
+            .lines_ref()
+            .iter()
+            .map(|l| l["message"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            msgs,
+            [
+                "out of memory",
+                "upstream timeout after 12s",
+                "upstream timeout after 30s"
+            ]
+        );
+    }
+
+    #[test]
+    fn troubleshoot_ranks_severity_and_adds_context() {
+        let out = run(
+            &spec(&[("include_context", "1"), ("services", "api")]),
+            &fixture(),
+            W,
+        );
+        assert_eq!(out.total_matched, 3);
+        let first = &out.lines_ref()[0];
+        assert_eq!(first["level"], "fatal");
+        let second = &out.lines_ref()[1];
+        assert_eq!(second["message"], "upstream timeout after 12s");
+        let ctx = &out.lines_ref()[2]["context"];
+        assert_eq!(ctx["before"][0]["message"], "request 1 start");
+        assert_eq!(ctx["after"][0]["message"], "request 1 end");
+    }
+
+    #[test]
+    fn dedupe_folds_same_shape_and_limit_truncates() {
+        let out = run(
+            &spec(&[("mode", "errors"), ("deduplicate", "true"), ("limit", "1")]),
+            &fixture(),
+            W,
+        );
+        assert_eq!(out.total_matched, 3);
+        assert_eq!(out.returned, 1);
+        assert!(out.truncated);
+        let out = run(
+            &spec(&[("mode", "errors"), ("deduplicate", "true")]),
+            &fixture(),
+            W,
+        );
+        assert_eq!(out.returned, 2);
+        assert_eq!(out.lines_ref()[1]["repeat_count"], 2);
+        assert!(!out.truncated);
+    }
+
+    #[test]
+    fn performance_audit_conversation_modes() {
+        let perf = run(&spec(&[("mode", "performance")]), &fixture(), W);
+        assert_eq!(perf.total_matched, 2);
+        assert_eq!(perf.lines_ref()[0]["duration_ms"], 5200.0);
+        assert!(perf.summary.contains("5200"), "{}", perf.summary);
+        let audit = run(&spec(&[("mode", "audit")]), &fixture(), W);
+        assert_eq!(audit.total_matched, 1);
+        assert_eq!(audit.lines_ref()[0]["audit_category"], "auth");
+        let conv = run(&spec(&[("mode", "conversation")]), &fixture(), W);
+        assert_eq!(conv.total_matched, 1);
+        assert_eq!(conv.conversations.as_ref().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn aggregations_group_all_matched_lines() {
+        let out = run(
+            &spec(&[("mode", "errors"), ("aggregation", "by_pattern")]),
+            &fixture(),
+            W,
+        );
+        let groups = out.groups.as_ref().expect("groups");
+        assert_eq!(groups[0]["key"], "upstream timeout after <n>s");
+        assert_eq!(groups[0]["count"], 2);
+        let out = run(
+            &spec(&[("mode", "troubleshoot"), ("aggregation", "by_service")]),
+            &fixture(),
+            W,
+        );
+        let groups = out.groups.as_ref().expect("groups");
+        assert_eq!(
+            (groups[0]["key"].as_str(), groups[0]["count"].as_u64()),
+            (Some("api"), Some(3))
+        );
+    }
+
+    #[test]
+    fn timeline_is_ascending_and_narrative_mentions_services() {
+        let out = run(
+            &spec(&[("mode", "errors"), ("format", "timeline")]),
+            &fixture(),
+            W,
+        );
+        let tl = out.timeline.as_ref().expect("timeline");
+        assert_eq!(tl[0]["message"], "upstream timeout after 30s");
+        assert_eq!(tl[2]["message"], "out of memory");
+        let out = run(
+            &spec(&[("mode", "errors"), ("format", "narrative")]),
+            &fixture(),
+            W,
+        );
+        let text = out.narrative.as_deref().expect("narrative");
+        assert!(text.contains("api"), "{text}");
+        assert!(text.contains("3 lines"), "{text}");
+    }
+
+    #[test]
+    fn exclusions_apply_everywhere() {
+        let out = run(
+            &spec(&[("mode", "errors"), ("exclude_patterns", "TIMEOUT")]),
+            &fixture(),
+            W,
+        );
+        assert_eq!(out.total_matched, 1);
+    }
+}

@@ -1,0 +1,10 @@
+//! Agent queries over recent lines: parameters, selection and ranking per mode, and the
+//! rendered answer. Pure: the caller hands in candidate records and the clock.
+
+mod engine;
+mod render;
+pub mod spec;
+
+pub use engine::{Window, run};
+pub use render::QueryOutcome;
+pub use spec::{Aggregation, Format, Mode, ParamError, QuerySpec, Verbosity};

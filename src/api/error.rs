@@ -1,0 +1,61 @@
+//! API errors: JSON `{error, field, message, suggestion}`; one place maps them to statuses.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use ailogs_pipeline::query::ParamError;
+
+#[derive(Debug, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// A stable code an agent can branch on.
+    pub error: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+    pub suggestion: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, message: String, suggestion: &str) -> Self {
+        ApiError {
+            status,
+            error,
+            field: None,
+            message,
+            suggestion: suggestion.to_owned(),
+        }
+    }
+
+    /// An internal failure: logged in full, answered without details.
+    pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "{context}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{context} failed"),
+            "retry; if it persists, check the server log",
+        )
+    }
+}
+
+impl From<ParamError> for ApiError {
+    fn from(e: ParamError) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_parameter",
+            field: Some(e.field),
+            message: e.message,
+            suggestion: e.suggestion,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self)).into_response()
+    }
+}

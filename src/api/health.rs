@@ -1,0 +1,53 @@
+//! `GET /api/v1/ai_logs/health`: the status of each component, plainly.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::AppState;
+use ailogs_pipeline::normalize::time::format_rfc3339;
+
+pub async fn health(State(state): State<AppState>) -> Json<Value> {
+    let views = state.views.stats();
+    let depth = state.queue.depth();
+    let capacity = state.queue.capacity();
+    let queue_status = if depth >= capacity { "saturated" } else { "ok" };
+    let unsupported = state.config.unsupported_backends();
+    let backend = |name: &str| {
+        if unsupported.contains(&name) {
+            json!({ "status": "unsupported", "message": "configured, but this build runs embedded only; the setting is ignored" })
+        } else {
+            json!({ "status": "not_configured" })
+        }
+    };
+    let status = if queue_status == "ok" && unsupported.is_empty() {
+        "ok"
+    } else {
+        "degraded"
+    };
+    Json(json!({
+        "status": status,
+        "mode": "embedded",
+        "durable": false,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": state.started.elapsed().as_secs(),
+        "components": {
+            "ingest": { "status": queue_status, "queue_depth_lines": depth, "queue_capacity_lines": capacity },
+            "pipeline": { "status": "ok", "workers": state.workers },
+            "views": {
+                "status": "ok",
+                "kind": "memory",
+                "lines": views.lines,
+                "max_lines": views.max_lines,
+                "inserted_total": views.inserted_total,
+                "evicted_total": views.evicted_total,
+                "oldest_event": views.oldest_event_ns.map(format_rfc3339),
+                "newest_event": views.newest_event_ns.map(format_rfc3339),
+            },
+            "kafka": backend("kafka"),
+            "postgres": backend("postgres"),
+            "redis": backend("redis"),
+            "loki": backend("loki"),
+        }
+    }))
+}

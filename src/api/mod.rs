@@ -1,0 +1,67 @@
+//! The HTTP API: agent queries, health, metrics and the ingest endpoints, on one router.
+
+pub mod error;
+mod health;
+mod middleware;
+mod ops;
+mod query;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
+use axum::routing::{get, post};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::Config;
+use crate::consume::embedded::IngestQueue;
+use crate::ingest;
+use crate::metrics::Metrics;
+use crate::store::dead_letters::DeadLetters;
+use crate::store::memory::MemoryViews;
+
+/// Shared by every handler.
+pub struct State {
+    pub config: Config,
+    pub queue: Arc<IngestQueue>,
+    pub views: Arc<MemoryViews>,
+    pub dead_letters: Arc<DeadLetters>,
+    pub metrics: Arc<Metrics>,
+    pub started: Instant,
+    pub workers: usize,
+}
+
+pub type AppState = Arc<State>;
+
+pub const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+
+/// Requests slower than this are answered 408 so they cannot hold up shutdown.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(ops::index))
+        .route("/api/v1/ai_logs/health", get(health::health))
+        .route("/api/v1/ai_logs/query", get(query::query))
+        .route("/api/v1/ai_logs/dead_letters", get(ops::dead_letters))
+        .route("/api/v1/ai_logs/ingest", post(ingest::http::ndjson))
+        .route("/loki/api/v1/push", post(ingest::http::loki_push))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            middleware::track_http,
+        ))
+        // Push handlers enforce `ingest.max_body_bytes` themselves, answering 413 as Loki does.
+        .layer(DefaultBodyLimit::disable())
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(PropagateRequestIdLayer::new(X_CORRELATION_ID))
+        .layer(SetRequestIdLayer::new(X_CORRELATION_ID, MakeRequestUuid))
+        .with_state(state)
+}

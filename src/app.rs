@@ -1,0 +1,169 @@
+//! Building and running ailogs: `Application::build` binds and wires everything;
+//! `run_until_stopped` serves until the shutdown future resolves, then drains the queue.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ailogs_pipeline::DecodeLimits;
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState, State};
+use crate::config::Config;
+use crate::consume::embedded::{IngestQueue, Sinks, spawn_workers};
+use crate::metrics::Metrics;
+use crate::store::dead_letters::DeadLetters;
+use crate::store::memory::{MemoryViews, ViewLimits};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free port) and starts the pipeline workers.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let metrics = Arc::new(Metrics::new());
+        let views = Arc::new(MemoryViews::new(
+            ViewLimits {
+                max_lines: config.views.max_lines,
+                max_age: Duration::from_secs(config.views.max_age_s),
+            },
+            Arc::clone(&metrics),
+        ));
+        let dead_letters = Arc::new(DeadLetters::new(config.views.dead_letters));
+        let (queue, rx) = IngestQueue::new(
+            config.queue.capacity_lines,
+            Duration::from_millis(config.queue.max_wait_ms),
+            Arc::clone(&metrics),
+        );
+        let workers = config.worker_count();
+        let limits = DecodeLimits {
+            max_line_bytes: config.ingest.max_line_bytes,
+            ..DecodeLimits::default()
+        };
+        let sinks = Sinks {
+            views: Arc::clone(&views),
+            dead_letters: Arc::clone(&dead_letters),
+            metrics: Arc::clone(&metrics),
+        };
+        let handles = spawn_workers(workers, rx, sinks, limits, Arc::clone(&queue));
+        for backend in config.unsupported_backends() {
+            tracing::warn!(
+                backend,
+                "backend configured but this build runs embedded only; ignoring it"
+            );
+        }
+        tracing::warn!(
+            "embedded mode: in-process queue and in-memory views, nothing is durable; lines are lost on restart"
+        );
+        let state = Arc::new(State {
+            config,
+            queue,
+            views,
+            dead_letters,
+            metrics,
+            started: Instant::now(),
+            workers,
+        });
+        Ok(Application {
+            listener,
+            state,
+            workers: handles,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> AppState {
+        Arc::clone(&self.state)
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting pushes, lets the workers drain
+    /// the queue (bounded by `shutdown_grace_s`) and returns.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            workers,
+        } = self;
+        tracing::info!(addr = %listener.local_addr()?, workers = state.workers, "ailogs listening");
+        let expiry = tokio::spawn(expire_views(Arc::clone(&state)));
+        axum::serve(listener, api::router(Arc::clone(&state)))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        expiry.abort();
+        let queued = state.queue.depth();
+        tracing::info!(
+            queued_lines = queued,
+            "shutting down: draining the ingest queue"
+        );
+        state.queue.close();
+        let grace = Duration::from_secs(state.config.shutdown_grace_s);
+        let joined = tokio::time::timeout(
+            grace,
+            tokio::task::spawn_blocking(move || workers.into_iter().for_each(|w| drop(w.join()))),
+        )
+        .await;
+        match joined {
+            Ok(_) => tracing::info!(lines = state.views.stats().lines, "queue drained; stopped"),
+            Err(_) => tracing::warn!(
+                left = state.queue.depth(),
+                "grace period over before the queue drained"
+            ),
+        }
+        Ok(())
+    }
+}
+
+async fn expire_views(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        state.views.expire(Instant::now());
+    }
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("ctrl-c received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

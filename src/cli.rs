@@ -1,0 +1,56 @@
+//! Command line: `ailogs serve`, `ailogs demo`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ailogs",
+    version,
+    about = "Streaming log pipeline with materialized views for AI applications"
+)]
+pub struct Cli {
+    /// TOML config file (also AILOGS_CONFIG). Environment variables AILOGS_* override it.
+    #[arg(long, global = true, env = "AILOGS_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the ingest endpoints, pipeline and API.
+    Serve(ServeArgs),
+    /// Serve, and feed it realistic traffic from an AI application with incidents.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen address (overrides AILOGS_LISTEN and the config file).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Write logs as JSON lines.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// User requests per second to simulate (each writes 1-5 lines).
+    #[arg(long, default_value_t = 20)]
+    pub rate: u32,
+    /// Minutes of past traffic to load at start-up, so queries have answers at once.
+    #[arg(long, default_value_t = 15)]
+    pub backfill_minutes: u32,
+    /// Random seed: the same seed gives the same traffic.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Stop after this many seconds (default: run until ctrl-c).
+    #[arg(long)]
+    pub duration_s: Option<u64>,
+}

@@ -1,0 +1,263 @@
+//! One typed configuration: defaults, then a TOML file, then `AILOGS_*` environment variables
+//! (nested keys with `__`, e.g. `AILOGS_VIEWS__MAX_LINES`), then command-line flags.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listen address (`AILOGS_LISTEN`).
+    pub listen: SocketAddr,
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `ailogs=debug,tower_http=info`.
+    pub log_level: String,
+    /// Pipeline worker threads; 0 means one per core.
+    pub workers: usize,
+    pub queue: QueueConfig,
+    pub ingest: IngestConfig,
+    pub views: ViewsConfig,
+    /// Seconds to drain the queue after a shutdown signal.
+    pub shutdown_grace_s: u64,
+    /// Kafka bootstrap servers (`AILOGS_KAFKA_BROKERS`). Not used by this build yet.
+    pub kafka_brokers: Option<String>,
+    /// Postgres URL (`AILOGS_DATABASE_URL`). Not used by this build yet.
+    pub database_url: Option<String>,
+    /// Redis URL (`AILOGS_REDIS_URL`). Not used by this build yet.
+    pub redis_url: Option<String>,
+    /// Loki base URL for fallback queries (`AILOGS_LOKI_URL`). Not used by this build yet.
+    pub loki_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Lines the in-process queue holds before pushes wait.
+    pub capacity_lines: usize,
+    /// How long a push waits for room before it is answered 503 (Promtail retries 5xx).
+    pub max_wait_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest request body as sent (Loki: 100 MiB).
+    pub max_body_bytes: usize,
+    /// Largest body after decompression.
+    pub max_decompressed_bytes: usize,
+    /// Longest accepted line (Loki: 256 KiB).
+    pub max_line_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ViewsConfig {
+    /// Most lines the in-memory views hold; the oldest are evicted first.
+    pub max_lines: usize,
+    /// Lines older than this (since arrival) are evicted.
+    pub max_age_s: u64,
+    /// Dead letters kept for inspection.
+    pub dead_letters: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            workers: 0,
+            queue: QueueConfig::default(),
+            ingest: IngestConfig::default(),
+            views: ViewsConfig::default(),
+            shutdown_grace_s: 10,
+            kafka_brokers: None,
+            database_url: None,
+            redis_url: None,
+            loki_url: None,
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            capacity_lines: 200_000,
+            max_wait_ms: 5_000,
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_body_bytes: 100 << 20,
+            max_decompressed_bytes: 512 << 20,
+            max_line_bytes: 256 << 10,
+        }
+    }
+}
+
+impl Default for ViewsConfig {
+    fn default() -> Self {
+        ViewsConfig {
+            max_lines: 500_000,
+            max_age_s: 6 * 3600,
+            dead_letters: 1_000,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration. `env` is passed in (not read here) so tests stay hermetic.
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Config, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(Box::new(figment::Error::from(format!(
+                    "config file {} does not exist",
+                    file.display()
+                ))));
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        let mut env_pairs: Vec<(String, String)> = env
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("AILOGS_")
+                    .map(|rest| (rest.to_owned(), v.clone()))
+            })
+            .filter(|(k, _)| k != "CONFIG")
+            .collect();
+        env_pairs.sort();
+        for (key, value) in env_pairs {
+            let path = key.to_ascii_lowercase().replace("__", ".");
+            fig = fig.merge(Serialized::default(&path, parse_env_value(&value)));
+        }
+        let config: Config = fig.extract().map_err(Box::new)?;
+        config
+            .validate()
+            .map_err(|e| Box::new(figment::Error::from(e)))?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.queue.capacity_lines == 0 {
+            return Err("queue.capacity_lines must be at least 1".into());
+        }
+        if self.views.max_lines == 0 {
+            return Err("views.max_lines must be at least 1".into());
+        }
+        if self.ingest.max_line_bytes == 0 || self.ingest.max_body_bytes == 0 {
+            return Err("ingest limits must be at least 1 byte".into());
+        }
+        Ok(())
+    }
+
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+
+    /// Backends this build cannot use yet, named for the start-up warning and /health.
+    pub fn unsupported_backends(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        for (name, set) in [
+            ("kafka", self.kafka_brokers.is_some()),
+            ("postgres", self.database_url.is_some()),
+            ("redis", self.redis_url.is_some()),
+            ("loki", self.loki_url.is_some()),
+        ] {
+            if set {
+                v.push(name);
+            }
+        }
+        v
+    }
+}
+
+/// Environment values are strings; numbers and booleans are recognised as such.
+fn parse_env_value(v: &str) -> figment::value::Value {
+    use figment::value::{Num, Value};
+    let tag = figment::value::Tag::Default;
+    if let Ok(n) = v.parse::<u64>() {
+        return Value::Num(tag, Num::U64(n));
+    }
+    match v {
+        "true" => Value::Bool(tag, true),
+        "false" => Value::Bool(tag, false),
+        _ => Value::String(tag, v.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_embedded() {
+        let c = Config::load(None, &env(&[("PATH", "/bin")])).expect("defaults load");
+        assert_eq!(c, Config::default());
+        assert!(c.unsupported_backends().is_empty());
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let dir = std::env::temp_dir().join(format!("ailogs-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let file = dir.join("ailogs.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[views]\nmax_lines = 10\n",
+        )
+        .expect("write");
+        let c = Config::load(
+            Some(&file),
+            &env(&[
+                ("AILOGS_LISTEN", "0.0.0.0:7000"),
+                ("AILOGS_VIEWS__MAX_AGE_S", "60"),
+                ("AILOGS_KAFKA_BROKERS", "k:9092"),
+                ("AILOGS_CONFIG", "ignored"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(c.listen.to_string(), "0.0.0.0:7000");
+        assert_eq!((c.views.max_lines, c.views.max_age_s), (10, 60));
+        assert_eq!(c.kafka_brokers.as_deref(), Some("k:9092"));
+        assert_eq!(c.unsupported_backends(), vec!["kafka"]);
+    }
+
+    #[test]
+    fn bad_values_are_reported() {
+        let err = Config::load(None, &env(&[("AILOGS_QUEUE__CAPACITY_LINES", "lots")]))
+            .expect_err("invalid");
+        assert!(err.to_string().contains("capacity_lines"), "{err}");
+        let err = Config::load(None, &env(&[("AILOGS_NOPE", "1")])).expect_err("unknown key");
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+}

@@ -1,0 +1,204 @@
+//! Embedded mode's stand-in for Kafka: a bounded in-process queue between ingest and the
+//! pipeline worker threads.
+//!
+//! The bound is in lines, held as semaphore permits from acceptance until a worker has
+//! written the lines to the views. A push that finds no room waits up to `max_wait`, then is
+//! refused with 503 so the shipper retries: backpressure, never a silent drop.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ailogs_pipeline::{DecodeLimits, Decoder, LineFormat, RawEntry};
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::ingest::PushBatch;
+use crate::metrics::Metrics;
+use crate::store::dead_letters::{DeadLetter, DeadLetters};
+use crate::store::memory::MemoryViews;
+
+/// A batch waiting for a worker, holding its share of the queue's capacity.
+pub struct Queued {
+    pub batch: PushBatch,
+    pub endpoint: &'static str,
+    pub accepted_at: Instant,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("ingest queue is full; retry later")]
+    Full,
+    #[error("ailogs is shutting down")]
+    Closed,
+}
+
+pub struct IngestQueue {
+    tx: Mutex<Option<Sender<Queued>>>,
+    permits: Arc<Semaphore>,
+    capacity: usize,
+    max_wait: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl IngestQueue {
+    pub fn new(
+        capacity: usize,
+        max_wait: Duration,
+        metrics: Arc<Metrics>,
+    ) -> (Arc<Self>, Receiver<Queued>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        metrics.queue_capacity_lines.set(capacity as i64);
+        let queue = IngestQueue {
+            tx: Mutex::new(Some(tx)),
+            permits: Arc::new(Semaphore::new(capacity)),
+            capacity,
+            max_wait,
+            metrics,
+        };
+        (Arc::new(queue), rx)
+    }
+
+    /// Lines accepted and not yet in the views.
+    pub fn depth(&self) -> usize {
+        self.capacity - self.permits.available_permits()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Queues a batch, waiting for room up to `max_wait`.
+    pub async fn push(&self, batch: PushBatch, endpoint: &'static str) -> Result<(), EnqueueError> {
+        let lines = batch.line_count();
+        if lines == 0 {
+            return Ok(());
+        }
+        // A batch larger than the whole queue takes all of it rather than waiting forever.
+        let wanted = u32::try_from(lines.min(self.capacity)).unwrap_or(u32::MAX);
+        let permit = match tokio::time::timeout(
+            self.max_wait,
+            Arc::clone(&self.permits).acquire_many_owned(wanted),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(EnqueueError::Closed),
+            Err(_) => return Err(EnqueueError::Full),
+        };
+        let tx = self.tx.lock().clone().ok_or(EnqueueError::Closed)?;
+        self.metrics.queue_depth_lines.set(self.depth() as i64);
+        tx.send(Queued {
+            batch,
+            endpoint,
+            accepted_at: Instant::now(),
+            _permit: Some(permit),
+        })
+        .map_err(|_| EnqueueError::Closed)
+    }
+
+    /// Stops accepting; workers finish what is queued, then exit.
+    pub fn close(&self) {
+        self.permits.close();
+        self.tx.lock().take();
+    }
+}
+
+/// Everything a worker writes to.
+#[derive(Clone)]
+pub struct Sinks {
+    pub views: Arc<MemoryViews>,
+    pub dead_letters: Arc<DeadLetters>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Starts `n` worker threads; they exit when the queue is closed and drained.
+pub fn spawn_workers(
+    n: usize,
+    rx: Receiver<Queued>,
+    sinks: Sinks,
+    limits: DecodeLimits,
+    queue: Arc<IngestQueue>,
+) -> Vec<JoinHandle<()>> {
+    (0..n)
+        .map(|i| {
+            let rx = rx.clone();
+            let sinks = sinks.clone();
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("ailogs-pipeline-{i}"))
+                .spawn(move || {
+                    let mut decoder = Decoder::new(limits);
+                    for queued in rx.iter() {
+                        process(&mut decoder, queued, &sinks);
+                        sinks.metrics.queue_depth_lines.set(queue.depth() as i64);
+                    }
+                })
+                .expect("spawning a pipeline thread")
+        })
+        .collect()
+}
+
+/// Decodes every line of a batch into the views; rejected lines become dead letters.
+pub fn process(decoder: &mut Decoder, queued: Queued, sinks: &Sinks) {
+    let mut records = Vec::with_capacity(queued.batch.line_count());
+    let mut formats = [0u64; 3];
+    for stream in &queued.batch.streams {
+        for entry in &stream.entries {
+            let raw = RawEntry {
+                ts_ns: entry.ts_ns,
+                line: &entry.line,
+                labels: &stream.labels,
+                metadata: &entry.metadata,
+            };
+            match decoder.decode(&raw) {
+                Ok(rec) => {
+                    formats[rec.format as usize] += 1;
+                    records.push(Arc::new(rec));
+                }
+                Err(rejected) => {
+                    sinks
+                        .metrics
+                        .lines_rejected
+                        .with_label_values(&[rejected.reason.as_str()])
+                        .inc();
+                    sinks.dead_letters.push(DeadLetter {
+                        received_at: ailogs_pipeline::normalize::time::format_rfc3339(
+                            chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+                        ),
+                        endpoint: queued.endpoint,
+                        reason: rejected.reason.as_str().to_owned(),
+                        detail: rejected.detail,
+                        line: entry.line.clone(),
+                        labels: (*stream.labels).clone(),
+                    });
+                }
+            }
+        }
+    }
+    for (format, n) in [LineFormat::Json, LineFormat::Logfmt, LineFormat::Plain]
+        .into_iter()
+        .zip(formats)
+    {
+        if n > 0 {
+            let name = match format {
+                LineFormat::Json => "json",
+                LineFormat::Logfmt => "logfmt",
+                LineFormat::Plain => "plain",
+            };
+            sinks
+                .metrics
+                .lines_decoded
+                .with_label_values(&[name])
+                .inc_by(n);
+        }
+    }
+    sinks.views.insert(records, Instant::now());
+    sinks
+        .metrics
+        .pipeline_latency
+        .observe(queued.accepted_at.elapsed().as_secs_f64());
+    // Dropping `queued` here returns its permits: the lines are queryable now.
+}

@@ -1,0 +1,3 @@
+//! Consumers: carry queued lines through the pipeline core into the views.
+
+pub mod embedded;

@@ -1,0 +1,206 @@
+//! HTTP handlers for the ingest endpoints. They decode, enqueue, and answer as Loki would.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{PushBatch, ndjson, push};
+use crate::api::AppState;
+use crate::consume::embedded::EnqueueError;
+use crate::store::dead_letters::DeadLetter;
+
+const LOKI: &str = "loki_push";
+const NDJSON: &str = "ndjson";
+
+/// `POST /loki/api/v1/push`: 204 once the lines are queued; plain-text 4xx naming the fault.
+pub async fn loki_push(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let body = match read_body(&state, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => return reject(&state, LOKI, e),
+    };
+    let content_type = header_str(&headers, header::CONTENT_TYPE);
+    let content_encoding = header_str(&headers, header::CONTENT_ENCODING);
+    let max = state.config.ingest.max_decompressed_bytes;
+    // Decompressing and decoding a large body is CPU work: keep it off the async workers.
+    let decoded = tokio::task::spawn_blocking(move || {
+        push::decode(
+            content_type.as_deref(),
+            content_encoding.as_deref(),
+            &body,
+            max,
+        )
+    })
+    .await;
+    let batch = match decoded {
+        Ok(Ok(batch)) => batch,
+        Ok(Err(e)) => return reject(&state, LOKI, e),
+        Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "push decoding failed"),
+    };
+    match enqueue(&state, batch, LOKI).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(resp) => resp,
+    }
+}
+
+/// `POST /api/v1/ai_logs/ingest`: NDJSON. 200 when every line was accepted; 400 listing the
+/// refused lines otherwise (the others are accepted, as Loki does for partial pushes).
+pub async fn ndjson(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let body = match read_body(&state, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => {
+            return json_error(
+                StatusCode::from_u16(e.status().as_u16()).unwrap_or(StatusCode::BAD_REQUEST),
+                &e.to_string(),
+            );
+        }
+    };
+    let encoding = header_str(&headers, header::CONTENT_ENCODING);
+    let max = state.config.ingest.max_decompressed_bytes;
+    let max_line = state.config.ingest.max_line_bytes;
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let decoded = tokio::task::spawn_blocking(move || {
+        push::decompress(encoding.as_deref(), &body, max)
+            .map(|plain| ndjson::decode(&plain, now, max_line))
+    })
+    .await;
+    let (batch, errors) = match decoded {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return json_error(e.status(), &e.to_string()),
+        Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "decoding failed"),
+    };
+    for e in &errors {
+        state
+            .metrics
+            .lines_rejected
+            .with_label_values(&[e.reason])
+            .inc();
+        state.dead_letters.push(DeadLetter {
+            received_at: ailogs_pipeline::normalize::time::format_rfc3339(now),
+            endpoint: NDJSON,
+            reason: e.reason.to_owned(),
+            detail: e.detail.clone(),
+            line: e.text.clone(),
+            labels: Default::default(),
+        });
+    }
+    let accepted = batch.line_count();
+    if let Err(resp) = enqueue(&state, batch, NDJSON).await {
+        return resp;
+    }
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut body = json!({ "accepted": accepted, "rejected": errors.len() });
+    if !errors.is_empty() {
+        body["error"] = json!("invalid_lines");
+        body["message"] = json!(format!(
+            "{} line(s) refused and dead-lettered; the other {accepted} were accepted",
+            errors.len()
+        ));
+        body["suggestion"] = json!(
+            "send one JSON object per line, UTF-8, under the line size limit; do not resend accepted lines"
+        );
+        body["lines"] = json!(errors.iter().take(100).collect::<Vec<_>>());
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+async fn enqueue(
+    state: &AppState,
+    batch: PushBatch,
+    endpoint: &'static str,
+) -> Result<(), Response> {
+    let lines = batch.line_count() as u64;
+    match state.queue.push(batch, endpoint).await {
+        Ok(()) => {
+            state
+                .metrics
+                .lines_received
+                .with_label_values(&[endpoint])
+                .inc_by(lines);
+            Ok(())
+        }
+        Err(e) => {
+            let reason = match e {
+                EnqueueError::Full => "queue_full",
+                EnqueueError::Closed => "shutting_down",
+            };
+            state
+                .metrics
+                .push_requests_rejected
+                .with_label_values(&[endpoint, reason])
+                .inc();
+            let mut resp = plain(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            Err(resp)
+        }
+    }
+}
+
+/// Reads the body up to `max_body_bytes`; larger bodies are 413 as in Loki.
+async fn read_body(
+    state: &Arc<crate::api::State>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, push::PushError> {
+    let limit = state.config.ingest.max_body_bytes;
+    let too_large =
+        || push::PushError::TooLarge(format!("request body is larger than {limit} bytes"));
+    let declared =
+        header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        {
+            too_large()
+        } else {
+            push::PushError::BadRequest(format!("failed to read request body: {e}"))
+        }
+    })
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn reject(state: &AppState, endpoint: &str, e: push::PushError) -> Response {
+    state
+        .metrics
+        .push_requests_rejected
+        .with_label_values(&[endpoint, e.reason()])
+        .inc();
+    tracing::debug!(endpoint, error = %e, "push rejected");
+    plain(e.status(), &e.to_string())
+}
+
+/// Loki's error bodies: Go's `http.Error`, plain text ending in a newline.
+fn plain(status: StatusCode, msg: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{msg}\n"),
+    )
+        .into_response()
+}
+
+fn json_error(status: StatusCode, msg: &str) -> Response {
+    crate::api::error::ApiError::new(
+        status,
+        "invalid_body",
+        msg.to_owned(),
+        "check the body encoding and size",
+    )
+    .into_response()
+}

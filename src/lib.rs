@@ -1,0 +1,13 @@
+//! ailogs: IO around the `ailogs-pipeline` core. Ingest endpoints, the queue and workers,
+//! views, the HTTP API, the demo. Rules about logs live in the pipeline crate.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod consume;
+pub mod demo;
+pub mod ingest;
+pub mod metrics;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,133 @@
+//! Every Prometheus metric ailogs exports, defined in one place. Label sets are bounded:
+//! reasons and formats are fixed names, routes are matched paths.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub lines_received: IntCounterVec,
+    pub lines_decoded: IntCounterVec,
+    pub lines_rejected: IntCounterVec,
+    pub push_requests_rejected: IntCounterVec,
+    pub queue_depth_lines: IntGauge,
+    pub queue_capacity_lines: IntGauge,
+    pub pipeline_latency: Histogram,
+    pub http_duration: HistogramVec,
+    pub view_lines: IntGauge,
+    pub view_evictions: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let lines_received = counter(
+            "ailogs_lines_received_total",
+            "Log lines received, by endpoint.",
+            &["endpoint"],
+        );
+        let lines_decoded = counter(
+            "ailogs_lines_decoded_total",
+            "Log lines decoded into records, by line format.",
+            &["format"],
+        );
+        let lines_rejected = counter(
+            "ailogs_lines_rejected_total",
+            "Log lines dead-lettered, by reason.",
+            &["reason"],
+        );
+        let push_requests_rejected = counter(
+            "ailogs_push_requests_rejected_total",
+            "Push requests refused whole, by endpoint and reason.",
+            &["endpoint", "reason"],
+        );
+        let queue_depth_lines = gauge(
+            "ailogs_queue_depth_lines",
+            "Lines waiting in the ingest queue.",
+        );
+        let queue_capacity_lines = gauge(
+            "ailogs_queue_capacity_lines",
+            "Capacity of the ingest queue, in lines.",
+        );
+        let pipeline_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "ailogs_pipeline_latency_seconds",
+                "From a request's acceptance to its lines being queryable.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(pipeline_latency.clone()))
+            .expect("unique metric");
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "ailogs_http_request_duration_seconds",
+                "HTTP request duration, by matched route, method and status.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+            ]),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(http_duration.clone()))
+            .expect("unique metric");
+        let view_lines = gauge(
+            "ailogs_view_lines",
+            "Lines held in the in-memory recent-lines view.",
+        );
+        let view_evictions = counter(
+            "ailogs_view_evictions_total",
+            "Lines evicted from the in-memory view, by reason (count, age).",
+            &["reason"],
+        );
+        Metrics {
+            registry,
+            lines_received,
+            lines_decoded,
+            lines_rejected,
+            push_requests_rejected,
+            queue_depth_lines,
+            queue_capacity_lines,
+            pipeline_latency,
+            http_duration,
+            view_lines,
+            view_evictions,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buf).expect("prometheus text is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,4 @@
+//! Views: where processed records are kept for queries. Embedded mode keeps them in memory.
+
+pub mod dead_letters;
+pub mod memory;
