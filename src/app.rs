@@ -82,9 +82,7 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> AppState {
@@ -93,10 +91,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting pushes, lets the workers drain
     /// the queue (bounded by `shutdown_grace_s`) and returns.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application {
             listener,
             state,
@@ -110,10 +105,7 @@ impl Application {
             .context("serving HTTP")?;
         expiry.abort();
         let queued = state.queue.depth();
-        tracing::info!(
-            queued_lines = queued,
-            "shutting down: draining the ingest queue"
-        );
+        tracing::info!(queued_lines = queued, "shutting down: draining the ingest queue");
         state.queue.close();
         let grace = Duration::from_secs(state.config.shutdown_grace_s);
         let joined = tokio::time::timeout(
@@ -123,10 +115,7 @@ impl Application {
         .await;
         match joined {
             Ok(_) => tracing::info!(lines = state.views.stats().lines, "queue drained; stopped"),
-            Err(_) => tracing::warn!(
-                left = state.queue.depth(),
-                "grace period over before the queue drained"
-            ),
+            Err(_) => tracing::warn!(left = state.queue.depth(), "grace period over before the queue drained"),
         }
         Ok(())
     }

@@ -122,10 +122,7 @@ impl Default for ViewsConfig {
 
 impl Config {
     /// Loads the configuration. `env` is passed in (not read here) so tests stay hermetic.
-    pub fn load(
-        file: Option<&Path>,
-        env: &HashMap<String, String>,
-    ) -> Result<Config, Box<figment::Error>> {
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, Box<figment::Error>> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
@@ -138,10 +135,7 @@ impl Config {
         }
         let mut env_pairs: Vec<(String, String)> = env
             .iter()
-            .filter_map(|(k, v)| {
-                k.strip_prefix("AILOGS_")
-                    .map(|rest| (rest.to_owned(), v.clone()))
-            })
+            .filter_map(|(k, v)| k.strip_prefix("AILOGS_").map(|rest| (rest.to_owned(), v.clone())))
             .filter(|(k, _)| k != "CONFIG")
             .collect();
         env_pairs.sort();
@@ -150,9 +144,7 @@ impl Config {
             fig = fig.merge(Serialized::default(&path, parse_env_value(&value)));
         }
         let config: Config = fig.extract().map_err(Box::new)?;
-        config
-            .validate()
-            .map_err(|e| Box::new(figment::Error::from(e)))?;
+        config.validate().map_err(|e| Box::new(figment::Error::from(e)))?;
         Ok(config)
     }
 
@@ -213,10 +205,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -231,11 +220,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ailogs-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("tmp dir");
         let file = dir.join("ailogs.toml");
-        std::fs::write(
-            &file,
-            "listen = \"127.0.0.1:9000\"\n[views]\nmax_lines = 10\n",
-        )
-        .expect("write");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[views]\nmax_lines = 10\n").expect("write");
         let c = Config::load(
             Some(&file),
             &env(&[
@@ -254,8 +239,7 @@ mod tests {
 
     #[test]
     fn bad_values_are_reported() {
-        let err = Config::load(None, &env(&[("AILOGS_QUEUE__CAPACITY_LINES", "lots")]))
-            .expect_err("invalid");
+        let err = Config::load(None, &env(&[("AILOGS_QUEUE__CAPACITY_LINES", "lots")])).expect_err("invalid");
         assert!(err.to_string().contains("capacity_lines"), "{err}");
         let err = Config::load(None, &env(&[("AILOGS_NOPE", "1")])).expect_err("unknown key");
         assert!(err.to_string().contains("nope"), "{err}");

@@ -11,9 +11,7 @@ use crate::app::{Application, shutdown_signal};
 use crate::cli::DemoArgs;
 use crate::config::Config;
 use crate::ingest::labels;
-use crate::ingest::loki_proto::{
-    EntryAdapter, PushRequest, StreamAdapter, Timestamp, encode_snappy,
-};
+use crate::ingest::loki_proto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp, encode_snappy};
 
 const NS: i64 = 1_000_000_000;
 
@@ -33,12 +31,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
         }
     };
     let server = tokio::spawn(app.run_until_stopped(stop));
-    let generator = tokio::spawn(generate(
-        addr,
-        args.rate.max(1),
-        args.backfill_minutes,
-        args.seed,
-    ));
+    let generator = tokio::spawn(generate(addr, args.rate.max(1), args.backfill_minutes, args.seed));
     let result = server.await?;
     generator.abort();
     result
@@ -58,15 +51,16 @@ fn print_banner(addr: SocketAddr) {
 }
 
 /// Backfills `backfill_minutes` of traffic (with one incident of each kind), then pushes live
-/// traffic every 200 ms.
+/// traffic every 200 ms. A line is pushed only once its timestamp has come (a timed-out model
+/// call is logged 60 s after the request), as a real shipper would see it.
 async fn generate(addr: SocketAddr, rate: u32, backfill_minutes: u32, seed: u64) {
     let url = format!("http://{addr}/loki/api/v1/push");
     let client = reqwest::Client::new();
     let mut traffic = Traffic::new(seed);
+    let mut pending: Vec<SynthLine> = Vec::new();
     let now = now_ns();
-    let start = now - i64::from(backfill_minutes) * 60 * NS;
     let per_second = i64::from(rate);
-    let mut t = start;
+    let mut t = now - i64::from(backfill_minutes) * 60 * NS;
     let mut second = 0usize;
     while t < now {
         // Play each kind of incident once during the backfill.
@@ -74,12 +68,10 @@ async fn generate(addr: SocketAddr, rate: u32, backfill_minutes: u32, seed: u64)
             let incident = Incident::ALL[(second / 150) % Incident::ALL.len()];
             traffic.start_incident(incident, rate * 20);
         }
-        let lines: Vec<SynthLine> = (0..per_second)
-            .flat_map(|i| traffic.request(t + i * NS / per_second))
-            .collect();
-        push(&client, &url, lines).await;
+        pending.extend((0..per_second).flat_map(|i| traffic.request(t + i * NS / per_second)));
         t += NS;
         second += 1;
+        push(&client, &url, due(&mut pending, t)).await;
     }
     tracing::info!(minutes = backfill_minutes, "demo backfill pushed");
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -87,14 +79,22 @@ async fn generate(addr: SocketAddr, rate: u32, backfill_minutes: u32, seed: u64)
         tick.tick().await;
         let now = now_ns();
         let n = (rate / 5).max(1);
-        let lines: Vec<SynthLine> = (0..n)
-            .flat_map(|i| traffic.request(now + i64::from(i) * NS / 5 / i64::from(n)))
-            .collect();
-        push(&client, &url, lines).await;
+        pending.extend((0..n).flat_map(|i| traffic.request(now + i64::from(i) * NS / 5 / i64::from(n))));
+        push(&client, &url, due(&mut pending, now)).await;
     }
 }
 
+/// Takes the lines whose time has come out of `pending`.
+fn due(pending: &mut Vec<SynthLine>, now: i64) -> Vec<SynthLine> {
+    let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(pending).into_iter().partition(|l| l.ts_ns <= now);
+    *pending = later;
+    ready
+}
+
 async fn push(client: &reqwest::Client, url: &str, lines: Vec<SynthLine>) {
+    if lines.is_empty() {
+        return;
+    }
     let body = encode(lines);
     let sent = client
         .post(url)
@@ -119,11 +119,10 @@ pub fn encode(lines: Vec<SynthLine>) -> Vec<u8> {
         .into_iter()
         .map(|(service, mut lines)| {
             lines.sort_by_key(|l| l.ts_ns);
-            let labels: BTreeMap<String, String> =
-                [("app", service), ("env", "demo"), ("job", "ailogs-demo")]
-                    .into_iter()
-                    .map(|(k, v)| (k.into(), v.into()))
-                    .collect();
+            let labels: BTreeMap<String, String> = [("app", service), ("env", "demo"), ("job", "ailogs-demo")]
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect();
             StreamAdapter {
                 labels: labels::format(&labels).into_bytes(),
                 entries: lines

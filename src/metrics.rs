@@ -2,8 +2,7 @@
 //! reasons and formats are fixed names, routes are matched paths.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -25,16 +24,12 @@ impl Metrics {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
             c
         };
         let gauge = |name: &str, help: &str| {
             let g = IntGauge::new(name, help).expect("valid metric");
-            registry
-                .register(Box::new(g.clone()))
-                .expect("unique metric");
+            registry.register(Box::new(g.clone())).expect("unique metric");
             g
         };
         let lines_received = counter(
@@ -57,14 +52,8 @@ impl Metrics {
             "Push requests refused whole, by endpoint and reason.",
             &["endpoint", "reason"],
         );
-        let queue_depth_lines = gauge(
-            "ailogs_queue_depth_lines",
-            "Lines waiting in the ingest queue.",
-        );
-        let queue_capacity_lines = gauge(
-            "ailogs_queue_capacity_lines",
-            "Capacity of the ingest queue, in lines.",
-        );
+        let queue_depth_lines = gauge("ailogs_queue_depth_lines", "Lines waiting in the ingest queue.");
+        let queue_capacity_lines = gauge("ailogs_queue_capacity_lines", "Capacity of the ingest queue, in lines.");
         let pipeline_latency = Histogram::with_opts(
             HistogramOpts::new(
                 "ailogs_pipeline_latency_seconds",
@@ -92,10 +81,7 @@ impl Metrics {
         registry
             .register(Box::new(http_duration.clone()))
             .expect("unique metric");
-        let view_lines = gauge(
-            "ailogs_view_lines",
-            "Lines held in the in-memory recent-lines view.",
-        );
+        let view_lines = gauge("ailogs_view_lines", "Lines held in the in-memory recent-lines view.");
         let view_evictions = counter(
             "ailogs_view_evictions_total",
             "Lines evicted from the in-memory view, by reason (count, age).",

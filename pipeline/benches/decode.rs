@@ -1,1 +1,74 @@
-fn main() {}
+//! Decode + normalize throughput on the demo's realistic AI-service traffic (JSON with
+//! legacy and OpenTelemetry field names, logfmt, plain text), in lines per second.
+
+use std::hint::black_box;
+
+use ailogs_pipeline::synth::{Incident, SynthLine, Traffic};
+use ailogs_pipeline::{DecodeLimits, Decoder, LineFormat, RawEntry, labels_from};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn traffic(n: usize) -> Vec<SynthLine> {
+    let mut t = Traffic::new(7);
+    t.start_incident(Incident::ModelTimeout, 500);
+    let mut lines = Vec::with_capacity(n);
+    let mut i = 0i64;
+    while lines.len() < n {
+        lines.extend(t.request(1_700_000_000_000_000_000 + i * 50_000_000));
+        i += 1;
+    }
+    lines.truncate(n);
+    lines
+}
+
+fn bench_decode(c: &mut Criterion) {
+    let lines = traffic(10_000);
+    let labels = labels_from([("app", "api"), ("env", "bench"), ("job", "ailogs")]);
+    let mut group = c.benchmark_group("decode");
+    let by_format = |format: LineFormat| -> Vec<&SynthLine> {
+        let mut d = Decoder::new(DecodeLimits::default());
+        lines
+            .iter()
+            .filter(|l| {
+                d.decode(&RawEntry {
+                    ts_ns: l.ts_ns,
+                    line: &l.line,
+                    labels: &labels,
+                    metadata: &[],
+                })
+                .is_ok_and(|r| r.format == format)
+            })
+            .collect()
+    };
+    let mixed: Vec<&SynthLine> = lines.iter().collect();
+    for (name, set) in [
+        ("mixed", mixed),
+        ("json", by_format(LineFormat::Json)),
+        ("logfmt", by_format(LineFormat::Logfmt)),
+        ("plain", by_format(LineFormat::Plain)),
+    ] {
+        if set.is_empty() {
+            continue;
+        }
+        let bytes: usize = set.iter().map(|l| l.line.len()).sum();
+        eprintln!("decode/{name}: {} lines, mean {} bytes", set.len(), bytes / set.len());
+        group.throughput(Throughput::Elements(set.len() as u64));
+        group.bench_function(name, |b| {
+            let mut d = Decoder::new(DecodeLimits::default());
+            b.iter(|| {
+                for l in &set {
+                    let rec = d.decode(&RawEntry {
+                        ts_ns: l.ts_ns,
+                        line: &l.line,
+                        labels: &labels,
+                        metadata: &[],
+                    });
+                    black_box(rec.is_ok());
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_decode);
+criterion_main!(benches);

@@ -30,9 +30,8 @@ static ADMIN_EVENT: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
-static ADMIN_NOUN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(admin\w*|roles?|permissions?|privileges?)\b").expect("static regex")
-});
+static ADMIN_NOUN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(admin\w*|roles?|permissions?|privileges?)\b").expect("static regex"));
 
 static CONFIG_NOUN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(config(uration)?s?|settings?|feature[ _-]flags?|env(ironment)?[ _-]var\w*|system[ _-]prompt|model (provider|preference)|quota|limits?)\b")
@@ -47,10 +46,7 @@ static CHANGE_VERB: LazyLock<Regex> = LazyLock::new(|| {
 /// The audit category of a line, or `None` when it records no configuration, auth or admin
 /// change. `request_type` is checked before the message text.
 pub fn audit_category(rec: &LogRecord) -> Option<AuditCategory> {
-    let texts = [
-        rec.request_type.as_deref().unwrap_or(""),
-        rec.message.as_str(),
-    ];
+    let texts = [rec.request_type.as_deref().unwrap_or(""), rec.message.as_str()];
     for text in texts {
         let text = text.replace('_', " ");
         if AUTH.is_match(&text) {
@@ -83,10 +79,7 @@ pub fn highlights(rec: &LogRecord) -> Vec<String> {
         tags.push("failed".to_owned());
     }
     if let Some(err) = &rec.error {
-        tags.push(format!(
-            "error:{}",
-            crate::normalize::level::prefix(err, 120)
-        ));
+        tags.push(format!("error:{}", crate::normalize::level::prefix(err, 120)));
     }
     if let Some(ms) = rec.duration_ms.filter(|ms| *ms >= SLOW_MS) {
         tags.push(format!("slow:{ms:.0}ms"));
@@ -108,10 +101,7 @@ mod tests {
 
     #[test]
     fn audit_categories() {
-        assert_eq!(
-            audit_category(&rec("User alice logged in")),
-            Some(AuditCategory::Auth)
-        );
+        assert_eq!(audit_category(&rec("User alice logged in")), Some(AuditCategory::Auth));
         assert_eq!(
             audit_category(&rec("API key created for workspace w1")),
             Some(AuditCategory::Auth)
@@ -142,10 +132,7 @@ mod tests {
         r.level = Level::Error;
         r.duration_ms = Some(4500.0);
         r.tokens_used = Some(9000);
-        assert_eq!(
-            highlights(&r),
-            vec!["level:error", "slow:4500ms", "tokens:9000"]
-        );
+        assert_eq!(highlights(&r), vec!["level:error", "slow:4500ms", "tokens:9000"]);
         assert!(highlights(&rec("fine")).is_empty());
     }
 }

@@ -71,11 +71,7 @@ impl Decoder {
         if line.len() > self.limits.max_line_bytes {
             return Err(Rejected {
                 reason: RejectReason::LineTooLong,
-                detail: format!(
-                    "line is {} bytes, limit {}",
-                    line.len(),
-                    self.limits.max_line_bytes
-                ),
+                detail: format!("line is {} bytes, limit {}", line.len(), self.limits.max_line_bytes),
             });
         }
         let trimmed = line.trim();
@@ -100,8 +96,7 @@ impl Decoder {
     fn decode_json(&mut self, text: &str, entry: &RawEntry<'_>) -> Option<LogRecord> {
         self.buf.clear();
         self.buf.extend_from_slice(text.as_bytes());
-        let value =
-            simd_json::to_borrowed_value_with_buffers(&mut self.buf, &mut self.buffers).ok()?;
+        let value = simd_json::to_borrowed_value_with_buffers(&mut self.buf, &mut self.buffers).ok()?;
         let BorrowedValue::Object(object) = value else {
             return None;
         };
@@ -152,10 +147,7 @@ fn walk(b: &mut RecordBuilder, key: &str, value: &BorrowedValue<'_>, depth: usiz
                 walk(b, &format!("{key}.{k}"), v, depth + 1);
             }
         }
-        other => b.extra(
-            key,
-            serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
-        ),
+        other => b.extra(key, serde_json::to_value(other).unwrap_or(serde_json::Value::Null)),
     }
 }
 
@@ -202,9 +194,7 @@ mod tests {
             labels: &labels,
             metadata: &[],
         };
-        Decoder::new(DecodeLimits::default())
-            .decode(&entry)
-            .expect("decodes")
+        Decoder::new(DecodeLimits::default()).decode(&entry).expect("decodes")
     }
 
     #[test]
@@ -223,10 +213,7 @@ mod tests {
             (Some(10), Some(5), Some(15))
         );
         assert_eq!(rec.duration_ms, Some(250.5));
-        assert_eq!(
-            rec.extra.get("extra_field.deep"),
-            Some(&serde_json::json!([1, 2]))
-        );
+        assert_eq!(rec.extra.get("extra_field.deep"), Some(&serde_json::json!([1, 2])));
         assert_eq!(rec.format, LineFormat::Json);
     }
 
@@ -248,9 +235,7 @@ mod tests {
 
     #[test]
     fn logfmt_lines() {
-        let rec = decode(
-            r#"ts=2023-11-14T22:13:20Z level=error msg="pool exhausted" duration_ms=31 workspace_id=w1"#,
-        );
+        let rec = decode(r#"ts=2023-11-14T22:13:20Z level=error msg="pool exhausted" duration_ms=31 workspace_id=w1"#);
         assert_eq!(rec.format, LineFormat::Logfmt);
         assert_eq!(rec.level, Level::Error);
         assert_eq!(rec.message, "pool exhausted");
@@ -264,10 +249,7 @@ mod tests {
         assert_eq!(rec.format, LineFormat::Plain);
         assert_eq!(rec.level, Level::Error);
         assert_eq!(rec.ts_ns, 1_700_000_000_500_000_000);
-        assert_eq!(
-            rec.message,
-            "2023-11-14 22:13:20,500 ERROR worker crashed: {oops"
-        );
+        assert_eq!(rec.message, "2023-11-14 22:13:20,500 ERROR worker crashed: {oops");
         let broken = decode(r#"{"message": "truncated"#);
         assert_eq!(broken.format, LineFormat::Plain);
     }

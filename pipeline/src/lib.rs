@@ -6,6 +6,7 @@
 
 pub mod classify;
 pub mod decode;
+pub mod enrich;
 pub mod logfmt;
 pub mod normalize;
 pub mod query;
@@ -14,5 +15,6 @@ pub mod shape;
 pub mod synth;
 
 pub use decode::{Decoder, RawEntry, RejectReason, Rejected};
+pub use enrich::Enriched;
 pub use normalize::fields::{DecodeLimits, labels_from};
 pub use record::{Labels, Level, LineFormat, LogRecord};

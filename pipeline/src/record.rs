@@ -57,8 +57,7 @@ impl Level {
             "info" | "inf" | "information" | "informational" | "notice" | "log" => Level::Info,
             "warn" | "warning" | "wrn" => Level::Warn,
             "error" | "err" | "eror" | "severe" => Level::Error,
-            "fatal" | "critical" | "crit" | "panic" | "emerg" | "emergency" | "alert"
-            | "dpanic" => Level::Fatal,
+            "fatal" | "critical" | "crit" | "panic" | "emerg" | "emergency" | "alert" | "dpanic" => Level::Fatal,
             _ => return None,
         })
     }
@@ -153,9 +152,9 @@ pub struct LogRecord {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_hash: Option<String>,
-    /// Stream labels from the shipper (Promtail, Alloy, ...).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    /// Stream labels from the shipper (Promtail, Alloy, ...), shared by the stream's lines.
+    #[serde(default, skip_serializing_if = "no_labels")]
+    pub labels: Labels,
     /// Loki structured metadata of this entry.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
@@ -168,18 +167,17 @@ pub struct LogRecord {
     pub format: LineFormat,
 }
 
+fn no_labels(labels: &Labels) -> bool {
+    labels.is_empty()
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
 impl LogRecord {
     /// A record with only the required fields set; the decoder fills in the rest.
-    pub fn new(
-        ts_ns: i64,
-        service: impl Into<String>,
-        level: Level,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(ts_ns: i64, service: impl Into<String>, level: Level, message: impl Into<String>) -> Self {
         LogRecord {
             ts_ns,
             service: service.into(),
@@ -201,7 +199,7 @@ impl LogRecord {
             success: None,
             error: None,
             prompt_hash: None,
-            labels: BTreeMap::new(),
+            labels: Labels::default(),
             metadata: BTreeMap::new(),
             extra: BTreeMap::new(),
             dropped_fields: 0,

@@ -51,8 +51,7 @@ fn mask_quotes(s: &str) -> String {
 }
 
 fn shape_token(token: &str, out: &mut String) {
-    let core =
-        token.trim_matches(|c: char| matches!(c, ',' | ';' | '(' | ')' | '[' | ']' | '.' | ':'));
+    let core = token.trim_matches(|c: char| matches!(c, ',' | ';' | '(' | ')' | '[' | ']' | '.' | ':'));
     let (lead, trail) = match token.find(core) {
         Some(start) if !core.is_empty() => (&token[..start], &token[start + core.len()..]),
         _ => ("", ""),
@@ -65,14 +64,9 @@ fn shape_token(token: &str, out: &mut String) {
         Some("<uuid>")
     } else if is_ip(core) {
         Some("<ip>")
-    } else if core.starts_with('/')
-        && core.len() > 1
-        && core[1..].contains(|c: char| c.is_alphanumeric())
-    {
+    } else if core.starts_with('/') && core.len() > 1 && core[1..].contains(|c: char| c.is_alphanumeric()) {
         Some("<path>")
-    } else if core.len() >= 8
-        && core.bytes().all(|b| b.is_ascii_hexdigit())
-        && core.bytes().any(|b| b.is_ascii_digit())
+    } else if core.len() >= 8 && core.bytes().all(|b| b.is_ascii_hexdigit()) && core.bytes().any(|b| b.is_ascii_digit())
     {
         Some("<hex>")
     } else {
@@ -100,8 +94,7 @@ fn mask_digits(token: &str, out: &mut String) {
         if bytes[i].is_ascii_digit() {
             while i < bytes.len()
                 && (bytes[i].is_ascii_digit()
-                    || (matches!(bytes[i], b'.' | b',')
-                        && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)))
+                    || (matches!(bytes[i], b'.' | b',') && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)))
             {
                 i += 1;
             }
@@ -143,9 +136,7 @@ mod tests {
     #[test]
     fn variable_parts_are_masked() {
         assert_eq!(
-            message_shape(
-                "Model timeout after 30s for request 8f3a9c2e-1b2c-4d5e-8f90-a1b2c3d4e5f6"
-            ),
+            message_shape("Model timeout after 30s for request 8f3a9c2e-1b2c-4d5e-8f90-a1b2c3d4e5f6"),
             "Model timeout after <n>s for request <uuid>"
         );
         assert_eq!(
@@ -156,10 +147,7 @@ mod tests {
             message_shape("model \"gpt-4o\" said 'no' don't"),
             "model <str> said <str> don't"
         );
-        assert_eq!(
-            message_shape("hash deadbeef01 took 1.5ms"),
-            "hash <hex> took <n>ms"
-        );
+        assert_eq!(message_shape("hash deadbeef01 took 1.5ms"), "hash <hex> took <n>ms");
     }
 
     #[test]

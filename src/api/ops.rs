@@ -27,10 +27,7 @@ pub async fn index() -> Json<Value> {
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),
     )
 }
@@ -66,9 +63,7 @@ pub async fn dead_letters(
         return Err(err);
     }
     let letters = state.dead_letters.recent(limit);
-    Ok(Json(
-        json!({ "returned": letters.len(), "dead_letters": letters }),
-    ))
+    Ok(Json(json!({ "returned": letters.len(), "dead_letters": letters })))
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {

@@ -14,10 +14,7 @@ use ailogs_pipeline::query::{self, QuerySpec, Window};
 
 use crate::store::memory::Selection;
 
-pub async fn query(
-    State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
     let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .into_owned()
@@ -34,7 +31,7 @@ pub async fn query(
             conversation_id: spec.conversation_id.as_deref(),
             since_ns: window.start_ns,
         });
-        let outcome = query::run(&spec, &candidates, window);
+        let outcome = query::run(&spec, &candidates, window, &*state.views);
         let stats = state.views.stats();
         let complete = stats.evicted_newest_event_ns.is_none_or(|evicted| evicted < window.start_ns);
         let mut body = json!({
@@ -71,7 +68,6 @@ pub async fn query(
     .await
     .map_err(|e| ApiError::internal("running the query", e))??;
     let mut answer = answer;
-    answer["served_in_ms"] =
-        json!((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0);
+    answer["served_in_ms"] = json!((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0);
     Ok(Json(answer))
 }

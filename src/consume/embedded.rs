@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ailogs_pipeline::{DecodeLimits, Decoder, LineFormat, RawEntry};
+use ailogs_pipeline::{DecodeLimits, Decoder, Enriched, LineFormat, RawEntry};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -44,11 +44,7 @@ pub struct IngestQueue {
 }
 
 impl IngestQueue {
-    pub fn new(
-        capacity: usize,
-        max_wait: Duration,
-        metrics: Arc<Metrics>,
-    ) -> (Arc<Self>, Receiver<Queued>) {
+    pub fn new(capacity: usize, max_wait: Duration, metrics: Arc<Metrics>) -> (Arc<Self>, Receiver<Queued>) {
         let (tx, rx) = crossbeam_channel::unbounded();
         metrics.queue_capacity_lines.set(capacity as i64);
         let queue = IngestQueue {
@@ -78,16 +74,12 @@ impl IngestQueue {
         }
         // A batch larger than the whole queue takes all of it rather than waiting forever.
         let wanted = u32::try_from(lines.min(self.capacity)).unwrap_or(u32::MAX);
-        let permit = match tokio::time::timeout(
-            self.max_wait,
-            Arc::clone(&self.permits).acquire_many_owned(wanted),
-        )
-        .await
-        {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return Err(EnqueueError::Closed),
-            Err(_) => return Err(EnqueueError::Full),
-        };
+        let permit =
+            match tokio::time::timeout(self.max_wait, Arc::clone(&self.permits).acquire_many_owned(wanted)).await {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) => return Err(EnqueueError::Closed),
+                Err(_) => return Err(EnqueueError::Full),
+            };
         let tx = self.tx.lock().clone().ok_or(EnqueueError::Closed)?;
         self.metrics.queue_depth_lines.set(self.depth() as i64);
         tx.send(Queued {
@@ -156,7 +148,7 @@ pub fn process(decoder: &mut Decoder, queued: Queued, sinks: &Sinks) {
             match decoder.decode(&raw) {
                 Ok(rec) => {
                     formats[rec.format as usize] += 1;
-                    records.push(Arc::new(rec));
+                    records.push(Enriched::new(rec));
                 }
                 Err(rejected) => {
                     sinks
@@ -188,11 +180,7 @@ pub fn process(decoder: &mut Decoder, queued: Queued, sinks: &Sinks) {
                 LineFormat::Logfmt => "logfmt",
                 LineFormat::Plain => "plain",
             };
-            sinks
-                .metrics
-                .lines_decoded
-                .with_label_values(&[name])
-                .inc_by(n);
+            sinks.metrics.lines_decoded.with_label_values(&[name]).inc_by(n);
         }
     }
     sinks.views.insert(records, Instant::now());

@@ -27,12 +27,7 @@ pub async fn loki_push(State(state): State<AppState>, headers: HeaderMap, body: 
     let max = state.config.ingest.max_decompressed_bytes;
     // Decompressing and decoding a large body is CPU work: keep it off the async workers.
     let decoded = tokio::task::spawn_blocking(move || {
-        push::decode(
-            content_type.as_deref(),
-            content_encoding.as_deref(),
-            &body,
-            max,
-        )
+        push::decode(content_type.as_deref(), content_encoding.as_deref(), &body, max)
     })
     .await;
     let batch = match decoded {
@@ -63,8 +58,7 @@ pub async fn ndjson(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let max_line = state.config.ingest.max_line_bytes;
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
     let decoded = tokio::task::spawn_blocking(move || {
-        push::decompress(encoding.as_deref(), &body, max)
-            .map(|plain| ndjson::decode(&plain, now, max_line))
+        push::decompress(encoding.as_deref(), &body, max).map(|plain| ndjson::decode(&plain, now, max_line))
     })
     .await;
     let (batch, errors) = match decoded {
@@ -73,11 +67,7 @@ pub async fn ndjson(State(state): State<AppState>, headers: HeaderMap, body: Bod
         Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "decoding failed"),
     };
     for e in &errors {
-        state
-            .metrics
-            .lines_rejected
-            .with_label_values(&[e.reason])
-            .inc();
+        state.metrics.lines_rejected.with_label_values(&[e.reason]).inc();
         state.dead_letters.push(DeadLetter {
             received_at: ailogs_pipeline::normalize::time::format_rfc3339(now),
             endpoint: NDJSON,
@@ -103,19 +93,14 @@ pub async fn ndjson(State(state): State<AppState>, headers: HeaderMap, body: Bod
             "{} line(s) refused and dead-lettered; the other {accepted} were accepted",
             errors.len()
         ));
-        body["suggestion"] = json!(
-            "send one JSON object per line, UTF-8, under the line size limit; do not resend accepted lines"
-        );
+        body["suggestion"] =
+            json!("send one JSON object per line, UTF-8, under the line size limit; do not resend accepted lines");
         body["lines"] = json!(errors.iter().take(100).collect::<Vec<_>>());
     }
     (status, axum::Json(body)).into_response()
 }
 
-async fn enqueue(
-    state: &AppState,
-    batch: PushBatch,
-    endpoint: &'static str,
-) -> Result<(), Response> {
+async fn enqueue(state: &AppState, batch: PushBatch, endpoint: &'static str) -> Result<(), Response> {
     let lines = batch.line_count() as u64;
     match state.queue.push(batch, endpoint).await {
         Ok(()) => {
@@ -145,22 +130,15 @@ async fn enqueue(
 }
 
 /// Reads the body up to `max_body_bytes`; larger bodies are 413 as in Loki.
-async fn read_body(
-    state: &Arc<crate::api::State>,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Bytes, push::PushError> {
+async fn read_body(state: &Arc<crate::api::State>, headers: &HeaderMap, body: Body) -> Result<Bytes, push::PushError> {
     let limit = state.config.ingest.max_body_bytes;
-    let too_large =
-        || push::PushError::TooLarge(format!("request body is larger than {limit} bytes"));
-    let declared =
-        header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
+    let too_large = || push::PushError::TooLarge(format!("request body is larger than {limit} bytes"));
+    let declared = header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
     axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-        {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
             too_large()
         } else {
             push::PushError::BadRequest(format!("failed to read request body: {e}"))
@@ -169,10 +147,7 @@ async fn read_body(
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 fn reject(state: &AppState, endpoint: &str, e: push::PushError) -> Response {

@@ -30,9 +30,7 @@ pub fn parse(input: &str) -> Result<BTreeMap<String, String>, String> {
         p.ws();
         let value = p.string()?;
         if value.len() > MAX_VALUE_LEN {
-            return Err(format!(
-                "label {name} value is longer than {MAX_VALUE_LEN} bytes"
-            ));
+            return Err(format!("label {name} value is longer than {MAX_VALUE_LEN} bytes"));
         }
         if !value.is_empty() && labels.insert(name.clone(), value).is_some() {
             return Err(format!("duplicate label name {name}"));
@@ -103,10 +101,7 @@ impl Parser<'_> {
 
     fn name(&mut self) -> Result<String, String> {
         let start = self.i;
-        while self
-            .peek()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
+        while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
             self.i += 1;
         }
         let name = &self.input[start..self.i];
@@ -182,8 +177,8 @@ impl Parser<'_> {
             .input
             .get(self.i..self.i + digits)
             .ok_or("truncated escape in label value")?;
-        let code = u32::from_str_radix(hex, radix)
-            .map_err(|_| format!("invalid escape digits {hex:?} in label value"))?;
+        let code =
+            u32::from_str_radix(hex, radix).map_err(|_| format!("invalid escape digits {hex:?} in label value"))?;
         self.i += digits;
         // \x and octal escapes are bytes in Go; bytes >= 0x80 alone are not valid UTF-8, so
         // they are kept as the replacement character rather than failing the push.
@@ -202,10 +197,7 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -214,10 +206,7 @@ mod tests {
             parse(r#"{app="web", job="x"}"#),
             Ok(map(&[("app", "web"), ("job", "x")]))
         );
-        assert_eq!(
-            parse(r#" { a = "1" ,b="2",} "#),
-            Ok(map(&[("a", "1"), ("b", "2")]))
-        );
+        assert_eq!(parse(r#" { a = "1" ,b="2",} "#), Ok(map(&[("a", "1"), ("b", "2")])));
         assert_eq!(parse("{}"), Ok(BTreeMap::new()));
     }
 
@@ -231,46 +220,18 @@ mod tests {
 
     #[test]
     fn errors_say_what() {
-        assert!(
-            parse(r#"app="web""#)
-                .expect_err("rejected")
-                .contains("expected '{'")
-        );
+        assert!(parse(r#"app="web""#).expect_err("rejected").contains("expected '{'"));
         assert!(
             parse(r#"{app="web""#)
                 .expect_err("rejected")
                 .contains("expected ',' or '}'")
         );
-        assert!(
-            parse(r#"{1app="web"}"#)
-                .expect_err("rejected")
-                .contains("label name")
-        );
-        assert!(
-            parse(r#"{a="1", a="2"}"#)
-                .expect_err("rejected")
-                .contains("duplicate")
-        );
-        assert!(
-            parse(r#"{a="1}"#)
-                .expect_err("rejected")
-                .contains("unterminated")
-        );
-        assert!(
-            parse(r#"{a="\q"}"#)
-                .expect_err("rejected")
-                .contains("invalid escape")
-        );
-        assert!(
-            parse(r#"{a=web}"#)
-                .expect_err("rejected")
-                .contains("quoted")
-        );
-        assert!(
-            parse(r#"{a="1"} x"#)
-                .expect_err("rejected")
-                .contains("end of input")
-        );
+        assert!(parse(r#"{1app="web"}"#).expect_err("rejected").contains("label name"));
+        assert!(parse(r#"{a="1", a="2"}"#).expect_err("rejected").contains("duplicate"));
+        assert!(parse(r#"{a="1}"#).expect_err("rejected").contains("unterminated"));
+        assert!(parse(r#"{a="\q"}"#).expect_err("rejected").contains("invalid escape"));
+        assert!(parse(r#"{a=web}"#).expect_err("rejected").contains("quoted"));
+        assert!(parse(r#"{a="1"} x"#).expect_err("rejected").contains("end of input"));
     }
 
     #[test]

@@ -52,18 +52,11 @@ pub fn decode(body: &[u8], now_ns: i64, max_line_bytes: usize) -> (PushBatch, Ve
                 line: text.to_owned(),
                 metadata: Vec::new(),
             }),
-            Ok(_) => errors.push(refuse(
-                "not_an_object",
-                "each line must be one JSON object".into(),
-            )),
+            Ok(_) => errors.push(refuse("not_an_object", "each line must be one JSON object".into())),
             Err(e) => errors.push(refuse("invalid_json", format!("invalid JSON: {e}"))),
         }
     }
-    let labels = Arc::new(
-        [("ingest".to_owned(), "ndjson".to_owned())]
-            .into_iter()
-            .collect(),
-    );
+    let labels = Arc::new([("ingest".to_owned(), "ndjson".to_owned())].into_iter().collect());
     let streams = if entries.is_empty() {
         Vec::new()
     } else {
@@ -85,11 +78,7 @@ mod tests {
         let reasons: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.reason)).collect();
         assert_eq!(
             reasons,
-            vec![
-                (3, "not_an_object"),
-                (4, "invalid_json"),
-                (6, "invalid_utf8")
-            ]
+            vec![(3, "not_an_object"), (4, "invalid_json"), (6, "invalid_utf8")]
         );
     }
 }

@@ -60,12 +60,7 @@ pub fn decode(
             "missing Content-Type: use application/x-protobuf (snappy) or application/json",
         ));
     };
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if media.is_empty() || !media.contains('/') {
         return Err(bad(format!("invalid Content-Type {content_type:?}")));
     }
@@ -84,27 +79,14 @@ pub fn decompress<'a>(
 ) -> Result<std::borrow::Cow<'a, [u8]>, PushError> {
     use std::borrow::Cow;
     Ok(
-        match content_encoding
-            .map(|e| e.trim().to_ascii_lowercase())
-            .as_deref()
-        {
+        match content_encoding.map(|e| e.trim().to_ascii_lowercase()).as_deref() {
             None | Some("") | Some("snappy") | Some("identity") => Cow::Borrowed(body),
-            Some("gzip") => Cow::Owned(read_bounded(
-                MultiGzDecoder::new(body),
-                max_decompressed,
-                "gzip",
-            )?),
+            Some("gzip") => Cow::Owned(read_bounded(MultiGzDecoder::new(body), max_decompressed, "gzip")?),
             // Loki reads raw DEFLATE (Go's compress/flate); HTTP clients usually send zlib.
-            Some("deflate") if is_zlib(body) => Cow::Owned(read_bounded(
-                ZlibDecoder::new(body),
-                max_decompressed,
-                "deflate",
-            )?),
-            Some("deflate") => Cow::Owned(read_bounded(
-                DeflateDecoder::new(body),
-                max_decompressed,
-                "deflate",
-            )?),
+            Some("deflate") if is_zlib(body) => {
+                Cow::Owned(read_bounded(ZlibDecoder::new(body), max_decompressed, "deflate")?)
+            }
+            Some("deflate") => Cow::Owned(read_bounded(DeflateDecoder::new(body), max_decompressed, "deflate")?),
             Some(other) => return Err(bad(format!("Content-Encoding {other:?} not supported"))),
         },
     )
@@ -142,8 +124,7 @@ fn decode_protobuf(body: &[u8], max_decompressed: usize) -> Result<PushBatch, Pu
     let pb = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| bad(format!("failed to decompress snappy block: {e}")))?;
-    let req = PushRequest::decode(&pb[..])
-        .map_err(|e| bad(format!("failed to parse protobuf PushRequest: {e}")))?;
+    let req = PushRequest::decode(&pb[..]).map_err(|e| bad(format!("failed to parse protobuf PushRequest: {e}")))?;
     let mut batch = PushBatch::default();
     for stream in req.streams {
         let labels_str = String::from_utf8_lossy(&stream.labels);
@@ -164,9 +145,7 @@ fn decode_protobuf(body: &[u8], max_decompressed: usize) -> Result<PushBatch, Pu
 
 fn parse_labels(s: &str) -> Result<std::collections::BTreeMap<String, String>, PushError> {
     if s.len() > MAX_LABELS_BYTES {
-        return Err(PushError::TooLarge(
-            "stream labels are larger than 16 MiB".into(),
-        ));
+        return Err(PushError::TooLarge("stream labels are larger than 16 MiB".into()));
     }
     let labels = labels::parse(s).map_err(|e| bad(format!("couldn't parse labels: {s}: {e}")))?;
     if labels.is_empty() {
@@ -214,12 +193,10 @@ fn lossy(bytes: Vec<u8>) -> String {
 /// `{"streams":[{"stream":{..},"values":[["<ns>","<line>",{..}],..]}]}` (LOKI.md §1.4).
 fn decode_json(body: &[u8]) -> Result<PushBatch, PushError> {
     let mut buf = body.to_vec();
-    let root = simd_json::to_borrowed_value(&mut buf)
-        .map_err(|e| bad(format!("failed to parse JSON push body: {e}")))?;
+    let root =
+        simd_json::to_borrowed_value(&mut buf).map_err(|e| bad(format!("failed to parse JSON push body: {e}")))?;
     let BorrowedValue::Object(root) = root else {
-        return Err(bad(
-            "JSON push body must be an object with a \"streams\" array",
-        ));
+        return Err(bad("JSON push body must be an object with a \"streams\" array"));
     };
     let mut batch = PushBatch::default();
     let streams = match root.get("streams") {
@@ -256,9 +233,7 @@ fn decode_json(body: &[u8]) -> Result<PushBatch, PushError> {
             }
             None | Some(BorrowedValue::Static(StaticNode::Null)) => {}
             Some(_) => {
-                return Err(bad(format!(
-                    "streams[{si}].stream must be an object of labels"
-                )));
+                return Err(bad(format!("streams[{si}].stream must be an object of labels")));
             }
         }
         if map.is_empty() {
@@ -285,11 +260,7 @@ fn decode_json(body: &[u8]) -> Result<PushBatch, PushError> {
     Ok(batch)
 }
 
-fn json_entry(
-    si: usize,
-    vi: usize,
-    value: &BorrowedValue<'_>,
-) -> Result<Option<PushEntry>, PushError> {
+fn json_entry(si: usize, vi: usize, value: &BorrowedValue<'_>) -> Result<Option<PushEntry>, PushError> {
     let at = format!("streams[{si}].values[{vi}]");
     let items = match value {
         BorrowedValue::Static(StaticNode::Null) => return Ok(None),
@@ -312,9 +283,7 @@ fn json_entry(
             )));
         }
         None => {
-            return Err(bad(format!(
-                "{at} is empty: expected [\"<unix ns>\", \"<line>\"]"
-            )));
+            return Err(bad(format!("{at} is empty: expected [\"<unix ns>\", \"<line>\"]")));
         }
     };
     let line = match items.get(1) {
@@ -328,9 +297,7 @@ fn json_entry(
             .iter()
             .map(|(k, v)| match v {
                 BorrowedValue::String(s) => Ok((k.to_string(), s.to_string())),
-                _ => Err(bad(format!(
-                    "{at}[2].{k}: structured metadata values must be strings"
-                ))),
+                _ => Err(bad(format!("{at}[2].{k}: structured metadata values must be strings"))),
             })
             .collect::<Result<Vec<_>, _>>()?,
         Some(_) => {
@@ -339,11 +306,7 @@ fn json_entry(
             )));
         }
     };
-    Ok(Some(PushEntry {
-        ts_ns,
-        line,
-        metadata,
-    }))
+    Ok(Some(PushEntry { ts_ns, line, metadata }))
 }
 
 #[cfg(test)]
@@ -377,11 +340,8 @@ mod tests {
 
     #[test]
     fn golden_vector_decodes_exactly() {
-        let body = std::fs::read(golden_path("push.snappy"))
-            .expect("shared/loki-golden/push.snappy is readable");
-        expect_golden(
-            &decode(Some("application/x-protobuf"), None, &body, MAX).expect("golden decodes"),
-        );
+        let body = std::fs::read(golden_path("push.snappy")).expect("shared/loki-golden/push.snappy is readable");
+        expect_golden(&decode(Some("application/x-protobuf"), None, &body, MAX).expect("golden decodes"));
         let pb = std::fs::read(golden_path("push.pb")).expect("push.pb");
         let ours = PushRequest {
             streams: vec![StreamAdapter {
@@ -410,15 +370,11 @@ mod tests {
     #[test]
     fn json_equivalent_and_gzip() {
         let json = br#"{"streams":[{"stream":{"app":"web","job":"x"},"values":[["1700000000123456789","hello",{"trace_id":"abc"}]]}]}"#;
-        expect_golden(
-            &decode(Some("application/json; charset=utf-8"), None, json, MAX).expect("json"),
-        );
+        expect_golden(&decode(Some("application/json; charset=utf-8"), None, json, MAX).expect("json"));
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut gz, json).expect("gzip");
         let gz = gz.finish().expect("gzip");
-        expect_golden(
-            &decode(Some("application/json"), Some("gzip"), &gz, MAX).expect("gzip json"),
-        );
+        expect_golden(&decode(Some("application/json"), Some("gzip"), &gz, MAX).expect("gzip json"));
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut z, json).expect("zlib");
         expect_golden(
@@ -460,12 +416,7 @@ mod tests {
         // (content type, content encoding, body, what the error must mention)
         type Case<'a> = (Option<&'a str>, Option<&'a str>, &'a [u8], &'a str);
         let cases: &[Case] = &[
-            (
-                Some("application/x-protobuf"),
-                None,
-                b"not snappy at all",
-                "snappy",
-            ),
+            (Some("application/x-protobuf"), None, b"not snappy at all", "snappy"),
             (Some("application/x-protobuf"), None, &bad_pb, "protobuf"),
             (Some("application/json"), None, b"{\"streams\":[", "JSON"),
             (
@@ -499,10 +450,7 @@ mod tests {
         for (ct, ce, body, needle) in cases {
             let err = decode(*ct, *ce, body, MAX).expect_err("rejected");
             assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{err}");
-            assert!(
-                err.to_string().contains(needle),
-                "{err} should mention {needle}"
-            );
+            assert!(err.to_string().contains(needle), "{err} should mention {needle}");
         }
     }
 
@@ -516,17 +464,8 @@ mod tests {
             }],
             format: vec![],
         };
-        let err = decode(
-            Some("application/x-protobuf"),
-            None,
-            &encode_snappy(&req),
-            MAX,
-        )
-        .expect_err("bad labels");
-        assert!(
-            err.to_string().starts_with("couldn't parse labels"),
-            "{err}"
-        );
+        let err = decode(Some("application/x-protobuf"), None, &encode_snappy(&req), MAX).expect_err("bad labels");
+        assert!(err.to_string().starts_with("couldn't parse labels"), "{err}");
     }
 
     #[test]
@@ -537,18 +476,38 @@ mod tests {
         );
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut gz, json.as_bytes()).expect("gzip");
-        let err = decode(
-            Some("application/json"),
-            Some("gzip"),
-            &gz.finish().expect("gz"),
-            1024,
-        )
-        .expect_err("too big");
+        let err = decode(Some("application/json"), Some("gzip"), &gz.finish().expect("gz"), 1024).expect_err("too big");
         assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
         let snappy = snap::raw::Encoder::new()
             .compress_vec(&vec![0u8; 4096])
             .expect("snappy");
         let err = decode(Some("application/x-protobuf"), None, &snappy, 1024).expect_err("too big");
         assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn arbitrary_bodies_never_panic(
+            body in prop::collection::vec(any::<u8>(), 0..300),
+            json in any::<bool>(),
+            encoding in prop::sample::select(vec![None, Some("gzip"), Some("deflate"), Some("snappy")]),
+        ) {
+            let ct = if json { "application/json" } else { "application/x-protobuf" };
+            let _ = super::decode(Some(ct), encoding, &body, 1 << 16);
+            let snappy = snap::raw::Encoder::new().compress_vec(&body).expect("snappy");
+            let _ = super::decode(Some("application/x-protobuf"), None, &snappy, 1 << 16);
+        }
+
+        #[test]
+        fn arbitrary_label_strings_never_panic(s in ".{0,60}") {
+            let _ = crate::ingest::labels::parse(&s);
+        }
     }
 }

@@ -35,8 +35,7 @@ impl DeadLetters {
 
     pub fn push(&self, mut letter: DeadLetter) {
         if letter.line.len() > MAX_TEXT {
-            letter.line =
-                ailogs_pipeline::normalize::level::prefix(&letter.line, MAX_TEXT).to_owned();
+            letter.line = ailogs_pipeline::normalize::level::prefix(&letter.line, MAX_TEXT).to_owned();
         }
         let mut kept = self.kept.lock();
         if kept.len() >= self.capacity.max(1) {

@@ -1,14 +1,17 @@
-//! In-memory views of recent lines: by (service, level), by correlation id and by
-//! conversation id, over one arrival-ordered ring bounded by line count and age.
+//! In-memory views of recent lines: by (service, level), by service, by correlation id and
+//! by conversation id, over one arrival-ordered ring bounded by line count and age.
 //!
 //! Every index holds ring sequence numbers in arrival order, so evicting the ring's oldest
 //! slot only ever pops the front of the (at most four) index lists that slot is in.
+//! Context lines are a line's neighbours in its service's arrival order: shippers send each
+//! stream in time order, so that is time order up to batching.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use ailogs_pipeline::{Level, LogRecord};
+use ailogs_pipeline::query::ContextSource;
+use ailogs_pipeline::{Enriched, Level};
 use parking_lot::RwLock;
 
 use crate::metrics::Metrics;
@@ -45,7 +48,7 @@ pub struct ViewStats {
 }
 
 struct Slot {
-    rec: Arc<LogRecord>,
+    rec: Arc<Enriched>,
     arrived: Instant,
 }
 
@@ -54,6 +57,7 @@ struct Inner {
     ring: VecDeque<Slot>,
     front_seq: u64,
     by_service_level: HashMap<(String, Level), VecDeque<u64>>,
+    by_service: HashMap<String, VecDeque<u64>>,
     by_correlation: HashMap<String, VecDeque<u64>>,
     by_conversation: HashMap<String, VecDeque<u64>>,
     newest_event_ns: Option<i64>,
@@ -79,37 +83,29 @@ impl MemoryViews {
     }
 
     /// Adds a batch of records (one lock for the batch), evicting what no longer fits.
-    pub fn insert(&self, records: Vec<Arc<LogRecord>>, now: Instant) {
+    pub fn insert(&self, records: Vec<Enriched>, now: Instant) {
         if records.is_empty() {
             return;
         }
         let mut inner = self.inner.write();
-        for rec in records {
+        for mut rec in records {
             let seq = inner.front_seq + inner.ring.len() as u64;
+            rec.seq = seq;
+            let rec = Arc::new(rec);
+            let service = rec.service.clone();
             inner
                 .by_service_level
-                .entry((rec.service.clone(), rec.level))
+                .entry((service.clone(), rec.level))
                 .or_default()
                 .push_back(seq);
+            inner.by_service.entry(service).or_default().push_back(seq);
             if let Some(id) = &rec.correlation_id {
-                inner
-                    .by_correlation
-                    .entry(id.clone())
-                    .or_default()
-                    .push_back(seq);
+                inner.by_correlation.entry(id.clone()).or_default().push_back(seq);
             }
             if let Some(id) = &rec.conversation_id {
-                inner
-                    .by_conversation
-                    .entry(id.clone())
-                    .or_default()
-                    .push_back(seq);
+                inner.by_conversation.entry(id.clone()).or_default().push_back(seq);
             }
-            inner.newest_event_ns = Some(
-                inner
-                    .newest_event_ns
-                    .map_or(rec.ts_ns, |n| n.max(rec.ts_ns)),
-            );
+            inner.newest_event_ns = Some(inner.newest_event_ns.map_or(rec.ts_ns, |n| n.max(rec.ts_ns)));
             inner.ring.push_back(Slot { rec, arrived: now });
             inner.inserted_total += 1;
         }
@@ -151,26 +147,20 @@ impl MemoryViews {
     }
 
     /// Records that may match `sel`, through the narrowest index available.
-    pub fn select(&self, sel: &Selection<'_>) -> Vec<Arc<LogRecord>> {
+    pub fn select(&self, sel: &Selection<'_>) -> Vec<Arc<Enriched>> {
         let inner = self.inner.read();
         let min_level = sel.min_level.unwrap_or(Level::Trace);
-        let keep = |r: &LogRecord| r.ts_ns >= sel.since_ns && r.level >= min_level;
+        let keep = |r: &Enriched| r.ts_ns >= sel.since_ns && r.level >= min_level;
         let by_id = sel
             .correlation_id
             .map(|id| inner.by_correlation.get(id))
             .or_else(|| sel.conversation_id.map(|id| inner.by_conversation.get(id)));
         let mut out = Vec::new();
         match by_id {
-            Some(seqs) => out.extend(
-                inner
-                    .resolve(seqs.into_iter().flatten())
-                    .filter(|r| keep(r)),
-            ),
+            Some(seqs) => out.extend(inner.resolve(seqs.into_iter().flatten()).filter(|r| keep(r))),
             None => {
                 for ((service, level), seqs) in &inner.by_service_level {
-                    if *level >= min_level
-                        && (sel.services.is_empty() || sel.services.contains(service))
-                    {
+                    if *level >= min_level && (sel.services.is_empty() || sel.services.contains(service)) {
                         out.extend(inner.resolve(seqs.iter()).filter(|r| keep(r)));
                     }
                 }
@@ -196,22 +186,34 @@ impl MemoryViews {
     /// Distinct services with lines in the views.
     pub fn services(&self) -> Vec<String> {
         let inner = self.inner.read();
-        let mut v: Vec<String> = inner
-            .by_service_level
-            .keys()
-            .map(|(s, _)| s.clone())
-            .collect();
+        let mut v: Vec<String> = inner.by_service_level.keys().map(|(s, _)| s.clone()).collect();
         v.sort();
         v.dedup();
         v
     }
 }
 
+impl ContextSource for MemoryViews {
+    fn around(&self, rec: &Arc<Enriched>, n: usize) -> (Vec<Arc<Enriched>>, Vec<Arc<Enriched>>) {
+        let inner = self.inner.read();
+        let Some(seqs) = inner.by_service.get(rec.service.as_str()) else {
+            return (Vec::new(), Vec::new());
+        };
+        let Ok(pos) = seqs.binary_search(&rec.seq) else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut before: Vec<_> = inner.resolve(seqs.range(pos.saturating_sub(n)..pos)).collect();
+        let mut after: Vec<_> = inner
+            .resolve(seqs.range(pos + 1..(pos + 1 + n).min(seqs.len())))
+            .collect();
+        before.sort_by_key(|r| r.ts_ns);
+        after.sort_by_key(|r| r.ts_ns);
+        (before, after)
+    }
+}
+
 impl Inner {
-    fn resolve<'a>(
-        &'a self,
-        seqs: impl Iterator<Item = &'a u64> + 'a,
-    ) -> impl Iterator<Item = Arc<LogRecord>> + 'a {
+    fn resolve<'a>(&'a self, seqs: impl Iterator<Item = &'a u64> + 'a) -> impl Iterator<Item = Arc<Enriched>> + 'a {
         seqs.filter_map(move |seq| {
             let idx = seq.checked_sub(self.front_seq)?;
             self.ring.get(idx as usize).map(|s| Arc::clone(&s.rec))
@@ -226,21 +228,15 @@ impl Inner {
         let seq = self.front_seq;
         self.front_seq += 1;
         let rec = &slot.rec;
-        pop_index(
-            &mut self.by_service_level,
-            &(rec.service.clone(), rec.level),
-            seq,
-        );
+        pop_index(&mut self.by_service_level, &(rec.service.clone(), rec.level), seq);
+        pop_index(&mut self.by_service, rec.service.as_str(), seq);
         if let Some(id) = &rec.correlation_id {
             pop_index(&mut self.by_correlation, id, seq);
         }
         if let Some(id) = &rec.conversation_id {
             pop_index(&mut self.by_conversation, id, seq);
         }
-        self.evicted_newest_event_ns = Some(
-            self.evicted_newest_event_ns
-                .map_or(rec.ts_ns, |n| n.max(rec.ts_ns)),
-        );
+        self.evicted_newest_event_ns = Some(self.evicted_newest_event_ns.map_or(rec.ts_ns, |n| n.max(rec.ts_ns)));
         true
     }
 }
@@ -264,10 +260,10 @@ where
 mod tests {
     use super::*;
 
-    fn rec(t: i64, service: &str, level: Level, corr: Option<&str>) -> Arc<LogRecord> {
-        let mut r = LogRecord::new(t, service, level, format!("line {t}"));
+    fn rec(t: i64, service: &str, level: Level, corr: Option<&str>) -> Enriched {
+        let mut r = ailogs_pipeline::LogRecord::new(t, service, level, format!("line {t}"));
         r.correlation_id = corr.map(str::to_owned);
-        Arc::new(r)
+        Enriched::new(r)
     }
 
     fn views(max_lines: usize, max_age: Duration) -> MemoryViews {
@@ -294,11 +290,7 @@ mod tests {
         );
         let stats = v.stats();
         assert_eq!(
-            (
-                stats.lines,
-                stats.evicted_total,
-                stats.evicted_newest_event_ns
-            ),
+            (stats.lines, stats.evicted_total, stats.evicted_newest_event_ns),
             (3, 1, Some(1))
         );
         let c1 = v.select(&Selection {
@@ -318,24 +310,39 @@ mod tests {
         });
         errs.sort_by_key(|r| r.ts_ns);
         assert_eq!(errs.iter().map(|r| r.ts_ns).collect::<Vec<_>>(), vec![4]);
-        assert_eq!(
-            v.metrics.view_evictions.with_label_values(&["count"]).get(),
-            1
-        );
+        assert_eq!(v.metrics.view_evictions.with_label_values(&["count"]).get(), 1);
         assert_eq!(v.services(), vec!["api", "worker"]);
+    }
+
+    #[test]
+    fn context_is_the_service_neighbourhood() {
+        let v = views(100, Duration::from_secs(60));
+        let now = Instant::now();
+        v.insert(
+            (1..=6)
+                .map(|t| rec(t, if t == 3 { "other" } else { "api" }, Level::Info, None))
+                .collect(),
+            now,
+        );
+        let all = v.select(&Selection::default());
+        let four = all.iter().find(|r| r.ts_ns == 4).expect("line 4");
+        let (before, after) = v.around(four, 2);
+        assert_eq!(before.iter().map(|r| r.ts_ns).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(after.iter().map(|r| r.ts_ns).collect::<Vec<_>>(), vec![5, 6]);
     }
 
     #[test]
     fn age_eviction() {
         let v = views(100, Duration::from_secs(10));
         let t0 = Instant::now();
-        v.insert(vec![rec(1, "api", Level::Info, Some("c"))], t0);
         v.insert(
-            vec![rec(2, "api", Level::Info, Some("c"))],
-            t0 + Duration::from_secs(8),
+            vec![rec(0, "gone", Level::Info, None), rec(1, "api", Level::Info, Some("c"))],
+            t0,
         );
+        v.insert(vec![rec(2, "api", Level::Info, Some("c"))], t0 + Duration::from_secs(8));
         v.expire(t0 + Duration::from_secs(11));
         assert_eq!(v.stats().lines, 1);
+        assert_eq!(v.services(), vec!["api"], "evicted services leave every index");
         assert_eq!(
             v.select(&Selection {
                 correlation_id: Some("c"),
@@ -344,9 +351,6 @@ mod tests {
             .len(),
             1
         );
-        assert_eq!(
-            v.metrics.view_evictions.with_label_values(&["age"]).get(),
-            1
-        );
+        assert_eq!(v.metrics.view_evictions.with_label_values(&["age"]).get(), 2);
     }
 }

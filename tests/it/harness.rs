@@ -104,18 +104,13 @@ impl TestApp {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("server stopped cleanly");
+            server.await.expect("server task").expect("server stopped cleanly");
         }
     }
 }
 
 pub fn now_ns() -> i64 {
-    chrono::Utc::now()
-        .timestamp_nanos_opt()
-        .expect("now fits in i64 ns")
+    chrono::Utc::now().timestamp_nanos_opt().expect("now fits in i64 ns")
 }
 
 pub fn rfc3339(ns: i64) -> String {

@@ -79,10 +79,7 @@ async fn metrics_count_lines_and_requests() {
         "ailogs_http_request_duration_seconds_count{method=\"POST\",route=\"/loki/api/v1/push\",status=\"204\"} 1",
         "ailogs_view_lines 3",
     ] {
-        assert!(
-            text.contains(needle),
-            "metrics should contain {needle}\n{text}"
-        );
+        assert!(text.contains(needle), "metrics should contain {needle}\n{text}");
     }
     app.stop().await;
 }
@@ -118,14 +115,9 @@ async fn shutdown_drains_the_queue() {
         .collect();
     for _ in 0..5 {
         assert_eq!(
-            app.post(
-                "/api/v1/ai_logs/ingest",
-                None,
-                None,
-                lines.clone().into_bytes()
-            )
-            .await
-            .0,
+            app.post("/api/v1/ai_logs/ingest", None, None, lines.clone().into_bytes())
+                .await
+                .0,
             200
         );
     }

@@ -67,24 +67,15 @@ async fn json_gzip_and_deflate_pushes_are_queryable() {
 
     let plain = json_push(now - 3_000_000_000, &line("plain json"), "t-plain");
     assert_eq!(
-        app.post(
-            "/loki/api/v1/push",
-            Some("application/json"),
-            None,
-            plain.clone()
-        )
-        .await
-        .0,
+        app.post("/loki/api/v1/push", Some("application/json"), None, plain.clone())
+            .await
+            .0,
         204
     );
 
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&json_push(
-        now - 2_000_000_000,
-        &line("gzip json"),
-        "t-gzip",
-    ))
-    .expect("gzip");
+    gz.write_all(&json_push(now - 2_000_000_000, &line("gzip json"), "t-gzip"))
+        .expect("gzip");
     assert_eq!(
         app.post(
             "/loki/api/v1/push",
@@ -98,12 +89,8 @@ async fn json_gzip_and_deflate_pushes_are_queryable() {
     );
 
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-    z.write_all(&json_push(
-        now - 1_000_000_000,
-        &line("deflate json"),
-        "t-deflate",
-    ))
-    .expect("zlib");
+    z.write_all(&json_push(now - 1_000_000_000, &line("deflate json"), "t-deflate"))
+        .expect("zlib");
     assert_eq!(
         app.post(
             "/loki/api/v1/push",
@@ -137,7 +124,8 @@ async fn json_gzip_and_deflate_pushes_are_queryable() {
 #[tokio::test]
 async fn ndjson_ingest_accepts_good_lines_and_dead_letters_bad_ones() {
     let app = TestApp::start().await;
-    let good = json!({"service": "direct", "level": "warn", "message": "ok line", "correlation_id": "nd-1"}).to_string();
+    let good =
+        json!({"service": "direct", "level": "warn", "message": "ok line", "correlation_id": "nd-1"}).to_string();
     let (status, body) = app
         .post(
             "/api/v1/ai_logs/ingest",
@@ -162,18 +150,13 @@ async fn ndjson_ingest_accepts_good_lines_and_dead_letters_bad_ones() {
         .await;
     assert_eq!(status, 400, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
-    assert_eq!(
-        (v["accepted"].as_u64(), v["rejected"].as_u64()),
-        (Some(1), Some(2))
-    );
+    assert_eq!((v["accepted"].as_u64(), v["rejected"].as_u64()), (Some(1), Some(2)));
     assert_eq!(v["lines"][0]["line"], 2);
     assert_eq!(v["lines"][0]["reason"], "invalid_json");
     assert_eq!(v["lines"][1]["reason"], "not_an_object");
 
     app.wait_inserted(3).await;
-    let (_, q) = app
-        .get_json("/api/v1/ai_logs/query?correlation_id=nd-1")
-        .await;
+    let (_, q) = app.get_json("/api/v1/ai_logs/query?correlation_id=nd-1").await;
     assert_eq!(q["total_matched"], 3);
     let (_, dl) = app.get_json("/api/v1/ai_logs/dead_letters").await;
     assert_eq!(dl["returned"], 2);
@@ -200,14 +183,7 @@ async fn malformed_bodies_are_4xx_and_the_server_keeps_serving() {
         })
     };
     // (name, content type, content encoding, body, status, what the error must mention)
-    type Case<'a> = (
-        &'a str,
-        Option<&'a str>,
-        Option<&'a str>,
-        Vec<u8>,
-        u16,
-        &'a str,
-    );
+    type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Vec<u8>, u16, &'a str);
     let cases: Vec<Case> = vec![
         (
             "bad snappy",
@@ -295,33 +271,18 @@ async fn malformed_bodies_are_4xx_and_the_server_keeps_serving() {
             400,
             "gzip",
         ),
-        (
-            "too large",
-            Some("application/json"),
-            None,
-            big,
-            413,
-            "larger than",
-        ),
+        ("too large", Some("application/json"), None, big, 413, "larger than"),
     ];
     for (name, ct, ce, body, want, needle) in cases {
         let (status, text) = app.post("/loki/api/v1/push", ct, ce, body).await;
         assert_eq!(status, want, "{name}: {text}");
-        assert!(
-            text.contains(needle),
-            "{name}: {text:?} should mention {needle}"
-        );
+        assert!(text.contains(needle), "{name}: {text:?} should mention {needle}");
         assert!(
             text.ends_with('\n'),
             "{name}: Loki's plain-text errors end in a newline"
         );
     }
-    let resp = app
-        .client
-        .get(app.url("/loki/api/v1/push"))
-        .send()
-        .await
-        .expect("sent");
+    let resp = app.client.get(app.url("/loki/api/v1/push")).send().await.expect("sent");
     assert_eq!(resp.status().as_u16(), 405);
     let (status, health) = app.get_json("/api/v1/ai_logs/health").await;
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));

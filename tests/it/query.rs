@@ -24,11 +24,7 @@ fn fixture(now: i64) -> String {
         json!({"timestamp": t(10), "service": "api", "level": "info", "message": "GET /health 200", "duration_ms": 2}),
         json!({"timestamp": t(7200), "service": "api", "level": "error", "message": "too old for the default window"}),
     ];
-    lines
-        .iter()
-        .map(Value::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
+    lines.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")
 }
 
 async fn app_with_fixture() -> TestApp {
@@ -47,9 +43,7 @@ async fn app_with_fixture() -> TestApp {
 }
 
 async fn q(app: &TestApp, query: &str) -> Value {
-    let (status, body) = app
-        .get_json(&format!("/api/v1/ai_logs/query?{query}"))
-        .await;
+    let (status, body) = app.get_json(&format!("/api/v1/ai_logs/query?{query}")).await;
     assert_eq!(status, 200, "{query}: {body}");
     body
 }
@@ -78,10 +72,7 @@ async fn modes_select_and_rank_as_documented() {
         ]
     );
     assert_eq!(
-        (
-            errors["total_matched"].as_u64(),
-            errors["truncated"].as_bool()
-        ),
+        (errors["total_matched"].as_u64(), errors["truncated"].as_bool()),
         (Some(4), Some(false))
     );
     assert_eq!(errors["source"], "views");
@@ -96,14 +87,8 @@ async fn modes_select_and_rank_as_documented() {
         "{}",
         errors["summary"]
     );
-    assert_eq!(
-        q(&app, "mode=errors&time_range=3h").await["total_matched"],
-        5
-    );
-    assert_eq!(
-        q(&app, "mode=errors&services=api").await["total_matched"],
-        3
-    );
+    assert_eq!(q(&app, "mode=errors&time_range=3h").await["total_matched"], 5);
+    assert_eq!(q(&app, "mode=errors&services=api").await["total_matched"], 3);
     assert_eq!(
         q(&app, "mode=errors&services=worker,anythingllm").await["total_matched"],
         1
@@ -130,10 +115,7 @@ async fn modes_select_and_rank_as_documented() {
         ["request r1 start"],
         "two context lines by default, same service, in window"
     );
-    assert_eq!(
-        messages(r1, "after"),
-        ["request r1 end", "upstream timeout after 12s"]
-    );
+    assert_eq!(messages(r1, "after"), ["request r1 end", "upstream timeout after 12s"]);
     let no_ctx = q(&app, "mode=troubleshoot&include_context=0").await;
     assert!(no_ctx["lines"][0].get("context").is_none());
 
@@ -158,10 +140,7 @@ async fn modes_select_and_rank_as_documented() {
     let audit = q(&app, "mode=audit").await;
     assert_eq!(
         messages(&audit, "lines"),
-        [
-            "Workspace settings updated: model=gpt-4o",
-            "User bob logged in"
-        ]
+        ["Workspace settings updated: model=gpt-4o", "User bob logged in"]
     );
     assert_eq!(audit["lines"][0]["audit_category"], "configuration");
     assert_eq!(audit["lines"][1]["audit_category"], "auth");
@@ -171,17 +150,11 @@ async fn modes_select_and_rank_as_documented() {
     let convs = conv["conversations"].as_array().expect("conversations");
     assert_eq!(convs.len(), 2);
     assert_eq!(
-        (
-            convs[0]["conversation_id"].as_str(),
-            convs[0]["lines_total"].as_u64()
-        ),
+        (convs[0]["conversation_id"].as_str(), convs[0]["lines_total"].as_u64()),
         (Some("c2"), Some(1))
     );
     assert_eq!(
-        (
-            convs[1]["conversation_id"].as_str(),
-            convs[1]["errors"].as_u64()
-        ),
+        (convs[1]["conversation_id"].as_str(), convs[1]["errors"].as_u64()),
         (Some("c1"), Some(1))
     );
     assert_eq!(convs[1]["tokens_used"], 150);
@@ -190,20 +163,13 @@ async fn modes_select_and_rank_as_documented() {
         ["AI operation completed", "AI operation failed"],
         "in time order"
     );
-    assert_eq!(
-        q(&app, "mode=conversation&workspace_id=w1").await["total_matched"],
-        2
-    );
+    assert_eq!(q(&app, "mode=conversation&workspace_id=w1").await["total_matched"], 2);
     assert_eq!(
         q(&app, "mode=conversation&conversation_id=c2").await["total_matched"],
         1
     );
     assert_eq!(
-        q(
-            &app,
-            "mode=troubleshoot&correlation_id=r1&severity_threshold=trace"
-        )
-        .await["total_matched"],
+        q(&app, "mode=troubleshoot&correlation_id=r1&severity_threshold=trace").await["total_matched"],
         1,
         "troubleshoot keeps its warn floor"
     );
@@ -246,11 +212,7 @@ async fn options_shape_the_answer() {
     );
 
     let minimal = q(&app, "mode=errors&verbosity=minimal&limit=1").await;
-    let mut keys: Vec<&String> = minimal["lines"][0]
-        .as_object()
-        .expect("object")
-        .keys()
-        .collect();
+    let mut keys: Vec<&String> = minimal["lines"][0].as_object().expect("object").keys().collect();
     keys.sort();
     assert_eq!(keys, ["level", "message", "service", "t"]);
     let detailed = q(&app, "mode=errors&verbosity=detailed&services=anythingllm").await;
@@ -258,10 +220,7 @@ async fn options_shape_the_answer() {
     assert_eq!(detailed["lines"][0]["format"], "json");
 
     let hl = q(&app, "mode=errors&highlight=true").await;
-    assert_eq!(
-        hl["lines"][3]["highlights"],
-        json!(["level:error", "slow:30000ms"])
-    );
+    assert_eq!(hl["lines"][3]["highlights"], json!(["level:error", "slow:30000ms"]));
 
     let by_service = q(&app, "mode=troubleshoot&aggregation=by_service").await;
     let groups: Vec<(String, u64)> = by_service["groups"]
@@ -314,10 +273,7 @@ async fn options_shape_the_answer() {
     let narrative = q(&app, "mode=errors&format=narrative").await;
     let text = narrative["narrative"].as_str().expect("narrative");
     assert!(text.contains("4 lines matched in errors mode"), "{text}");
-    assert!(
-        text.contains("api 3") && text.contains("anythingllm 1"),
-        "{text}"
-    );
+    assert!(text.contains("api 3") && text.contains("anythingllm 1"), "{text}");
     assert!(text.contains("out of memory"), "{text}");
     app.stop().await;
 }
@@ -342,9 +298,7 @@ async fn bad_parameters_are_400_naming_the_field() {
         ("servcies=api", "servcies"),
         ("mode=errors&mode=audit", "mode"),
     ] {
-        let (status, body) = app
-            .get_json(&format!("/api/v1/ai_logs/query?{query}"))
-            .await;
+        let (status, body) = app.get_json(&format!("/api/v1/ai_logs/query?{query}")).await;
         assert_eq!(status, 400, "{query}: {body}");
         assert_eq!(body["error"], "invalid_parameter", "{query}");
         assert_eq!(body["field"], field, "{query}: {body}");

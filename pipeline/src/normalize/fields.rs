@@ -8,7 +8,10 @@
 //! not lost.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::LazyLock;
+use std::hash::BuildHasherDefault;
+use std::sync::{Arc, LazyLock};
+
+use rustc_hash::FxHasher;
 
 use super::level::guess_level;
 use super::time::{epoch_int_to_ns, epoch_to_ns, parse_ts_str};
@@ -109,10 +112,7 @@ const ALIASES: &[(&str, Field)] = &[
     ("gen_ai.usage.completion_tokens", Field::OutputTokens),
     ("cached_tokens", Field::CachedTokens),
     ("usage.cached_tokens", Field::CachedTokens),
-    (
-        "usage.prompt_tokens_details.cached_tokens",
-        Field::CachedTokens,
-    ),
+    ("usage.prompt_tokens_details.cached_tokens", Field::CachedTokens),
     ("cache_read_input_tokens", Field::CachedTokens),
     ("usage.cache_read_input_tokens", Field::CachedTokens),
     ("gen_ai.usage.cache_read_input_tokens", Field::CachedTokens),
@@ -144,37 +144,42 @@ const ALIASES: &[(&str, Field)] = &[
 ];
 
 /// Folded alias -> (field, rank, canonical spelling). Rank orders aliases across the slot.
-static ALIAS_INDEX: LazyLock<HashMap<String, (Field, u8, &'static str)>> = LazyLock::new(|| {
+type AliasIndex = HashMap<Vec<u8>, (Field, u8, &'static str), BuildHasherDefault<FxHasher>>;
+
+/// FxHash: the keys are short and not attacker-controlled in a way that matters (a lookup
+/// miss costs the same as a hit), and SipHash dominated decode time.
+static ALIAS_INDEX: LazyLock<AliasIndex> = LazyLock::new(|| {
     let mut per_slot = [0u8; FIELD_COUNT];
     ALIASES
         .iter()
         .map(|&(name, field)| {
             let rank = per_slot[field.slot()];
             per_slot[field.slot()] += 1;
-            let mut folded = String::new();
+            let mut folded = Vec::new();
             fold_key(name, &mut folded);
             (folded, (field, rank, name))
         })
         .collect()
 });
 
-/// Lower-cases and drops `_` / `-` into `out` (reused to avoid an allocation per key).
-fn fold_key(key: &str, out: &mut String) {
+/// Lower-cases ASCII and drops `_` / `-` into `out`, byte by byte (reused between keys:
+/// this runs for every field of every line).
+fn fold_key(key: &str, out: &mut Vec<u8>) {
     out.clear();
     out.extend(
-        key.chars()
-            .filter(|c| *c != '_' && *c != '-')
-            .map(|c| c.to_ascii_lowercase()),
+        key.bytes()
+            .filter(|b| *b != b'_' && *b != b'-')
+            .map(|b| b.to_ascii_lowercase()),
     );
 }
 
 /// Looks up a key; `scratch` is reused between calls.
-pub fn lookup(key: &str, scratch: &mut String) -> Option<(Field, u8, &'static str)> {
+pub fn lookup(key: &str, scratch: &mut Vec<u8>) -> Option<(Field, u8, &'static str)> {
     if key.len() > 64 {
         return None;
     }
     fold_key(key, scratch);
-    ALIAS_INDEX.get(scratch.as_str()).copied()
+    ALIAS_INDEX.get(scratch.as_slice()).copied()
 }
 
 /// A scalar value as decoders hand it over.
@@ -272,7 +277,7 @@ pub struct RecordBuilder {
     level: Option<Level>,
     service: Option<String>,
     limits: DecodeLimits,
-    scratch: String,
+    scratch: Vec<u8>,
 }
 
 const UNSET: u8 = u8::MAX;
@@ -288,7 +293,7 @@ impl RecordBuilder {
             level: None,
             service: None,
             limits,
-            scratch: String::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -337,9 +342,7 @@ impl RecordBuilder {
             Field::Level => {
                 let level = match value {
                     Scalar::Str(s) => Level::from_name(s),
-                    Scalar::Int(_) | Scalar::UInt(_) | Scalar::Float(_) => {
-                        value.as_f64().and_then(Level::from_number)
-                    }
+                    Scalar::Int(_) | Scalar::UInt(_) | Scalar::Float(_) => value.as_f64().and_then(Level::from_number),
                     Scalar::Bool(_) => None,
                 };
                 set(&mut self.level, level)
@@ -452,12 +455,7 @@ impl RecordBuilder {
 
     /// Resolves defaults: the entry's timestamp, service and level from labels and metadata,
     /// a level guessed from the text, and total tokens from their parts.
-    pub fn finish(
-        mut self,
-        entry_ts_ns: i64,
-        labels: &Labels,
-        metadata: &[(String, String)],
-    ) -> LogRecord {
+    pub fn finish(mut self, entry_ts_ns: i64, labels: &Labels, metadata: &[(String, String)]) -> LogRecord {
         // Structured metadata is per line, so it may fill what the line's body left empty.
         for (k, v) in metadata {
             if let Some((field, rank, _)) = lookup(k, &mut self.scratch)
@@ -478,12 +476,7 @@ impl RecordBuilder {
         rec.ts_ns = self.ts.unwrap_or(entry_ts_ns);
         rec.service = self
             .service
-            .or_else(|| {
-                first_label(
-                    labels,
-                    &["service_name", "service", "app", "job", "container"],
-                )
-            })
+            .or_else(|| first_label(labels, &["service_name", "service", "app", "job", "container"]))
             .unwrap_or_else(|| "unknown".to_owned());
         if rec.message.is_empty()
             && let Some(err) = &rec.error
@@ -504,15 +497,14 @@ impl RecordBuilder {
                     guess_level(&rec.message)
                 }
             });
-        if rec.tokens_used.is_none() && (rec.input_tokens.is_some() || rec.output_tokens.is_some())
-        {
+        if rec.tokens_used.is_none() && (rec.input_tokens.is_some() || rec.output_tokens.is_some()) {
             rec.tokens_used = Some(
                 rec.input_tokens
                     .unwrap_or(0)
                     .saturating_add(rec.output_tokens.unwrap_or(0)),
             );
         }
-        rec.labels = (**labels).clone();
+        rec.labels = Arc::clone(labels);
         rec
     }
 }
@@ -557,7 +549,7 @@ fn set<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
 
 /// Collects labels into the shared form; handy for tests and callers with plain pairs.
 pub fn labels_from<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Labels {
-    std::sync::Arc::new(
+    Arc::new(
         pairs
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -571,18 +563,9 @@ mod tests {
 
     #[test]
     fn folded_aliases_match_every_spelling() {
-        let mut s = String::new();
-        for key in [
-            "correlation_id",
-            "correlationId",
-            "X-Correlation-ID",
-            "CORRELATION-ID",
-        ] {
-            assert_eq!(
-                lookup(key, &mut s).map(|f| f.0),
-                Some(Field::CorrelationId),
-                "{key}"
-            );
+        let mut s = Vec::new();
+        for key in ["correlation_id", "correlationId", "X-Correlation-ID", "CORRELATION-ID"] {
+            assert_eq!(lookup(key, &mut s).map(|f| f.0), Some(Field::CorrelationId), "{key}");
         }
         assert_eq!(
             lookup("gen_ai.usage.input_tokens", &mut s).map(|f| f.0),

@@ -33,14 +33,7 @@ pub fn guess_level(text: &str) -> Level {
     if lower.contains("panicked at") || lower.contains("fatal") {
         return Level::Fatal;
     }
-    const ERROR_WORDS: [&str; 6] = [
-        "exception",
-        "traceback",
-        "error",
-        "failed",
-        "failure",
-        "timed out",
-    ];
+    const ERROR_WORDS: [&str; 6] = ["exception", "traceback", "error", "failed", "failure", "timed out"];
     if ERROR_WORDS.iter().any(|w| lower.contains(w)) {
         return Level::Error;
     }
@@ -68,10 +61,7 @@ mod tests {
 
     #[test]
     fn explicit_level_words_win() {
-        assert_eq!(
-            guess_level("2024-01-01 12:00:00 ERROR db down"),
-            Level::Error
-        );
+        assert_eq!(guess_level("2024-01-01 12:00:00 ERROR db down"), Level::Error);
         assert_eq!(guess_level("[WARN] pool nearly full"), Level::Warn);
         assert_eq!(guess_level("Info: everything failed"), Level::Info);
         assert_eq!(guess_level("CRITICAL disk full"), Level::Fatal);
@@ -80,15 +70,9 @@ mod tests {
 
     #[test]
     fn failure_words_without_level() {
-        assert_eq!(
-            guess_level("Traceback (most recent call last):"),
-            Level::Error
-        );
+        assert_eq!(guess_level("Traceback (most recent call last):"), Level::Error);
         assert_eq!(guess_level("request failed after 3 retries"), Level::Error);
-        assert_eq!(
-            guess_level("thread 'main' panicked at src/x.rs"),
-            Level::Fatal
-        );
+        assert_eq!(guess_level("thread 'main' panicked at src/x.rs"), Level::Fatal);
         assert_eq!(guess_level("retrying connection"), Level::Warn);
         assert_eq!(guess_level("GET /health 200"), Level::Info);
     }

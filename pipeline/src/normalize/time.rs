@@ -70,10 +70,7 @@ pub fn parse_ts_str(s: &str) -> Option<i64> {
             ns_digits.push('0');
         }
         let secs: i64 = whole.parse().ok()?;
-        return in_range(
-            secs.checked_mul(1_000_000_000)?
-                .checked_add(ns_digits.parse().ok()?)?,
-        );
+        return in_range(secs.checked_mul(1_000_000_000)?.checked_add(ns_digits.parse().ok()?)?);
     }
     if bytes[0].is_ascii_digit() && bytes.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
         return epoch_to_ns(s.parse().ok()?);
@@ -124,33 +121,15 @@ mod tests {
 
     #[test]
     fn epoch_units_by_magnitude() {
-        assert_eq!(
-            epoch_int_to_ns(1_700_000_000),
-            Some(1_700_000_000_000_000_000)
-        );
-        assert_eq!(
-            epoch_int_to_ns(1_700_000_000_123),
-            Some(1_700_000_000_123_000_000)
-        );
-        assert_eq!(
-            epoch_int_to_ns(1_700_000_000_123_456),
-            Some(1_700_000_000_123_456_000)
-        );
+        assert_eq!(epoch_int_to_ns(1_700_000_000), Some(1_700_000_000_000_000_000));
+        assert_eq!(epoch_int_to_ns(1_700_000_000_123), Some(1_700_000_000_123_000_000));
+        assert_eq!(epoch_int_to_ns(1_700_000_000_123_456), Some(1_700_000_000_123_456_000));
         assert_eq!(epoch_int_to_ns(T), Some(T));
-        assert_eq!(
-            epoch_to_ns(1_700_000_000.5),
-            Some(1_700_000_000_500_000_000)
-        );
+        assert_eq!(epoch_to_ns(1_700_000_000.5), Some(1_700_000_000_500_000_000));
         assert_eq!(parse_ts_str("1700000000123456789"), Some(T));
-        assert_eq!(
-            parse_ts_str("1700000000.25"),
-            Some(1_700_000_000_250_000_000)
-        );
+        assert_eq!(parse_ts_str("1700000000.25"), Some(1_700_000_000_250_000_000));
         assert_eq!(parse_ts_str("1700000000.123456789"), Some(T));
-        assert_eq!(
-            epoch_to_ns(1_700_000_000_123.0),
-            Some(1_700_000_000_123_000_000)
-        );
+        assert_eq!(epoch_to_ns(1_700_000_000_123.0), Some(1_700_000_000_123_000_000));
         assert_eq!(epoch_int_to_ns(0), None);
         assert_eq!(epoch_to_ns(f64::NAN), None);
     }
@@ -159,10 +138,7 @@ mod tests {
     fn rfc3339_and_common_layouts() {
         assert_eq!(parse_ts_str("2023-11-14T22:13:20.123456789Z"), Some(T));
         assert_eq!(parse_ts_str("2023-11-14T23:13:20.123456789+01:00"), Some(T));
-        assert_eq!(
-            parse_ts_str("2023-11-14 22:13:20,123"),
-            Some(1_700_000_000_123_000_000)
-        );
+        assert_eq!(parse_ts_str("2023-11-14 22:13:20,123"), Some(1_700_000_000_123_000_000));
         assert_eq!(
             parse_ts_str("2023-11-14T22:13:20+0000"),
             Some(1_700_000_000_000_000_000)

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use super::render::{self, Entry, QueryOutcome};
 use super::spec::{Aggregation, Mode, QuerySpec};
-use crate::classify::audit_category;
+use crate::enrich::Enriched;
 use crate::record::LogRecord;
-use crate::shape::message_shape;
 
 /// The event-time window a query covers, inclusive, Unix nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,14 +35,16 @@ impl Window {
 
 /// Runs a query over `candidates`: any superset of the lines it may return, in any order
 /// (a view hands in what its indexes select; every filter is applied again here).
-pub fn run(spec: &QuerySpec, candidates: &[Arc<LogRecord>], window: Window) -> QueryOutcome {
-    let mut base: Vec<&Arc<LogRecord>> = candidates
-        .iter()
-        .filter(|r| in_scope(spec, r, window))
-        .collect();
+pub fn run(
+    spec: &QuerySpec,
+    candidates: &[Arc<Enriched>],
+    window: Window,
+    context: &dyn ContextSource,
+) -> QueryOutcome {
+    let mut base: Vec<&Arc<Enriched>> = candidates.iter().filter(|r| in_scope(spec, r, window)).collect();
     base.sort_by_key(|r| r.ts_ns);
     let min_level = spec.min_level();
-    let mut matched: Vec<&Arc<LogRecord>> = base
+    let mut matched: Vec<&Arc<Enriched>> = base
         .iter()
         .copied()
         .filter(|r| r.level >= min_level && selected_by_mode(spec.mode, r))
@@ -65,21 +66,17 @@ pub fn run(spec: &QuerySpec, candidates: &[Arc<LogRecord>], window: Window) -> Q
         _ => entries,
     };
     entries.truncate(spec.limit);
-    let context = Context::new(&base, spec);
-    render::lines(
-        spec,
-        window,
-        &matched,
-        total_matched,
-        distinct,
-        entries,
-        &context,
-    )
+    let context = Context::new(context, spec, window);
+    render::lines(spec, window, &matched, total_matched, distinct, entries, &context)
 }
 
 fn in_scope(spec: &QuerySpec, r: &LogRecord, window: Window) -> bool {
-    window.contains(r.ts_ns)
-        && (spec.services.is_empty() || spec.services.contains(&r.service))
+    window.contains(r.ts_ns) && matches_filters(spec, r)
+}
+
+/// Every filter but the time window: services, ids, exclusions.
+fn matches_filters(spec: &QuerySpec, r: &LogRecord) -> bool {
+    (spec.services.is_empty() || spec.services.contains(&r.service))
         && eq_opt(&spec.correlation_id, &r.correlation_id)
         && eq_opt(&spec.conversation_id, &r.conversation_id)
         && eq_opt(&spec.session_id, &r.session_id)
@@ -94,17 +91,17 @@ fn eq_opt(wanted: &Option<String>, actual: &Option<String>) -> bool {
     wanted.as_ref().is_none_or(|w| actual.as_ref() == Some(w))
 }
 
-fn selected_by_mode(mode: Mode, r: &LogRecord) -> bool {
+fn selected_by_mode(mode: Mode, r: &Enriched) -> bool {
     match mode {
         Mode::Errors | Mode::Troubleshoot => true,
         Mode::Performance => r.duration_ms.is_some(),
-        Mode::Audit => audit_category(r).is_some(),
+        Mode::Audit => r.audit.is_some(),
         Mode::Conversation => r.conversation_id.is_some(),
     }
 }
 
 /// Most useful first: the order in which `limit` keeps lines.
-fn rank(mode: Mode, lines: &mut [&Arc<LogRecord>]) {
+fn rank(mode: Mode, lines: &mut [&Arc<Enriched>]) {
     match mode {
         Mode::Troubleshoot => lines.sort_by_key(|r| (Reverse(r.level), Reverse(r.ts_ns))),
         Mode::Performance => lines.sort_by(|a, b| {
@@ -118,11 +115,11 @@ fn rank(mode: Mode, lines: &mut [&Arc<LogRecord>]) {
 }
 
 /// Folds lines with the same service, level and message shape into the best-ranked one.
-fn dedupe<'a>(ranked: &[&'a Arc<LogRecord>]) -> Vec<Entry<'a>> {
-    let mut index: HashMap<(&str, crate::record::Level, String), usize> = HashMap::new();
+fn dedupe<'a>(ranked: &[&'a Arc<Enriched>]) -> Vec<Entry<'a>> {
+    let mut index: HashMap<(&str, crate::record::Level, &str), usize> = HashMap::new();
     let mut entries: Vec<Entry<'a>> = Vec::new();
     for r in ranked {
-        let key = (r.service.as_str(), r.level, message_shape(&r.message));
+        let key = (r.service.as_str(), r.level, r.shape.as_str());
         match index.get(&key) {
             Some(&i) => entries[i].absorb(r),
             None => {
@@ -158,79 +155,62 @@ fn by_conversation(entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
 /// Lines of one aggregation group, best-ranked first.
 pub struct Group<'a> {
     pub key: String,
-    pub lines: Vec<&'a Arc<LogRecord>>,
+    pub lines: Vec<&'a Arc<Enriched>>,
 }
 
-fn group<'a>(aggregation: Aggregation, matched: &[&'a Arc<LogRecord>]) -> Vec<Group<'a>> {
+fn group<'a>(aggregation: Aggregation, matched: &[&'a Arc<Enriched>]) -> Vec<Group<'a>> {
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<Group<'a>> = Vec::new();
     for r in matched {
         let key = match aggregation {
             Aggregation::ByService => r.service.clone(),
-            Aggregation::ByPattern => message_shape(&r.message),
-            Aggregation::ByError if r.is_failure() => message_shape(
-                r.error
-                    .as_deref()
-                    .filter(|e| !e.is_empty())
-                    .unwrap_or(&r.message),
-            ),
+            Aggregation::ByPattern => r.shape.clone(),
+            Aggregation::ByError if r.is_failure() => match r.error.as_deref().filter(|e| !e.is_empty()) {
+                Some(error) => crate::shape::message_shape(error),
+                None => r.shape.clone(),
+            },
             Aggregation::ByError | Aggregation::None => continue,
         };
         match index.get(&key) {
             Some(&i) => groups[i].lines.push(r),
             None => {
                 index.insert(key.clone(), groups.len());
-                groups.push(Group {
-                    key,
-                    lines: vec![r],
-                });
+                groups.push(Group { key, lines: vec![r] });
             }
         }
     }
-    groups.sort_by(|a, b| {
-        b.lines
-            .len()
-            .cmp(&a.lines.len())
-            .then_with(|| a.key.cmp(&b.key))
-    });
+    groups.sort_by(|a, b| b.lines.len().cmp(&a.lines.len()).then_with(|| a.key.cmp(&b.key)));
     groups
 }
 
-/// Lines around a selected line, from the same service, within the context window.
-pub struct Context<'a> {
-    by_service: HashMap<&'a str, Vec<&'a Arc<LogRecord>>>,
-    lines: usize,
-    window_ns: i64,
+/// Where context lines come from: the lines of the same service just before and after a
+/// record, in time order. Views answer this from their own indexes.
+pub trait ContextSource {
+    /// Up to `n` lines before and `n` after `rec` from its service, nearest first is not
+    /// required: both lists in time order.
+    fn around(&self, rec: &Arc<Enriched>, n: usize) -> (Vec<Arc<Enriched>>, Vec<Arc<Enriched>>);
 }
 
-impl<'a> Context<'a> {
-    fn new(base: &[&'a Arc<LogRecord>], spec: &QuerySpec) -> Self {
-        let lines = spec.context_lines();
-        let mut by_service: HashMap<&str, Vec<&Arc<LogRecord>>> = HashMap::new();
-        if lines > 0 {
-            for r in base {
-                by_service.entry(r.service.as_str()).or_default().push(r);
-            }
-        }
-        let window_ns = i64::try_from(spec.context_window_s)
-            .unwrap_or(86_400)
-            .saturating_mul(1_000_000_000);
-        Context {
-            by_service,
-            lines,
-            window_ns,
-        }
-    }
+/// A context source over a set of records: for tests and small in-memory sets.
+pub struct SliceContext<'a> {
+    by_service: HashMap<&'a str, Vec<&'a Arc<Enriched>>>,
+}
 
-    pub fn enabled(&self) -> bool {
-        self.lines > 0
+impl<'a> SliceContext<'a> {
+    pub fn new(records: &'a [Arc<Enriched>]) -> Self {
+        let mut by_service: HashMap<&str, Vec<&Arc<Enriched>>> = HashMap::new();
+        for r in records {
+            by_service.entry(r.service.as_str()).or_default().push(r);
+        }
+        for list in by_service.values_mut() {
+            list.sort_by_key(|r| r.ts_ns);
+        }
+        SliceContext { by_service }
     }
+}
 
-    /// (before, after), each in time order.
-    pub fn around(
-        &self,
-        rec: &Arc<LogRecord>,
-    ) -> (Vec<&'a Arc<LogRecord>>, Vec<&'a Arc<LogRecord>>) {
+impl ContextSource for SliceContext<'_> {
+    fn around(&self, rec: &Arc<Enriched>, n: usize) -> (Vec<Arc<Enriched>>, Vec<Arc<Enriched>>) {
         let Some(list) = self.by_service.get(rec.service.as_str()) else {
             return (Vec::new(), Vec::new());
         };
@@ -242,21 +222,54 @@ impl<'a> Context<'a> {
         else {
             return (Vec::new(), Vec::new());
         };
-        let near = |r: &&&Arc<LogRecord>| (r.ts_ns - rec.ts_ns).abs() <= self.window_ns;
-        let mut before: Vec<_> = list[..pos]
-            .iter()
-            .rev()
-            .take(self.lines)
-            .filter(near)
-            .copied()
-            .collect();
-        before.reverse();
-        let after = list[pos + 1..]
-            .iter()
-            .take(self.lines)
-            .filter(near)
-            .copied()
-            .collect();
+        let before = list[pos.saturating_sub(n)..pos].iter().map(|r| Arc::clone(r)).collect();
+        let after = list[pos + 1..].iter().take(n).map(|r| Arc::clone(r)).collect();
+        (before, after)
+    }
+}
+
+/// Context for one query: the source, filtered by the query's window, filters and
+/// `context_window`.
+pub struct Context<'a> {
+    source: &'a dyn ContextSource,
+    spec: &'a QuerySpec,
+    window: Window,
+    lines: usize,
+    window_ns: i64,
+}
+
+impl<'a> Context<'a> {
+    fn new(source: &'a dyn ContextSource, spec: &'a QuerySpec, window: Window) -> Self {
+        let window_ns = i64::try_from(spec.context_window_s)
+            .unwrap_or(86_400)
+            .saturating_mul(1_000_000_000);
+        Context {
+            source,
+            spec,
+            window,
+            lines: spec.context_lines(),
+            window_ns,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.lines > 0
+    }
+
+    /// (before, after), each in time order. Excluded lines and lines outside the query
+    /// window or the context window are left out.
+    pub fn around(&self, rec: &Arc<Enriched>) -> (Vec<Arc<Enriched>>, Vec<Arc<Enriched>>) {
+        // Ask for extra lines so that filtered-out neighbours do not leave the context short.
+        let (before, after) = self.source.around(rec, self.lines * 2 + 2);
+        let keep = |r: &Arc<Enriched>| {
+            !Arc::ptr_eq(r, rec)
+                && self.window.contains(r.ts_ns)
+                && (r.ts_ns - rec.ts_ns).abs() <= self.window_ns
+                && matches_filters(self.spec, r)
+        };
+        let mut before: Vec<_> = before.into_iter().filter(keep).collect();
+        before.drain(..before.len().saturating_sub(self.lines));
+        let after = after.into_iter().filter(keep).take(self.lines).collect();
         (before, after)
     }
 }
@@ -269,15 +282,19 @@ mod tests {
 
     const S: i64 = 1_000_000_000;
 
-    fn line(t: i64, service: &str, level: Level, msg: &str) -> Arc<LogRecord> {
-        Arc::new(LogRecord::new(t * S, service, level, msg))
+    fn line(t: i64, service: &str, level: Level, msg: &str) -> Arc<Enriched> {
+        Arc::new(Enriched::new(LogRecord::new(t * S, service, level, msg)))
+    }
+
+    fn run(spec: &QuerySpec, recs: &[Arc<Enriched>], window: Window) -> QueryOutcome {
+        super::run(spec, recs, window, &SliceContext::new(recs))
     }
 
     fn spec(q: &[(&str, &str)]) -> QuerySpec {
         QuerySpec::from_params(q.iter().copied()).expect("valid spec")
     }
 
-    fn fixture() -> Vec<Arc<LogRecord>> {
+    fn fixture() -> Vec<Arc<Enriched>> {
         let mut slow = LogRecord::new(50 * S, "api", Level::Info, "chat done");
         slow.duration_ms = Some(5200.0);
         let mut fast = LogRecord::new(51 * S, "api", Level::Info, "chat done");
@@ -293,9 +310,9 @@ mod tests {
             line(15, "admin-ui", Level::Info, "User bob logged in"),
             line(16, "api", Level::Fatal, "out of memory"),
             line(1, "api", Level::Error, "too old for the window"),
-            Arc::new(slow),
-            Arc::new(fast),
-            Arc::new(conv),
+            Arc::new(Enriched::new(slow)),
+            Arc::new(Enriched::new(fast)),
+            Arc::new(Enriched::new(conv)),
         ]
     }
 
@@ -325,11 +342,7 @@ mod tests {
 
     #[test]
     fn troubleshoot_ranks_severity_and_adds_context() {
-        let out = run(
-            &spec(&[("include_context", "1"), ("services", "api")]),
-            &fixture(),
-            W,
-        );
+        let out = run(&spec(&[("include_context", "1"), ("services", "api")]), &fixture(), W);
         assert_eq!(out.total_matched, 3);
         let first = &out.lines_ref()[0];
         assert_eq!(first["level"], "fatal");
@@ -350,11 +363,7 @@ mod tests {
         assert_eq!(out.total_matched, 3);
         assert_eq!(out.returned, 1);
         assert!(out.truncated);
-        let out = run(
-            &spec(&[("mode", "errors"), ("deduplicate", "true")]),
-            &fixture(),
-            W,
-        );
+        let out = run(&spec(&[("mode", "errors"), ("deduplicate", "true")]), &fixture(), W);
         assert_eq!(out.returned, 2);
         assert_eq!(out.lines_ref()[1]["repeat_count"], 2);
         assert!(!out.truncated);
@@ -398,19 +407,11 @@ mod tests {
 
     #[test]
     fn timeline_is_ascending_and_narrative_mentions_services() {
-        let out = run(
-            &spec(&[("mode", "errors"), ("format", "timeline")]),
-            &fixture(),
-            W,
-        );
+        let out = run(&spec(&[("mode", "errors"), ("format", "timeline")]), &fixture(), W);
         let tl = out.timeline.as_ref().expect("timeline");
         assert_eq!(tl[0]["message"], "upstream timeout after 30s");
         assert_eq!(tl[2]["message"], "out of memory");
-        let out = run(
-            &spec(&[("mode", "errors"), ("format", "narrative")]),
-            &fixture(),
-            W,
-        );
+        let out = run(&spec(&[("mode", "errors"), ("format", "narrative")]), &fixture(), W);
         let text = out.narrative.as_deref().expect("narrative");
         assert!(text.contains("api"), "{text}");
         assert!(text.contains("3 lines"), "{text}");

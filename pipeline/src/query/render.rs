@@ -10,10 +10,10 @@ use serde_json::{Map, Value, json};
 
 use super::engine::{Context, Group, Window};
 use super::spec::{Format, Mode, QuerySpec, Verbosity};
-use crate::classify::{audit_category, highlights};
+use crate::classify::highlights;
+use crate::enrich::Enriched;
 use crate::normalize::time::format_rfc3339;
 use crate::record::{Level, LogRecord};
-use crate::shape::message_shape;
 
 /// What a query found. The caller wraps it in the envelope (source, freshness, window).
 #[derive(Debug, Serialize)]
@@ -50,14 +50,14 @@ impl QueryOutcome {
 
 /// A line in the answer, standing for `count` lines when de-duplicated.
 pub struct Entry<'a> {
-    pub rec: &'a Arc<LogRecord>,
+    pub rec: &'a Arc<Enriched>,
     pub count: usize,
     pub first_ns: i64,
     pub last_ns: i64,
 }
 
 impl<'a> Entry<'a> {
-    pub fn single(rec: &'a Arc<LogRecord>) -> Self {
+    pub fn single(rec: &'a Arc<Enriched>) -> Self {
         Entry {
             rec,
             count: 1,
@@ -73,13 +73,7 @@ impl<'a> Entry<'a> {
     }
 }
 
-fn outcome(
-    spec: &QuerySpec,
-    total_matched: usize,
-    returned: usize,
-    truncated: bool,
-    summary: String,
-) -> QueryOutcome {
+fn outcome(spec: &QuerySpec, total_matched: usize, returned: usize, truncated: bool, summary: String) -> QueryOutcome {
     QueryOutcome {
         mode: spec.mode,
         format: spec.format,
@@ -99,29 +93,20 @@ fn outcome(
 pub(super) fn lines(
     spec: &QuerySpec,
     window: Window,
-    matched: &[&Arc<LogRecord>],
+    matched: &[&Arc<Enriched>],
     total_matched: usize,
     distinct: usize,
     entries: Vec<Entry<'_>>,
     context: &Context<'_>,
 ) -> QueryOutcome {
     let truncated = entries.len() < distinct;
-    let mut out = outcome(
-        spec,
-        total_matched,
-        entries.len(),
-        truncated,
-        summary(spec, matched),
-    );
+    let mut out = outcome(spec, total_matched, entries.len(), truncated, summary(spec, matched));
     if spec.mode == Mode::Performance {
         out.stats = Some(performance_stats(matched));
     }
     match spec.format {
         Format::Structured => {
-            let rendered: Vec<Value> = entries
-                .iter()
-                .map(|e| entry_json(spec, e, context))
-                .collect();
+            let rendered: Vec<Value> = entries.iter().map(|e| entry_json(spec, e, context)).collect();
             if spec.mode == Mode::Conversation {
                 out.conversations = Some(conversations(spec, matched, &entries, rendered));
             } else {
@@ -137,7 +122,7 @@ pub(super) fn lines(
 pub(super) fn groups(
     spec: &QuerySpec,
     window: Window,
-    matched: &[&Arc<LogRecord>],
+    matched: &[&Arc<Enriched>],
     groups: Vec<Group<'_>>,
 ) -> QueryOutcome {
     let distinct = groups.len();
@@ -175,7 +160,7 @@ pub(super) fn groups(
     out
 }
 
-fn first_last(lines: &[&Arc<LogRecord>]) -> (i64, i64) {
+fn first_last(lines: &[&Arc<Enriched>]) -> (i64, i64) {
     let first = lines.iter().map(|r| r.ts_ns).min().unwrap_or(0);
     let last = lines.iter().map(|r| r.ts_ns).max().unwrap_or(0);
     (first, last)
@@ -222,7 +207,7 @@ fn entry_json(spec: &QuerySpec, e: &Entry<'_>, context: &Context<'_>) -> Value {
         obj.insert("last_seen".into(), format_rfc3339(e.last_ns).into());
     }
     if spec.mode == Mode::Audit
-        && let Some(category) = audit_category(e.rec)
+        && let Some(category) = e.rec.audit
     {
         obj.insert("audit_category".into(), json!(category));
     }
@@ -231,11 +216,7 @@ fn entry_json(spec: &QuerySpec, e: &Entry<'_>, context: &Context<'_>) -> Value {
     }
     if context.enabled() {
         let (before, after) = context.around(e.rec);
-        let minimal = |rs: Vec<&Arc<LogRecord>>| {
-            rs.into_iter()
-                .map(|r| line_json(Verbosity::Minimal, r))
-                .collect::<Vec<_>>()
-        };
+        let minimal = |rs: Vec<Arc<Enriched>>| rs.iter().map(|r| line_json(Verbosity::Minimal, r)).collect::<Vec<_>>();
         obj.insert(
             "context".into(),
             json!({ "before": minimal(before), "after": minimal(after) }),
@@ -327,11 +308,11 @@ fn timeline(entries: &[Entry<'_>]) -> Vec<Value> {
 
 fn conversations(
     spec: &QuerySpec,
-    matched: &[&Arc<LogRecord>],
+    matched: &[&Arc<Enriched>],
     entries: &[Entry<'_>],
     rendered: Vec<Value>,
 ) -> Vec<Value> {
-    let mut totals: HashMap<&str, Vec<&Arc<LogRecord>>> = HashMap::new();
+    let mut totals: HashMap<&str, Vec<&Arc<Enriched>>> = HashMap::new();
     for r in matched {
         totals
             .entry(r.conversation_id.as_deref().unwrap_or(""))
@@ -356,7 +337,7 @@ fn conversations(
     out
 }
 
-fn conversation_json(spec: &QuerySpec, id: &str, all: &[&Arc<LogRecord>]) -> Value {
+fn conversation_json(spec: &QuerySpec, id: &str, all: &[&Arc<Enriched>]) -> Value {
     let (first, last) = first_last(all);
     let mut services: Vec<&str> = Vec::new();
     let mut models: BTreeMap<&str, usize> = BTreeMap::new();
@@ -386,15 +367,11 @@ fn conversation_json(spec: &QuerySpec, id: &str, all: &[&Arc<LogRecord>]) -> Val
 }
 
 /// Duration percentiles per (service, operation); operation is the request type, else model.
-fn performance_stats(matched: &[&Arc<LogRecord>]) -> Vec<Value> {
+fn performance_stats(matched: &[&Arc<Enriched>]) -> Vec<Value> {
     let mut by_op: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
     for r in matched {
         if let Some(d) = r.duration_ms {
-            let op = r
-                .request_type
-                .as_deref()
-                .or(r.model.as_deref())
-                .unwrap_or("-");
+            let op = r.request_type.as_deref().or(r.model.as_deref()).unwrap_or("-");
             by_op.entry((&r.service, op)).or_default().push(d);
         }
     }
@@ -430,7 +407,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Counts per service, most lines first.
-fn per_service(matched: &[&Arc<LogRecord>]) -> Vec<(String, usize)> {
+fn per_service(matched: &[&Arc<Enriched>]) -> Vec<(String, usize)> {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for r in matched {
         *counts.entry(&r.service).or_default() += 1;
@@ -440,10 +417,10 @@ fn per_service(matched: &[&Arc<LogRecord>]) -> Vec<(String, usize)> {
     v
 }
 
-fn top_shapes(matched: &[&Arc<LogRecord>], n: usize) -> Vec<(String, usize)> {
+fn top_shapes(matched: &[&Arc<Enriched>], n: usize) -> Vec<(String, usize)> {
     let mut counts: HashMap<String, usize> = HashMap::new();
     for r in matched.iter().take(20_000) {
-        *counts.entry(message_shape(&r.message)).or_default() += 1;
+        *counts.entry(r.shape.clone()).or_default() += 1;
     }
     let mut v: Vec<(String, usize)> = counts.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -464,7 +441,7 @@ fn list_services(services: &[(String, usize)], max: usize) -> String {
 }
 
 /// The first thing an agent reads: one or two sentences.
-fn summary(spec: &QuerySpec, matched: &[&Arc<LogRecord>]) -> String {
+fn summary(spec: &QuerySpec, matched: &[&Arc<Enriched>]) -> String {
     let n = matched.len();
     let scope = if spec.services.is_empty() {
         "all services".to_owned()
@@ -472,10 +449,7 @@ fn summary(spec: &QuerySpec, matched: &[&Arc<LogRecord>]) -> String {
         spec.services.join(", ")
     };
     if n == 0 {
-        return format!(
-            "No matching lines in the last {} for {scope}.",
-            spec.time_range
-        );
+        return format!("No matching lines in the last {} for {scope}.", spec.time_range);
     }
     let services = per_service(matched);
     let top = top_shapes(matched, 1);
@@ -520,7 +494,7 @@ fn summary(spec: &QuerySpec, matched: &[&Arc<LogRecord>]) -> String {
         Mode::Audit => {
             let mut cats: BTreeMap<String, usize> = BTreeMap::new();
             for r in matched {
-                if let Some(c) = audit_category(r) {
+                if let Some(c) = r.audit {
                     *cats.entry(format!("{c:?}").to_lowercase()).or_default() += 1;
                 }
             }
@@ -535,9 +509,7 @@ fn summary(spec: &QuerySpec, matched: &[&Arc<LogRecord>]) -> String {
         Mode::Conversation => {
             let mut convs: HashMap<&str, bool> = HashMap::new();
             for r in matched {
-                let failed = convs
-                    .entry(r.conversation_id.as_deref().unwrap_or(""))
-                    .or_default();
+                let failed = convs.entry(r.conversation_id.as_deref().unwrap_or("")).or_default();
                 *failed |= r.is_failure();
             }
             let failing = convs.values().filter(|f| **f).count();
@@ -554,7 +526,7 @@ fn clock(ts_ns: i64) -> String {
     format_rfc3339(ts_ns)
 }
 
-fn narrative_head(spec: &QuerySpec, window: Window, matched: &[&Arc<LogRecord>]) -> String {
+fn narrative_head(spec: &QuerySpec, window: Window, matched: &[&Arc<Enriched>]) -> String {
     let services = per_service(matched);
     let mut text = format!(
         "Between {} and {}, {} lines matched in {:?} mode",
@@ -581,31 +553,18 @@ fn narrative_head(spec: &QuerySpec, window: Window, matched: &[&Arc<LogRecord>])
     text
 }
 
-fn narrative(
-    spec: &QuerySpec,
-    window: Window,
-    matched: &[&Arc<LogRecord>],
-    entries: &[Entry<'_>],
-) -> String {
+fn narrative(spec: &QuerySpec, window: Window, matched: &[&Arc<Enriched>], entries: &[Entry<'_>]) -> String {
     let mut text = narrative_head(spec, window, matched);
     if matched.is_empty() {
         return text;
     }
     let shapes = top_shapes(matched, 3);
     if !shapes.is_empty() {
-        let list: Vec<String> = shapes
-            .iter()
-            .map(|(s, c)| format!("\"{s}\" ×{c}"))
-            .collect();
+        let list: Vec<String> = shapes.iter().map(|(s, c)| format!("\"{s}\" ×{c}")).collect();
         let _ = write!(text, " Most frequent: {}.", list.join("; "));
     }
     let (first, last) = first_last(matched);
-    let _ = write!(
-        text,
-        " First at {}, latest at {}.",
-        clock(first),
-        clock(last)
-    );
+    let _ = write!(text, " First at {}, latest at {}.", clock(first), clock(last));
     let notable: Vec<String> = entries
         .iter()
         .take(5)

@@ -156,9 +156,7 @@ pub const PARAMS: &[&str] = &[
 impl QuerySpec {
     /// Parses URL query pairs. `services` and `exclude_patterns` may repeat; any other
     /// parameter given twice is an error, as is any unknown parameter.
-    pub fn from_params<'a>(
-        params: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, ParamError> {
+    pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, ParamError> {
         let mut spec = QuerySpec::default();
         let mut seen: Vec<&str> = Vec::new();
         for (key, value) in params {
@@ -284,21 +282,17 @@ impl QuerySpec {
             ));
         }
         if let Some(pattern) = value.strip_prefix("re:") {
-            let re = RegexBuilder::new(pattern)
-                .size_limit(1 << 20)
-                .build()
-                .map_err(|e| {
-                    ParamError::new(
-                        FIELD,
-                        format!("invalid regex: {e}"),
-                        "fix the regex, or drop the `re:` prefix to match a literal substring",
-                    )
-                })?;
+            let re = RegexBuilder::new(pattern).size_limit(1 << 20).build().map_err(|e| {
+                ParamError::new(
+                    FIELD,
+                    format!("invalid regex: {e}"),
+                    "fix the regex, or drop the `re:` prefix to match a literal substring",
+                )
+            })?;
             self.exclude.push(Exclusion::Regex(re));
         } else {
             for literal in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                self.exclude
-                    .push(Exclusion::Literal(literal.to_lowercase()));
+                self.exclude.push(Exclusion::Literal(literal.to_lowercase()));
             }
         }
         if self.exclude.len() > MAX_EXCLUSIONS {
@@ -346,11 +340,7 @@ fn unknown_param(key: &str) -> ParamError {
         Some(p) => format!("did you mean `{p}`?"),
         None => format!("known parameters: {}", PARAMS.join(", ")),
     };
-    ParamError::new(
-        key,
-        format!("unknown parameter `{}`", clip(key)),
-        suggestion,
-    )
+    ParamError::new(key, format!("unknown parameter `{}`", clip(key)), suggestion)
 }
 
 /// Same letters give or take a plural, a separator or one edit: enough to catch typos.
@@ -366,11 +356,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
         }
         prev = cur;
     }
@@ -413,10 +399,7 @@ fn number(field: &str, value: &str, min: usize, max: usize) -> Result<usize, Par
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(ParamError::new(
             field,
-            format!(
-                "`{}` is not a whole number from {min} to {max}",
-                clip(value)
-            ),
+            format!("`{}` is not a whole number from {min} to {max}", clip(value)),
             format!("pass a number from {min} to {max}"),
         )),
     }
@@ -428,10 +411,7 @@ fn duration(field: &str, value: &str, max_s: u64) -> Result<u64, ParamError> {
         ParamError::new(
             field,
             format!("`{}` is not a duration like 15m, 1h or 7d", clip(value)),
-            format!(
-                "use digits followed by s, m, h or d, at most {}d",
-                max_s / 86_400
-            ),
+            format!("use digits followed by s, m, h or d, at most {}d", max_s / 86_400),
         )
     };
     let unit = match value.bytes().last() {
@@ -506,10 +486,7 @@ mod tests {
             (vec![("limit", "10001")], "limit"),
             (vec![("include_context", "51")], "include_context"),
             (vec![("severity_threshold", "loud")], "severity_threshold"),
-            (
-                vec![("exclude_patterns", "re:(unclosed")],
-                "exclude_patterns",
-            ),
+            (vec![("exclude_patterns", "re:(unclosed")], "exclude_patterns"),
             (vec![("format", "xml")], "format"),
             (vec![("deduplicate", "maybe")], "deduplicate"),
             (vec![("mode", "errors"), ("mode", "audit")], "mode"),

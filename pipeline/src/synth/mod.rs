@@ -60,12 +60,7 @@ const MODELS: [Model; 4] = [
     },
 ];
 
-const WORKSPACES: [&str; 4] = [
-    "acme-support",
-    "globex-research",
-    "initech-legal",
-    "umbrella-hr",
-];
+const WORKSPACES: [&str; 4] = ["acme-support", "globex-research", "initech-legal", "umbrella-hr"];
 
 /// The generator. Same seed, same clock: same lines.
 pub struct Traffic {
@@ -127,10 +122,7 @@ impl Traffic {
     }
 
     fn id(&mut self, prefix: &str) -> String {
-        format!(
-            "{prefix}-{:012x}",
-            self.rng.random::<u64>() & 0xffff_ffff_ffff
-        )
+        format!("{prefix}-{:012x}", self.rng.random::<u64>() & 0xffff_ffff_ffff)
     }
 
     fn user(&mut self) -> String {
@@ -189,15 +181,9 @@ impl Traffic {
         );
 
         let failure = match self.incident() {
-            Some(Incident::ModelTimeout) if self.rng.random_bool(0.6) => {
-                Some(Incident::ModelTimeout)
-            }
-            Some(Incident::ProviderRateLimit) if self.rng.random_bool(0.5) => {
-                Some(Incident::ProviderRateLimit)
-            }
-            Some(Incident::ContextLengthExceeded) if self.rng.random_bool(0.4) => {
-                Some(Incident::ContextLengthExceeded)
-            }
+            Some(Incident::ModelTimeout) if self.rng.random_bool(0.6) => Some(Incident::ModelTimeout),
+            Some(Incident::ProviderRateLimit) if self.rng.random_bool(0.5) => Some(Incident::ProviderRateLimit),
+            Some(Incident::ContextLengthExceeded) if self.rng.random_bool(0.4) => Some(Incident::ContextLengthExceeded),
             _ => None,
         };
         let t_llm = t0 + 8 * MS;
@@ -236,20 +222,10 @@ impl Traffic {
                 v["level"] = json!("error");
                 v["success"] = json!(false);
                 v["duration"] = json!(60.0);
-                v["error"] = json!(format!(
-                    "Model request timed out after 60s ({})",
-                    model.provider
-                ));
-                v["message"] = json!(format!(
-                    "AI operation failed: model {} timed out",
-                    model.name
-                ));
+                v["error"] = json!(format!("Model request timed out after 60s ({})", model.provider));
+                v["message"] = json!(format!("AI operation failed: model {} timed out", model.name));
                 finish(out, t_llm + 60_000 * MS, v);
-                (
-                    504,
-                    "error",
-                    format!("POST {path} 504 upstream anythingllm timed out"),
-                )
+                (504, "error", format!("POST {path} 504 upstream anythingllm timed out"))
             }
             Some(Incident::ProviderRateLimit) => {
                 llm_ms = self.rng.random_range(80.0..300.0);
@@ -263,11 +239,7 @@ impl Traffic {
                 ));
                 v["message"] = json!("AI provider rate limit hit");
                 finish(out, t_llm + (llm_ms as i64) * MS, v);
-                (
-                    429,
-                    "warn",
-                    format!("POST {path} 429 rate limited by provider"),
-                )
+                (429, "warn", format!("POST {path} 429 rate limited by provider"))
             }
             Some(_) => {
                 llm_ms = self.rng.random_range(40.0..120.0);
@@ -353,18 +325,9 @@ impl Traffic {
                 ),
                 "settings_update",
             ),
-            2 => (
-                format!("Role changed to manager for {target}"),
-                "role_change",
-            ),
-            3 => (
-                format!("API key created for workspace {workspace}"),
-                "api_key_create",
-            ),
-            _ => (
-                format!("User {target} invited to workspace {workspace}"),
-                "user_invite",
-            ),
+            2 => (format!("Role changed to manager for {target}"), "role_change"),
+            3 => (format!("API key created for workspace {workspace}"), "api_key_create"),
+            _ => (format!("User {target} invited to workspace {workspace}"), "user_invite"),
         };
         push(
             out,
@@ -514,9 +477,6 @@ mod tests {
                 errors += usize::from(rec.level >= Level::Error);
             }
         }
-        assert!(
-            errors > 20,
-            "a model-timeout incident produces errors, got {errors}"
-        );
+        assert!(errors > 20, "a model-timeout incident produces errors, got {errors}");
     }
 }

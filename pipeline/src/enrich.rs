@@ -1,0 +1,39 @@
+//! Enrichment on arrival: what every query would otherwise recompute per line.
+
+use std::ops::Deref;
+
+use crate::classify::{AuditCategory, audit_category};
+use crate::record::LogRecord;
+use crate::shape::message_shape;
+
+/// A record with what the pipeline derived from it. Later stages add pattern matches,
+/// template ids and usage here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enriched {
+    pub record: LogRecord,
+    /// The message with variable parts masked (`shape::message_shape`).
+    pub shape: String,
+    pub audit: Option<AuditCategory>,
+    /// Arrival order in the view that holds it; 0 until a view assigns it.
+    pub seq: u64,
+}
+
+impl Enriched {
+    pub fn new(record: LogRecord) -> Self {
+        let shape = message_shape(&record.message);
+        let audit = audit_category(&record);
+        Enriched {
+            record,
+            shape,
+            audit,
+            seq: 0,
+        }
+    }
+}
+
+impl Deref for Enriched {
+    type Target = LogRecord;
+    fn deref(&self) -> &LogRecord {
+        &self.record
+    }
+}
