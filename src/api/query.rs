@@ -24,13 +24,14 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
     let window = Window::ending_at(now, &spec);
     // Selection and ranking walk up to every held line: CPU work, off the async workers.
     let answer = tokio::task::spawn_blocking(move || {
-        let candidates = state.views.select(&Selection {
+        let selection = Selection {
             services: &spec.services,
-            min_level: Some(spec.candidate_min_level()),
+            min_level: Some(spec.min_level()),
             correlation_id: spec.correlation_id.as_deref(),
             conversation_id: spec.conversation_id.as_deref(),
             since_ns: window.start_ns,
-        });
+        };
+        let candidates = state.views.select(&selection, |r| query::matches(&spec, window, r));
         let outcome = query::run(&spec, &candidates, window, &*state.views);
         let stats = state.views.stats();
         let complete = stats.evicted_newest_event_ns.is_none_or(|evicted| evicted < window.start_ns);

@@ -146,11 +146,12 @@ impl MemoryViews {
         self.metrics.view_lines.set(inner.ring.len() as i64);
     }
 
-    /// Records that may match `sel`, through the narrowest index available.
-    pub fn select(&self, sel: &Selection<'_>) -> Vec<Arc<Enriched>> {
+    /// Records that may match `sel` and pass `keep`, through the narrowest index available.
+    /// `keep` runs under the read lock, before any record is shared with the caller.
+    pub fn select(&self, sel: &Selection<'_>, keep: impl Fn(&Enriched) -> bool) -> Vec<Arc<Enriched>> {
         let inner = self.inner.read();
         let min_level = sel.min_level.unwrap_or(Level::Trace);
-        let keep = |r: &Enriched| r.ts_ns >= sel.since_ns && r.level >= min_level;
+        let keep = |r: &Enriched| r.ts_ns >= sel.since_ns && r.level >= min_level && keep(r);
         let by_id = sel
             .correlation_id
             .map(|id| inner.by_correlation.get(id))
@@ -167,6 +168,11 @@ impl MemoryViews {
             }
         }
         out
+    }
+
+    /// `select` without a predicate.
+    pub fn select_all(&self, sel: &Selection<'_>) -> Vec<Arc<Enriched>> {
+        self.select(sel, |_| true)
     }
 
     pub fn stats(&self) -> ViewStats {
@@ -293,7 +299,7 @@ mod tests {
             (stats.lines, stats.evicted_total, stats.evicted_newest_event_ns),
             (3, 1, Some(1))
         );
-        let c1 = v.select(&Selection {
+        let c1 = v.select_all(&Selection {
             correlation_id: Some("c1"),
             ..Default::default()
         });
@@ -303,7 +309,7 @@ mod tests {
             "evicted line left the index"
         );
         let services = ["api".to_string()];
-        let mut errs = v.select(&Selection {
+        let mut errs = v.select_all(&Selection {
             services: &services,
             min_level: Some(Level::Error),
             ..Default::default()
@@ -324,7 +330,7 @@ mod tests {
                 .collect(),
             now,
         );
-        let all = v.select(&Selection::default());
+        let all = v.select_all(&Selection::default());
         let four = all.iter().find(|r| r.ts_ns == 4).expect("line 4");
         let (before, after) = v.around(four, 2);
         assert_eq!(before.iter().map(|r| r.ts_ns).collect::<Vec<_>>(), vec![1, 2]);
@@ -344,7 +350,7 @@ mod tests {
         assert_eq!(v.stats().lines, 1);
         assert_eq!(v.services(), vec!["api"], "evicted services leave every index");
         assert_eq!(
-            v.select(&Selection {
+            v.select_all(&Selection {
                 correlation_id: Some("c"),
                 ..Default::default()
             })

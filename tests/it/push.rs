@@ -24,7 +24,7 @@ async fn golden_protobuf_push_lands_exactly() {
         health["components"]["views"]["newest_event"],
         "2023-11-14T22:13:20.123456789Z"
     );
-    let recs = app.state.views.select(&Default::default());
+    let recs = app.state.views.select_all(&Default::default());
     assert_eq!(recs.len(), 1);
     let r = &recs[0];
     assert_eq!(r.message, "hello");

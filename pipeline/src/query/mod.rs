@@ -5,6 +5,6 @@ mod engine;
 mod render;
 pub mod spec;
 
-pub use engine::{ContextSource, SliceContext, Window, run};
+pub use engine::{ContextSource, SliceContext, Window, matches, run};
 pub use render::QueryOutcome;
 pub use spec::{Aggregation, Format, Mode, ParamError, QuerySpec, Verbosity};

@@ -1,7 +1,9 @@
 //! Turns selected lines into the answer an agent reads: lines per verbosity, groups,
 //! conversations, performance stats, a timeline or a narrative, and a one-line summary.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -312,7 +314,7 @@ fn conversations(
     entries: &[Entry<'_>],
     rendered: Vec<Value>,
 ) -> Vec<Value> {
-    let mut totals: HashMap<&str, Vec<&Arc<Enriched>>> = HashMap::new();
+    let mut totals: HashMap<&str, Vec<&Arc<Enriched>>> = HashMap::default();
     for r in matched {
         totals
             .entry(r.conversation_id.as_deref().unwrap_or(""))
@@ -408,7 +410,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Counts per service, most lines first.
 fn per_service(matched: &[&Arc<Enriched>]) -> Vec<(String, usize)> {
-    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut counts: HashMap<&str, usize> = HashMap::default();
     for r in matched {
         *counts.entry(&r.service).or_default() += 1;
     }
@@ -418,7 +420,7 @@ fn per_service(matched: &[&Arc<Enriched>]) -> Vec<(String, usize)> {
 }
 
 fn top_shapes(matched: &[&Arc<Enriched>], n: usize) -> Vec<(String, usize)> {
-    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut counts: HashMap<String, usize> = HashMap::default();
     for r in matched.iter().take(20_000) {
         *counts.entry(r.shape.clone()).or_default() += 1;
     }
@@ -507,7 +509,7 @@ fn summary(spec: &QuerySpec, matched: &[&Arc<Enriched>]) -> String {
             )
         }
         Mode::Conversation => {
-            let mut convs: HashMap<&str, bool> = HashMap::new();
+            let mut convs: HashMap<&str, bool> = HashMap::default();
             for r in matched {
                 let failed = convs.entry(r.conversation_id.as_deref().unwrap_or("")).or_default();
                 *failed |= r.is_failure();

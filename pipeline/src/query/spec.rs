@@ -322,16 +322,6 @@ impl QuerySpec {
             _ => 0,
         })
     }
-
-    /// The least severe level the caller must hand in as candidates: context lines may be of
-    /// any level.
-    pub fn candidate_min_level(&self) -> Level {
-        if self.context_lines() > 0 {
-            Level::Trace
-        } else {
-            self.min_level()
-        }
-    }
 }
 
 fn unknown_param(key: &str) -> ParamError {
@@ -466,13 +456,11 @@ mod tests {
         assert_eq!(spec.time_range_s, 900);
         assert_eq!(spec.limit, 5);
         assert_eq!(spec.min_level(), Level::Error);
-        assert_eq!(spec.candidate_min_level(), Level::Error);
         let t = parse(&[]).expect("defaults");
         assert_eq!(
             (t.mode, t.min_level(), t.context_lines()),
             (Mode::Troubleshoot, Level::Warn, 2)
         );
-        assert_eq!(t.candidate_min_level(), Level::Trace);
     }
 
     #[test]
