@@ -169,9 +169,18 @@ async fn modes_select_and_rank_as_documented() {
         1
     );
     assert_eq!(
-        q(&app, "mode=troubleshoot&correlation_id=r1&severity_threshold=trace").await["total_matched"],
+        q(&app, "mode=troubleshoot&correlation_id=r1").await["total_matched"],
         1,
-        "troubleshoot keeps its warn floor"
+        "warn and above by default"
+    );
+    let request = q(
+        &app,
+        "mode=troubleshoot&correlation_id=r1&severity_threshold=trace&format=timeline",
+    )
+    .await;
+    assert_eq!(
+        messages(&request, "timeline"),
+        ["request r1 start", "upstream timeout after 30s", "request r1 end"]
     );
     app.stop().await;
 }

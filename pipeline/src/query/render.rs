@@ -531,17 +531,12 @@ fn clock(ts_ns: i64) -> String {
 fn narrative_head(spec: &QuerySpec, window: Window, matched: &[&Arc<Enriched>]) -> String {
     let services = per_service(matched);
     let mut text = format!(
-        "Between {} and {}, {} lines matched in {:?} mode",
+        "Between {} and {}, {} lines matched in {} mode",
         clock(window.start_ns),
         clock(window.end_ns),
         matched.len(),
-        spec.mode
-    )
-    .replace("Troubleshoot", "troubleshoot")
-    .replace("Performance", "performance")
-    .replace("Errors", "errors")
-    .replace("Audit", "audit")
-    .replace("Conversation", "conversation");
+        spec.mode.as_str()
+    );
     if services.is_empty() {
         text.push('.');
     } else {

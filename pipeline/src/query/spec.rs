@@ -15,6 +15,18 @@ pub enum Mode {
     Conversation,
 }
 
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Troubleshoot => "troubleshoot",
+            Mode::Performance => "performance",
+            Mode::Errors => "errors",
+            Mode::Audit => "audit",
+            Mode::Conversation => "conversation",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Aggregation {
@@ -305,14 +317,16 @@ impl QuerySpec {
         Ok(())
     }
 
-    /// The least severe level a line may have to be selected by this query.
+    /// The least severe level a line may have to be selected by this query. Errors mode only
+    /// ever shows error and fatal; in other modes `severity_threshold` replaces the default
+    /// floor (warn for troubleshoot), so `correlation_id=R&severity_threshold=trace` shows a
+    /// whole request.
     pub fn min_level(&self) -> Level {
-        let floor = match self.mode {
-            Mode::Errors => Level::Error,
-            Mode::Troubleshoot => Level::Warn,
-            Mode::Performance | Mode::Audit | Mode::Conversation => Level::Trace,
-        };
-        self.severity_threshold.map_or(floor, |t| t.max(floor))
+        match self.mode {
+            Mode::Errors => self.severity_threshold.map_or(Level::Error, |t| t.max(Level::Error)),
+            Mode::Troubleshoot => self.severity_threshold.unwrap_or(Level::Warn),
+            Mode::Performance | Mode::Audit | Mode::Conversation => self.severity_threshold.unwrap_or(Level::Trace),
+        }
     }
 
     /// Surrounding lines per selected line; troubleshooting shows two by default.
@@ -509,10 +523,16 @@ mod tests {
     }
 
     #[test]
-    fn threshold_never_lowers_the_mode_floor() {
+    fn threshold_never_lowers_the_errors_floor() {
         let spec = parse(&[("mode", "errors"), ("severity_threshold", "info")]).expect("valid");
         assert_eq!(spec.min_level(), Level::Error);
         let spec = parse(&[("mode", "errors"), ("severity_threshold", "fatal")]).expect("valid");
         assert_eq!(spec.min_level(), Level::Fatal);
+        let spec = parse(&[("severity_threshold", "debug")]).expect("valid");
+        assert_eq!(
+            spec.min_level(),
+            Level::Debug,
+            "troubleshoot's warn floor is only a default"
+        );
     }
 }
