@@ -21,7 +21,7 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
         .collect();
     let spec = QuerySpec::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-    let window = Window::ending_at(now, &spec);
+    let window = Window::for_query(now, &spec);
     // Selection and ranking walk up to every held line: CPU work, off the async workers.
     let answer = tokio::task::spawn_blocking(move || {
         let selection = Selection {
@@ -42,10 +42,10 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
                 "lag_seconds": stats.newest_event_ns.map(|n| ((now - n) as f64 / 1e9).max(0.0)),
                 "last_processed_at": stats.last_insert.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok()).map(|d| format_rfc3339(d.as_nanos() as i64)),
             },
-            "window": {
-                "start": format_rfc3339(window.start_ns),
-                "end": format_rfc3339(window.end_ns),
-                "time_range": spec.time_range,
+            "window": if window.is_unbounded() {
+                json!({ "start": null, "end": null, "time_range": "all retained lines (id lookup without time_range)" })
+            } else {
+                json!({ "start": format_rfc3339(window.start_ns), "end": format_rfc3339(window.end_ns), "time_range": spec.time_range })
             },
             "coverage": {
                 "complete": complete,

@@ -190,3 +190,48 @@ pub fn process(decoder: &mut Decoder, queued: Queued, sinks: &Sinks) {
         .observe(queued.accepted_at.elapsed().as_secs_f64());
     // Dropping `queued` here returns its permits: the lines are queryable now.
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{PushEntry, PushStream};
+
+    fn batch(lines: usize) -> PushBatch {
+        let entries = (0..lines)
+            .map(|i| PushEntry {
+                ts_ns: 1,
+                line: format!("l{i}"),
+                metadata: vec![],
+            })
+            .collect();
+        PushBatch {
+            streams: vec![PushStream {
+                labels: ailogs_pipeline::labels_from([("a", "b")]),
+                entries,
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn full_queue_waits_then_refuses_and_frees_on_processing() {
+        let metrics = Arc::new(Metrics::new());
+        let (queue, rx) = IngestQueue::new(10, Duration::from_millis(50), Arc::clone(&metrics));
+        queue.push(batch(6), "test").await.expect("room for 6");
+        queue.push(batch(4), "test").await.expect("room for 4 more");
+        assert_eq!(queue.depth(), 10);
+        assert_eq!(queue.push(batch(1), "test").await, Err(EnqueueError::Full));
+        assert_eq!(metrics.queue_depth_lines.get(), 10);
+
+        // A worker finishing a batch gives its room back.
+        let first = rx.try_recv().expect("queued batch");
+        assert_eq!(first.batch.line_count(), 6);
+        drop(first);
+        queue.push(batch(5), "test").await.expect("room after processing");
+        // A batch larger than the queue takes all of it instead of waiting forever.
+        drop(rx.try_recv());
+        drop(rx.try_recv());
+        queue.push(batch(25), "test").await.expect("oversized batch");
+        queue.close();
+        assert_eq!(queue.push(batch(1), "test").await, Err(EnqueueError::Closed));
+    }
+}

@@ -38,6 +38,18 @@ async fn golden_protobuf_push_lands_exactly() {
         "trace_id metadata correlates the line"
     );
     assert_eq!(r.service, "web", "service from the app label");
+
+    let (status, body) = app
+        .get_json("/api/v1/ai_logs/query?correlation_id=abc&verbosity=detailed")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total_matched"], 1, "{body}");
+    let line = &body["lines"][0];
+    assert_eq!(line["t"], "2023-11-14T22:13:20.123456789Z");
+    assert_eq!(line["ts_ns"], 1_700_000_000_123_456_789_i64);
+    assert_eq!(line["message"], "hello");
+    assert_eq!(line["labels"], serde_json::json!({"app": "web", "job": "x"}));
+    assert_eq!(line["metadata"], serde_json::json!({"trace_id": "abc"}));
     app.stop().await;
 }
 

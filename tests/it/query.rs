@@ -168,19 +168,24 @@ async fn modes_select_and_rank_as_documented() {
         q(&app, "mode=conversation&conversation_id=c2").await["total_matched"],
         1
     );
-    assert_eq!(
-        q(&app, "mode=troubleshoot&correlation_id=r1").await["total_matched"],
-        1,
-        "warn and above by default"
-    );
-    let request = q(
-        &app,
-        "mode=troubleshoot&correlation_id=r1&severity_threshold=trace&format=timeline",
-    )
-    .await;
+    let request = q(&app, "correlation_id=r1&format=timeline").await;
     assert_eq!(
         messages(&request, "timeline"),
-        ["request r1 start", "upstream timeout after 30s", "request r1 end"]
+        ["request r1 start", "upstream timeout after 30s", "request r1 end"],
+        "an id lookup shows the whole request"
+    );
+    assert!(request["window"]["start"].is_null());
+    assert_eq!(
+        q(&app, "correlation_id=r1&severity_threshold=warn").await["total_matched"],
+        1
+    );
+    assert_eq!(
+        q(&app, "mode=troubleshoot&correlation_id=r1&time_range=1h").await["total_matched"],
+        3
+    );
+    assert_eq!(
+        q(&app, "mode=errors&services=api&severity_threshold=info&time_range=3h").await["total_matched"],
+        4
     );
     app.stop().await;
 }

@@ -451,7 +451,12 @@ fn summary(spec: &QuerySpec, matched: &[&Arc<Enriched>]) -> String {
         spec.services.join(", ")
     };
     if n == 0 {
-        return format!("No matching lines in the last {} for {scope}.", spec.time_range);
+        let when = if spec.scoped_to_id() && !spec.time_range_given {
+            "among all retained lines".to_owned()
+        } else {
+            format!("in the last {}", spec.time_range)
+        };
+        return format!("No matching lines {when} for {scope}.");
     }
     let services = per_service(matched);
     let top = top_shapes(matched, 1);
@@ -530,13 +535,12 @@ fn clock(ts_ns: i64) -> String {
 
 fn narrative_head(spec: &QuerySpec, window: Window, matched: &[&Arc<Enriched>]) -> String {
     let services = per_service(matched);
-    let mut text = format!(
-        "Between {} and {}, {} lines matched in {} mode",
-        clock(window.start_ns),
-        clock(window.end_ns),
-        matched.len(),
-        spec.mode.as_str()
-    );
+    let span = if window.is_unbounded() {
+        "Among all retained lines".to_owned()
+    } else {
+        format!("Between {} and {}", clock(window.start_ns), clock(window.end_ns))
+    };
+    let mut text = format!("{span}, {} lines matched in {} mode", matched.len(), spec.mode.as_str());
     if services.is_empty() {
         text.push('.');
     } else {

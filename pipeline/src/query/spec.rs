@@ -76,6 +76,8 @@ pub struct QuerySpec {
     /// As given (`1h`), for the answer.
     pub time_range: String,
     pub time_range_s: u64,
+    /// Whether `time_range` was given, rather than defaulted.
+    pub time_range_given: bool,
     pub correlation_id: Option<String>,
     pub conversation_id: Option<String>,
     pub session_id: Option<String>,
@@ -100,6 +102,7 @@ impl Default for QuerySpec {
             services: Vec::new(),
             time_range: "1h".into(),
             time_range_s: 3600,
+            time_range_given: false,
             correlation_id: None,
             conversation_id: None,
             session_id: None,
@@ -222,6 +225,7 @@ impl QuerySpec {
             "time_range" => {
                 self.time_range_s = duration(name, value, MAX_TIME_RANGE_S)?;
                 self.time_range = value.to_owned();
+                self.time_range_given = true;
             }
             "context_window" => self.context_window_s = duration(name, value, 86_400)?,
             "correlation_id" => self.correlation_id = Some(id(name, value)?),
@@ -324,9 +328,16 @@ impl QuerySpec {
     pub fn min_level(&self) -> Level {
         match self.mode {
             Mode::Errors => self.severity_threshold.map_or(Level::Error, |t| t.max(Level::Error)),
+            // One request, conversation or session: the whole story, not only its warnings.
+            Mode::Troubleshoot if self.scoped_to_id() => self.severity_threshold.unwrap_or(Level::Trace),
             Mode::Troubleshoot => self.severity_threshold.unwrap_or(Level::Warn),
             Mode::Performance | Mode::Audit | Mode::Conversation => self.severity_threshold.unwrap_or(Level::Trace),
         }
+    }
+
+    /// True when the query names one request, conversation or session.
+    pub fn scoped_to_id(&self) -> bool {
+        self.correlation_id.is_some() || self.conversation_id.is_some() || self.session_id.is_some()
     }
 
     /// Surrounding lines per selected line; troubleshooting shows two by default.
