@@ -81,6 +81,18 @@ impl TestApp {
         (resp.status().as_u16(), resp.text().await.expect("body"))
     }
 
+    /// Pushes the Promtail-shaped golden request from `shared/loki-golden`; returns the status.
+    pub async fn push_golden(&self) -> u16 {
+        self.post(
+            "/loki/api/v1/push",
+            Some("application/x-protobuf"),
+            None,
+            golden("push.snappy"),
+        )
+        .await
+        .0
+    }
+
     /// Waits until the views have taken in `n` lines in all (pushes are asynchronous).
     pub async fn wait_inserted(&self, n: u64) {
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -1,6 +1,6 @@
 //! Health, metrics, correlation ids and graceful shutdown.
 
-use crate::harness::{TestApp, golden, test_config};
+use crate::harness::{TestApp, test_config};
 
 #[tokio::test]
 async fn health_reports_every_component() {
@@ -27,17 +27,7 @@ async fn health_reports_every_component() {
 #[tokio::test]
 async fn metrics_count_lines_and_requests() {
     let app = TestApp::start().await;
-    assert_eq!(
-        app.post(
-            "/loki/api/v1/push",
-            Some("application/x-protobuf"),
-            None,
-            golden("push.snappy")
-        )
-        .await
-        .0,
-        204
-    );
+    assert_eq!(app.push_golden().await, 204);
     assert_eq!(
         app.post(
             "/loki/api/v1/push",

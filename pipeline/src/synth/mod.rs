@@ -229,31 +229,29 @@ impl Traffic {
             }
             Some(Incident::ProviderRateLimit) => {
                 llm_ms = self.rng.random_range(80.0..300.0);
-                let mut v = base;
-                v["level"] = json!("warn");
-                v["success"] = json!(false);
-                v["duration_ms"] = json!(llm_ms.round());
-                v["error"] = json!(format!(
+                let error = format!(
                     "429 Too Many Requests: rate limit exceeded for {} (retry after 20s)",
                     model.provider
-                ));
-                v["message"] = json!("AI provider rate limit hit");
+                );
+                let v = failed_call(base, "warn", llm_ms, &error, "AI provider rate limit hit");
                 finish(out, t_llm + (llm_ms as i64) * MS, v);
                 (429, "warn", format!("POST {path} 429 rate limited by provider"))
             }
             Some(_) => {
                 llm_ms = self.rng.random_range(40.0..120.0);
-                let mut v = base;
-                v["level"] = json!("error");
-                v["success"] = json!(false);
-                v["input_tokens"] = json!(model.max_context + self.rng.random_range(100..5000));
-                v["output_tokens"] = json!(0);
-                v["duration_ms"] = json!(llm_ms.round());
-                v["error"] = json!(format!(
+                let error = format!(
                     "context_length_exceeded: this model's maximum context length is {} tokens",
                     model.max_context
-                ));
-                v["message"] = json!("AI operation failed: context window overflow");
+                );
+                let mut v = failed_call(
+                    base,
+                    "error",
+                    llm_ms,
+                    &error,
+                    "AI operation failed: context window overflow",
+                );
+                v["input_tokens"] = json!(model.max_context + self.rng.random_range(100..5000));
+                v["output_tokens"] = json!(0);
                 finish(out, t_llm + (llm_ms as i64) * MS, v);
                 (400, "error", format!("POST {path} 400 context too long"))
             }
@@ -407,6 +405,16 @@ impl Traffic {
             line,
         });
     }
+}
+
+/// A gateway record for a model call that failed after `ms`.
+fn failed_call(mut v: Value, level: &str, ms: f64, error: &str, message: &str) -> Value {
+    v["level"] = json!(level);
+    v["success"] = json!(false);
+    v["duration_ms"] = json!(ms.round());
+    v["error"] = json!(error);
+    v["message"] = json!(message);
+    v
 }
 
 fn strip(v: &mut Value, keys: &[&str]) {
