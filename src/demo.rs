@@ -19,6 +19,8 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     let addr = app.local_addr();
     print_banner(addr);
+    let generator = tokio::spawn(generate(addr, args.rate.max(1), args.backfill_minutes, args.seed));
+    let generator_handle = generator.abort_handle();
     let stop = async move {
         match args.duration_s {
             Some(s) => {
@@ -29,12 +31,10 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
             }
             None => shutdown_signal().await,
         }
+        // Stop the traffic before the server stops accepting it.
+        generator_handle.abort();
     };
-    let server = tokio::spawn(app.run_until_stopped(stop));
-    let generator = tokio::spawn(generate(addr, args.rate.max(1), args.backfill_minutes, args.seed));
-    let result = server.await?;
-    generator.abort();
-    result
+    app.run_until_stopped(stop).await
 }
 
 fn print_banner(addr: SocketAddr) {

@@ -431,6 +431,7 @@ mod tests {
         let text = out.narrative.as_deref().expect("narrative");
         assert!(text.contains("api"), "{text}");
         assert!(text.contains("3 lines"), "{text}");
+        assert!(text.contains("across 1 service (api 3)"), "{text}");
     }
 
     #[test]

@@ -544,9 +544,10 @@ fn narrative_head(spec: &QuerySpec, window: Window, matched: &[&Arc<Enriched>]) 
     if services.is_empty() {
         text.push('.');
     } else {
+        let noun = if services.len() == 1 { "service" } else { "services" };
         let _ = write!(
             text,
-            " across {} services ({}).",
+            " across {} {noun} ({}).",
             services.len(),
             list_services(&services, 8)
         );
