@@ -36,7 +36,9 @@ async fn main() -> anyhow::Result<()> {
 
     let url = format!("{base}/loki/api/v1/push");
     let started = Instant::now();
-    let per_client: Vec<Vec<Vec<u8>>> = (0..clients).map(|c| bodies.iter().skip(c).step_by(clients).cloned().collect()).collect();
+    let per_client: Vec<Vec<Vec<u8>>> = (0..clients)
+        .map(|c| bodies.iter().skip(c).step_by(clients).cloned().collect())
+        .collect();
     let mut tasks = Vec::new();
     for bodies in per_client {
         let (client, url) = (client.clone(), url.clone());
@@ -44,7 +46,12 @@ async fn main() -> anyhow::Result<()> {
             let mut latencies = Vec::new();
             for body in bodies {
                 let t = Instant::now();
-                let resp = client.post(&url).header("content-type", "application/x-protobuf").body(body).send().await?;
+                let resp = client
+                    .post(&url)
+                    .header("content-type", "application/x-protobuf")
+                    .body(body)
+                    .send()
+                    .await?;
                 anyhow::ensure!(resp.status().as_u16() == 204, "push answered {}", resp.status());
                 latencies.push(t.elapsed());
             }
@@ -67,13 +74,28 @@ async fn main() -> anyhow::Result<()> {
         bytes as f64 / 1e6,
         latencies.len()
     );
-    println!("accepted (204) in {:.2} s: {:.0} lines/s", accepted.as_secs_f64(), total as f64 / accepted.as_secs_f64());
-    println!("all queryable in {:.2} s: {:.0} lines/s", done.as_secs_f64(), total as f64 / done.as_secs_f64());
-    println!("push latency p50 {:?} p99 {:?} max {:?}", pct(0.5), pct(0.99), latencies[latencies.len() - 1]);
+    println!(
+        "accepted (204) in {:.2} s: {:.0} lines/s",
+        accepted.as_secs_f64(),
+        total as f64 / accepted.as_secs_f64()
+    );
+    println!(
+        "all queryable in {:.2} s: {:.0} lines/s",
+        done.as_secs_f64(),
+        total as f64 / done.as_secs_f64()
+    );
+    println!(
+        "push latency p50 {:?} p99 {:?} max {:?}",
+        pct(0.5),
+        pct(0.99),
+        latencies[latencies.len() - 1]
+    );
     Ok(())
 }
 
 async fn inserted(client: &reqwest::Client, health: &str) -> anyhow::Result<u64> {
     let v: serde_json::Value = client.get(health).send().await?.json().await?;
-    v["components"]["views"]["inserted_total"].as_u64().ok_or_else(|| anyhow::anyhow!("health has no inserted_total"))
+    v["components"]["views"]["inserted_total"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("health has no inserted_total"))
 }

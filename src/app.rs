@@ -12,8 +12,10 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, State};
+use crate::commands::RunningConsumer;
 use crate::config::Config;
 use crate::consume::embedded::{IngestQueue, Sinks, spawn_workers};
+use crate::ingest::kafka::KafkaIngest;
 use crate::metrics::Metrics;
 use crate::store::dead_letters::DeadLetters;
 use crate::store::memory::{MemoryViews, ViewLimits};
@@ -22,10 +24,12 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     workers: Vec<JoinHandle<()>>,
+    consumer: Option<RunningConsumer>,
 }
 
 impl Application {
-    /// Binds the listener (port 0 picks a free port) and starts the pipeline workers.
+    /// Binds the listener (port 0 picks a free port), starts the pipeline workers, and with
+    /// Kafka configured the producer (and with Postgres too, a consumer).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate().map_err(anyhow::Error::msg)?;
         let listener = TcpListener::bind(config.listen)
@@ -59,12 +63,34 @@ impl Application {
         for backend in config.unsupported_backends() {
             tracing::warn!(
                 backend,
-                "backend configured but this build runs embedded only; ignoring it"
+                "backend configured but not supported by this build yet; ignoring it"
             );
         }
-        tracing::warn!(
-            "embedded mode: in-process queue and in-memory views, nothing is durable; lines are lost on restart"
-        );
+        let kafka = match &config.kafka_brokers {
+            Some(brokers) => {
+                tracing::info!(topic = %config.kafka.raw_topic, "ingest produces to kafka (acks=all, idempotent)");
+                Some(Arc::new(
+                    KafkaIngest::new(brokers, &config.kafka.raw_topic, limits)
+                        .context("creating the kafka producer")?,
+                ))
+            }
+            None => {
+                tracing::warn!(
+                    "embedded mode: in-process queue and in-memory views, nothing is durable; lines are lost on restart"
+                );
+                None
+            }
+        };
+        let consumer = match (&kafka, &config.database_url) {
+            (Some(_), Some(_)) => {
+                Some(RunningConsumer::start(&config, Arc::clone(&metrics), Some(Arc::clone(&views))).await?)
+            }
+            (Some(_), None) => {
+                tracing::warn!("kafka without postgres: this process only ingests; run `ailogs consume` to process");
+                None
+            }
+            _ => None,
+        };
         let state = Arc::new(State {
             config,
             queue,
@@ -73,11 +99,14 @@ impl Application {
             metrics,
             started: Instant::now(),
             workers,
+            kafka,
+            consumer_running: consumer.is_some(),
         });
         Ok(Application {
             listener,
             state,
             workers: handles,
+            consumer,
         })
     }
 
@@ -89,13 +118,15 @@ impl Application {
         Arc::clone(&self.state)
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting pushes, lets the workers drain
-    /// the queue (bounded by `shutdown_grace_s`) and returns.
+    /// Serves until `shutdown` resolves, then stops accepting pushes, flushes the producer,
+    /// stops the consumer, lets the workers drain the queue (bounded by `shutdown_grace_s`)
+    /// and returns.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application {
             listener,
             state,
             workers,
+            consumer,
         } = self;
         tracing::info!(addr = %listener.local_addr()?, workers = state.workers, "ailogs listening");
         let expiry = tokio::spawn(expire_views(Arc::clone(&state)));
@@ -104,10 +135,20 @@ impl Application {
             .await
             .context("serving HTTP")?;
         expiry.abort();
+        let grace = Duration::from_secs(state.config.shutdown_grace_s);
+        if let Some(kafka) = &state.kafka
+            && let Err(e) = kafka.flush(grace)
+        {
+            tracing::warn!(error = %e, "kafka producer did not flush before the grace period ended");
+        }
+        if let Some(consumer) = consumer
+            && let Err(e) = consumer.stop().await
+        {
+            tracing::warn!(error = %e, "consumer stopped with an error; uncommitted lines will be re-read");
+        }
         let queued = state.queue.depth();
         tracing::info!(queued_lines = queued, "shutting down: draining the ingest queue");
         state.queue.close();
-        let grace = Duration::from_secs(state.config.shutdown_grace_s);
         let joined = tokio::time::timeout(
             grace,
             tokio::task::spawn_blocking(move || workers.into_iter().for_each(|w| drop(w.join()))),

@@ -25,6 +25,46 @@ pub enum Command {
     Serve(ServeArgs),
     /// Serve, and feed it realistic traffic from an AI application with incidents.
     Demo(DemoArgs),
+    /// Apply the Postgres migrations and load the shipped model prices.
+    Migrate,
+    /// Run a pipeline consumer: ai-logs.raw -> Postgres, exactly once (needs Kafka and Postgres).
+    Consume,
+    /// Kafka administration.
+    #[command(subcommand)]
+    Kafka(KafkaCommand),
+    /// Billing reports from the Postgres usage tables.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KafkaCommand {
+    /// Create the topics of kafka/topics.toml that do not exist yet.
+    CreateTopics {
+        /// Override every topic's replication factor (1 for a single broker).
+        #[arg(long)]
+        replication_factor: Option<i32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillingCommand {
+    /// Usage and cost per workspace and model for one month, reconciled with ai_operations.
+    Report {
+        /// The month, YYYY-MM (UTC).
+        #[arg(long)]
+        month: String,
+        #[arg(long)]
+        workspace: Option<String>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Csv)]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -24,14 +24,42 @@ pub struct Config {
     pub views: ViewsConfig,
     /// Seconds to drain the queue after a shutdown signal.
     pub shutdown_grace_s: u64,
-    /// Kafka bootstrap servers (`AILOGS_KAFKA_BROKERS`). Not used by this build yet.
+    /// Kafka bootstrap servers (`AILOGS_KAFKA_BROKERS`): ingest produces to `ai-logs.raw`.
     pub kafka_brokers: Option<String>,
-    /// Postgres URL (`AILOGS_DATABASE_URL`). Not used by this build yet.
+    /// Postgres URL (`AILOGS_DATABASE_URL`): usage, conversations and offsets.
     pub database_url: Option<String>,
+    pub kafka: KafkaConfig,
     /// Redis URL (`AILOGS_REDIS_URL`). Not used by this build yet.
     pub redis_url: Option<String>,
     /// Loki base URL for fallback queries (`AILOGS_LOKI_URL`). Not used by this build yet.
     pub loki_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    pub raw_topic: String,
+    pub dlq_topic: String,
+    pub group_id: String,
+    /// A consumer that stops heartbeating for this long loses its partitions.
+    pub session_timeout_ms: u32,
+    /// A batch is written to Postgres at this many lines...
+    pub batch_max_lines: usize,
+    /// ...or when its oldest line has waited this long.
+    pub batch_max_wait_ms: u64,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            raw_topic: crate::kafka::RAW_TOPIC.into(),
+            dlq_topic: crate::kafka::DLQ_TOPIC.into(),
+            group_id: crate::kafka::GROUP_ID.into(),
+            session_timeout_ms: 10_000,
+            batch_max_lines: 5_000,
+            batch_max_wait_ms: 1_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +113,7 @@ impl Default for Config {
             shutdown_grace_s: 10,
             kafka_brokers: None,
             database_url: None,
+            kafka: KafkaConfig::default(),
             redis_url: None,
             loki_url: None,
         }
@@ -173,8 +202,8 @@ impl Config {
     pub fn unsupported_backends(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         for (name, set) in [
-            ("kafka", self.kafka_brokers.is_some()),
-            ("postgres", self.database_url.is_some()),
+            // Postgres is used only behind Kafka (the consumer writes it).
+            ("postgres", self.database_url.is_some() && self.kafka_brokers.is_none()),
             ("redis", self.redis_url.is_some()),
             ("loki", self.loki_url.is_some()),
         ] {
@@ -227,6 +256,8 @@ mod tests {
                 ("AILOGS_LISTEN", "0.0.0.0:7000"),
                 ("AILOGS_VIEWS__MAX_AGE_S", "60"),
                 ("AILOGS_KAFKA_BROKERS", "k:9092"),
+                ("AILOGS_REDIS_URL", "redis://r"),
+                ("AILOGS_KAFKA__BATCH_MAX_LINES", "77"),
                 ("AILOGS_CONFIG", "ignored"),
             ]),
         )
@@ -234,7 +265,8 @@ mod tests {
         assert_eq!(c.listen.to_string(), "0.0.0.0:7000");
         assert_eq!((c.views.max_lines, c.views.max_age_s), (10, 60));
         assert_eq!(c.kafka_brokers.as_deref(), Some("k:9092"));
-        assert_eq!(c.unsupported_backends(), vec!["kafka"]);
+        assert_eq!(c.kafka.batch_max_lines, 77);
+        assert_eq!(c.unsupported_backends(), vec!["redis"]);
     }
 
     #[test]

@@ -3,11 +3,14 @@
 
 pub mod api;
 pub mod app;
+pub mod billing;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod consume;
 pub mod demo;
 pub mod ingest;
+pub mod kafka;
 pub mod metrics;
 pub mod store;
 pub mod telemetry;

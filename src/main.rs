@@ -1,7 +1,8 @@
 use std::collections::HashMap;
 
 use ailogs::app::{Application, shutdown_signal};
-use ailogs::cli::{Cli, Command, ServeArgs};
+use ailogs::cli::{BillingCommand, Cli, Command, KafkaCommand, ServeArgs};
+use ailogs::commands;
 use ailogs::config::{Config, LogFormat};
 use clap::Parser;
 
@@ -10,18 +11,34 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
     let mut config = Config::load(cli.config.as_deref(), &env)?;
-    let serve_args = match &cli.command {
-        Command::Serve(args) => args,
-        Command::Demo(args) => &args.serve,
-    };
-    apply_flags(&mut config, serve_args);
+    match &cli.command {
+        Command::Serve(args) => apply_flags(&mut config, args),
+        Command::Demo(args) => apply_flags(&mut config, &args.serve),
+        _ => {}
+    }
     ailogs::telemetry::init(&config);
     match cli.command {
         Command::Serve(_) => {
-            let app = Application::build(config).await?;
-            app.run_until_stopped(shutdown_signal()).await
+            Application::build(config)
+                .await?
+                .run_until_stopped(shutdown_signal())
+                .await
         }
         Command::Demo(args) => ailogs::demo::run(config, args).await,
+        Command::Migrate => {
+            let added = commands::migrate(&commands::postgres(&config).await?).await?;
+            println!("migrations applied; {added} model price rows added");
+            Ok(())
+        }
+        Command::Consume => commands::consume(&config).await,
+        Command::Kafka(KafkaCommand::CreateTopics { replication_factor }) => {
+            commands::create_topics(&config, replication_factor).await
+        }
+        Command::Billing(BillingCommand::Report {
+            month,
+            workspace,
+            format,
+        }) => commands::billing_report(&config, &month, workspace.as_deref(), format).await,
     }
 }
 

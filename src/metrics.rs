@@ -2,7 +2,7 @@
 //! reasons and formats are fixed names, routes are matched paths.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -17,6 +17,9 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub view_lines: IntGauge,
     pub view_evictions: IntCounterVec,
+    pub consumer_lines: IntCounter,
+    pub consumer_commits: IntCounterVec,
+    pub consumer_commit_latency: Histogram,
 }
 
 impl Metrics {
@@ -87,8 +90,37 @@ impl Metrics {
             "Lines evicted from the in-memory view, by reason (count, age).",
             &["reason"],
         );
+        let consumer_lines = IntCounter::new(
+            "ailogs_consumer_lines_total",
+            "Lines committed to Postgres by this consumer.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(consumer_lines.clone()))
+            .expect("unique metric");
+        let consumer_commits = counter(
+            "ailogs_consumer_commits_total",
+            "Batch commits to Postgres, by outcome (ok, retry: Postgres unavailable, fenced: partition moved).",
+            &["outcome"],
+        );
+        let consumer_commit_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "ailogs_consumer_commit_seconds",
+                "Time to write a batch and its offsets, retries included.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+            ]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(consumer_commit_latency.clone()))
+            .expect("unique metric");
         Metrics {
             registry,
+            consumer_lines,
+            consumer_commits,
+            consumer_commit_latency,
             lines_received,
             lines_decoded,
             lines_rejected,

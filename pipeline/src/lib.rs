@@ -13,6 +13,7 @@ pub mod query;
 pub mod record;
 pub mod shape;
 pub mod synth;
+pub mod usage;
 
 pub use decode::{Decoder, RawEntry, RejectReason, Rejected};
 pub use enrich::Enriched;

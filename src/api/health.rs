@@ -44,8 +44,16 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
                 "oldest_event": views.oldest_event_ns.map(format_rfc3339),
                 "newest_event": views.newest_event_ns.map(format_rfc3339),
             },
-            "kafka": backend("kafka"),
-            "postgres": backend("postgres"),
+            "kafka": if state.kafka.is_some() {
+                json!({ "status": "configured", "topic": state.config.kafka.raw_topic })
+            } else {
+                backend("kafka")
+            },
+            "postgres": if state.consumer_running {
+                json!({ "status": "configured", "role": "consumer writes usage and offsets" })
+            } else {
+                backend("postgres")
+            },
             "redis": backend("redis"),
             "loki": backend("loki"),
         }

@@ -32,6 +32,10 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     pub started: Instant,
     pub workers: usize,
+    /// Set when Kafka is configured: pushes are produced to `ai-logs.raw` instead of queued.
+    pub kafka: Option<Arc<crate::ingest::kafka::KafkaIngest>>,
+    /// Whether a pipeline consumer (Kafka -> Postgres) runs in this process.
+    pub consumer_running: bool,
 }
 
 pub type AppState = Arc<State>;

@@ -1,3 +1,4 @@
 //! Consumers: carry queued lines through the pipeline core into the views.
 
 pub mod embedded;
+pub mod kafka;

@@ -102,6 +102,34 @@ pub async fn ndjson(State(state): State<AppState>, headers: HeaderMap, body: Bod
 
 async fn enqueue(state: &AppState, batch: PushBatch, endpoint: &'static str) -> Result<(), Response> {
     let lines = batch.line_count() as u64;
+    if let Some(kafka) = &state.kafka {
+        return match kafka.produce(batch).await {
+            Ok(_) => {
+                state
+                    .metrics
+                    .lines_received
+                    .with_label_values(&[endpoint])
+                    .inc_by(lines);
+                Ok(())
+            }
+            Err(e) => {
+                // Not acknowledged: 503 so the shipper retries; nothing was promised.
+                tracing::warn!(error = %e, "kafka did not acknowledge a push");
+                state
+                    .metrics
+                    .push_requests_rejected
+                    .with_label_values(&[endpoint, "kafka_unavailable"])
+                    .inc();
+                let mut resp = plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("kafka did not acknowledge the lines: {e}"),
+                );
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                Err(resp)
+            }
+        };
+    }
     match state.queue.push(batch, endpoint).await {
         Ok(()) => {
             state

@@ -2,6 +2,7 @@
 //! into `PushBatch`es and hand them to the queue.
 
 pub mod http;
+pub mod kafka;
 pub mod labels;
 pub mod loki_proto;
 pub mod ndjson;

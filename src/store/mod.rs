@@ -2,3 +2,4 @@
 
 pub mod dead_letters;
 pub mod memory;
+pub mod postgres;

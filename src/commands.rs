@@ -1,0 +1,144 @@
+//! The commands besides `serve` and `demo`: glue between the CLI and the stores.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ailogs_pipeline::DecodeLimits;
+use ailogs_pipeline::usage::PriceBook;
+use anyhow::Context as _;
+
+use crate::billing;
+use crate::cli::ReportFormat;
+use crate::config::Config;
+use crate::consume::kafka::{ConsumerSettings, RecordSink};
+use crate::metrics::Metrics;
+use crate::store::memory::MemoryViews;
+use crate::store::postgres::Postgres;
+
+pub async fn postgres(config: &Config) -> anyhow::Result<Postgres> {
+    let url = config
+        .database_url
+        .as_deref()
+        .context("AILOGS_DATABASE_URL (database_url) is not set")?;
+    Postgres::connect(url).await.context("connecting to Postgres")
+}
+
+/// Migrations, then the shipped prices (rows already there are kept).
+pub async fn migrate(pg: &Postgres) -> anyhow::Result<u64> {
+    pg.migrate().await.context("running migrations")?;
+    pg.seed_prices(&PriceBook::shipped())
+        .await
+        .context("loading model prices")
+}
+
+pub fn consumer_settings(config: &Config) -> anyhow::Result<ConsumerSettings> {
+    let brokers = config
+        .kafka_brokers
+        .clone()
+        .context("AILOGS_KAFKA_BROKERS (kafka_brokers) is not set")?;
+    Ok(ConsumerSettings {
+        brokers,
+        group_id: config.kafka.group_id.clone(),
+        topic: config.kafka.raw_topic.clone(),
+        dlq_topic: config.kafka.dlq_topic.clone(),
+        session_timeout_ms: config.kafka.session_timeout_ms,
+        batch_max_lines: config.kafka.batch_max_lines.max(1),
+        batch_max_wait: Duration::from_millis(config.kafka.batch_max_wait_ms),
+        limits: DecodeLimits {
+            max_line_bytes: config.ingest.max_line_bytes,
+            ..DecodeLimits::default()
+        },
+    })
+}
+
+/// A consumer running on its own thread.
+pub struct RunningConsumer {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningConsumer {
+    pub async fn start(config: &Config, metrics: Arc<Metrics>, views: RecordSink) -> anyhow::Result<Self> {
+        let settings = consumer_settings(config)?;
+        let pg = postgres(config).await?;
+        migrate(&pg).await?;
+        let prices = pg.load_prices().await.context("reading model prices")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = tokio::runtime::Handle::current();
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("ailogs-consumer".into())
+            .spawn(move || crate::consume::kafka::run(settings, pg, prices, handle, flag, metrics, views))?;
+        Ok(RunningConsumer { stop, thread })
+    }
+
+    /// Asks the consumer to write what it holds and stop; waits for it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        tokio::task::spawn_blocking(move || self.thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("consumer thread panicked"))?
+    }
+}
+
+/// `ailogs consume`: until ctrl-c / SIGTERM.
+pub async fn consume(config: &Config) -> anyhow::Result<()> {
+    let consumer = RunningConsumer::start(config, Arc::new(Metrics::new()), None::<Arc<MemoryViews>>).await?;
+    crate::app::shutdown_signal().await;
+    consumer.stop().await
+}
+
+pub async fn create_topics(config: &Config, replication: Option<i32>) -> anyhow::Result<()> {
+    let brokers = config
+        .kafka_brokers
+        .as_deref()
+        .context("AILOGS_KAFKA_BROKERS (kafka_brokers) is not set")?;
+    let (created, existing) = crate::kafka::create_topics(brokers, replication).await?;
+    println!(
+        "created: {}",
+        if created.is_empty() {
+            "none".to_owned()
+        } else {
+            created.join(", ")
+        }
+    );
+    println!(
+        "already there: {}",
+        if existing.is_empty() {
+            "none".to_owned()
+        } else {
+            existing.join(", ")
+        }
+    );
+    Ok(())
+}
+
+pub async fn billing_report(
+    config: &Config,
+    month: &str,
+    workspace: Option<&str>,
+    format: ReportFormat,
+) -> anyhow::Result<()> {
+    let pg = postgres(config).await?;
+    let report = billing::report(&pg, month, workspace).await?;
+    match format {
+        ReportFormat::Csv => print!("{}", billing::to_csv(&report)),
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    if report.mismatches.is_empty() {
+        eprintln!(
+            "reconciled: {} rows match ai_operations to the token",
+            report.rows.len()
+        );
+        Ok(())
+    } else {
+        for m in &report.mismatches {
+            eprintln!("MISMATCH {m}");
+        }
+        anyhow::bail!(
+            "usage does not reconcile with ai_operations ({} mismatches)",
+            report.mismatches.len()
+        )
+    }
+}

@@ -1,0 +1,422 @@
+//! The Kafka consumer group: `ai-logs.raw` through the pipeline core into Postgres, exactly
+//! once.
+//!
+//! - Offsets live in Postgres (`consumer_offsets`), written in the same transaction as the
+//!   deltas they cover; Kafka's own commits are informational.
+//! - On assignment the rebalance hook reads the stored offsets and assigns from them.
+//! - Each commit is fenced on the stored offset the batch started from, so a consumer that
+//!   lost a partition (or a zombie) cannot count a line twice.
+//! - Undecodable lines go to `ai-logs.dlq` (reason in headers) before the batch commits.
+//! - When Postgres is down the consumer pauses, retries, and resumes without loss.
+//!
+//! It runs on its own thread: librdkafka calls the rebalance hook from `poll`, and the hook
+//! must block on Postgres before partitions are assigned.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ailogs_pipeline::usage::{PriceBook, SourcePos, UsageBatch};
+use ailogs_pipeline::{DecodeLimits, Decoder, Enriched, RawEntry};
+use parking_lot::Mutex;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::runtime::Handle;
+
+use crate::kafka::{RawMessage, client_config};
+use crate::metrics::Metrics;
+use crate::store::memory::MemoryViews;
+use crate::store::postgres::{CommitError, PartitionCommit, Postgres};
+
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub brokers: String,
+    pub group_id: String,
+    pub topic: String,
+    pub dlq_topic: String,
+    pub session_timeout_ms: u32,
+    /// A batch is written when it has this many lines...
+    pub batch_max_lines: usize,
+    /// ...or when its oldest line has waited this long.
+    pub batch_max_wait: Duration,
+    pub limits: DecodeLimits,
+}
+
+/// Stored offsets of the partitions this consumer owns: where its next batch must start.
+type Assigned = Arc<Mutex<BTreeMap<i32, Option<i64>>>>;
+
+struct Context {
+    pg: Postgres,
+    handle: Handle,
+    group: String,
+    topic: String,
+    assigned: Assigned,
+    stop: Arc<AtomicBool>,
+}
+
+impl ClientContext for Context {}
+
+impl ConsumerContext for Context {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let stored = self.stored_offsets();
+                let mut assigned = self.assigned.lock();
+                assigned.clear();
+                for p in tpl
+                    .elements_for_topic(&self.topic)
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect::<Vec<_>>()
+                {
+                    let from = stored.get(&p).copied();
+                    let offset = from.map_or(Offset::Beginning, Offset::Offset);
+                    if let Err(e) = tpl.set_partition_offset(&self.topic, p, offset) {
+                        tracing::error!(partition = p, error = %e, "cannot set the start offset");
+                    }
+                    assigned.insert(p, from);
+                }
+                tracing::info!(partitions = ?assigned.keys().collect::<Vec<_>>(), "partitions assigned, starting from stored offsets");
+                drop(assigned);
+                if let Err(e) = consumer.assign(tpl) {
+                    tracing::error!(error = %e, "assign failed");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!("partitions revoked");
+                self.assigned.lock().clear();
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!(error = %e, "unassign failed");
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance error");
+                self.assigned.lock().clear();
+                let _ = consumer.unassign();
+            }
+        }
+    }
+
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {}
+}
+
+impl Context {
+    /// Reads stored offsets, retrying while Postgres is down: partitions must not start
+    /// anywhere else.
+    fn stored_offsets(&self) -> HashMap<i32, i64> {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.handle.block_on(self.pg.stored_offsets(&self.group, &self.topic)) {
+                Ok(offsets) => return offsets,
+                Err(e) if !self.stop.load(Ordering::Relaxed) => {
+                    tracing::warn!(error = %e, "cannot read stored offsets; retrying");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(_) => return HashMap::new(),
+            }
+        }
+    }
+}
+
+/// A message taken off the topic, waiting for its batch.
+struct Pending {
+    partition: i32,
+    offset: i64,
+    payload: Option<Vec<u8>>,
+}
+
+/// Where processed records go besides Postgres (the API's in-memory views, when serving).
+pub type RecordSink = Option<Arc<MemoryViews>>;
+
+/// Runs the consumer on the current thread until `stop` is set. Call from a dedicated
+/// thread (not a tokio worker): it blocks.
+pub fn run(
+    settings: ConsumerSettings,
+    pg: Postgres,
+    prices: PriceBook,
+    handle: Handle,
+    stop: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+    views: RecordSink,
+) -> anyhow::Result<()> {
+    let assigned: Assigned = Arc::default();
+    let context = Context {
+        pg: pg.clone(),
+        handle: handle.clone(),
+        group: settings.group_id.clone(),
+        topic: settings.topic.clone(),
+        assigned: Arc::clone(&assigned),
+        stop: Arc::clone(&stop),
+    };
+    let consumer: BaseConsumer<Context> = client_config(&settings.brokers)
+        .set("group.id", &settings.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", settings.session_timeout_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (settings.session_timeout_ms / 3).max(100).to_string(),
+        )
+        .create_with_context(context)?;
+    consumer.subscribe(&[&settings.topic])?;
+    let dlq: FutureProducer = client_config(&settings.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()?;
+    let mut decoder = Decoder::new(settings.limits);
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut oldest: Option<Instant> = None;
+    tracing::info!(group = %settings.group_id, topic = %settings.topic, "consumer started");
+
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(result) = consumer.poll(Duration::from_millis(100)) {
+            match result {
+                Ok(m) => {
+                    let owned = assigned.lock().contains_key(&m.partition());
+                    if owned {
+                        pending.push(Pending {
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            payload: m.payload().map(<[u8]>::to_vec),
+                        });
+                        oldest.get_or_insert_with(Instant::now);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "kafka poll error"),
+            }
+        }
+        let due = oldest.is_some_and(|t| t.elapsed() >= settings.batch_max_wait);
+        if pending.len() >= settings.batch_max_lines || due {
+            let batch = std::mem::take(&mut pending);
+            oldest = None;
+            let job = Job {
+                settings: &settings,
+                pg: &pg,
+                prices: &prices,
+                handle: &handle,
+                dlq: &dlq,
+                metrics: &metrics,
+                views: &views,
+            };
+            job.write(&consumer, &assigned, &mut decoder, batch, &stop)?;
+        }
+    }
+    if !pending.is_empty() {
+        let job = Job {
+            settings: &settings,
+            pg: &pg,
+            prices: &prices,
+            handle: &handle,
+            dlq: &dlq,
+            metrics: &metrics,
+            views: &views,
+        };
+        job.write(&consumer, &assigned, &mut decoder, pending, &stop)?;
+    }
+    tracing::info!("consumer stopped");
+    Ok(())
+}
+
+struct Job<'a> {
+    settings: &'a ConsumerSettings,
+    pg: &'a Postgres,
+    prices: &'a PriceBook,
+    handle: &'a Handle,
+    dlq: &'a FutureProducer,
+    metrics: &'a Metrics,
+    views: &'a RecordSink,
+}
+
+impl Job<'_> {
+    /// Decodes a batch, dead-letters what cannot be decoded, and commits deltas and offsets.
+    fn write(
+        &self,
+        consumer: &BaseConsumer<Context>,
+        assigned: &Assigned,
+        decoder: &mut Decoder,
+        batch: Vec<Pending>,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<()> {
+        let topic = &self.settings.topic;
+        // Only partitions still owned, and only messages at or after where each must start.
+        let owned = assigned.lock().clone();
+        let batch: Vec<Pending> = batch
+            .into_iter()
+            .filter(|m| {
+                owned
+                    .get(&m.partition)
+                    .is_some_and(|from| from.is_none_or(|f| m.offset >= f))
+            })
+            .collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut usage = UsageBatch::default();
+        let mut records = Vec::new();
+        let mut dead = Vec::new();
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        for m in &batch {
+            next.insert(m.partition, m.offset + 1);
+            let source = SourcePos {
+                topic: topic.clone(),
+                partition: m.partition,
+                offset: m.offset,
+            };
+            match decode_message(decoder, m.payload.as_deref()) {
+                Ok(e) => {
+                    usage.add(&e, self.prices, source);
+                    records.push(e);
+                }
+                Err((reason, detail)) => dead.push((m, reason, detail)),
+            }
+        }
+        self.dead_letter(&dead)?;
+        let commits: Vec<PartitionCommit> = next
+            .iter()
+            .map(|(&p, &n)| PartitionCommit {
+                topic: topic.clone(),
+                partition: p,
+                expected: owned.get(&p).copied().flatten(),
+                next: n,
+            })
+            .collect();
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(200);
+        let mut paused = false;
+        loop {
+            match self
+                .handle
+                .block_on(self.pg.commit_batch(&self.settings.group_id, &commits, &usage))
+            {
+                Ok(()) => break,
+                Err(CommitError::Fenced { topic, partition }) => {
+                    // Someone else owns this partition's progress now: drop the batch; the
+                    // next rebalance (or this re-read) decides where to go on.
+                    tracing::warn!(%topic, partition, "commit fenced; dropping the batch and re-reading offsets");
+                    self.metrics.consumer_commits.with_label_values(&["fenced"]).inc();
+                    self.reseek(consumer, assigned)?;
+                    return Ok(());
+                }
+                Err(CommitError::Db(e)) => {
+                    self.metrics.consumer_commits.with_label_values(&["retry"]).inc();
+                    if !paused {
+                        tracing::warn!(error = %e, "postgres unavailable; pausing consumption until it is back");
+                        if let Ok(tpl) = consumer.assignment() {
+                            let _ = consumer.pause(&tpl);
+                        }
+                        paused = true;
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        anyhow::bail!("stopping with an uncommitted batch; it will be re-read: {e}");
+                    }
+                    // Keep serving the group protocol while waiting (paused: no messages).
+                    let until = Instant::now() + delay;
+                    while Instant::now() < until {
+                        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+                            tracing::debug!(partition = m.partition(), "message while paused, will be re-read");
+                        }
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        if paused {
+            tracing::info!("postgres is back; resuming");
+            if let Ok(tpl) = consumer.assignment() {
+                let _ = consumer.resume(&tpl);
+            }
+        }
+        {
+            let mut owned_now = assigned.lock();
+            for (p, n) in &next {
+                if let Some(from) = owned_now.get_mut(p) {
+                    *from = Some(*n);
+                }
+            }
+        }
+        self.metrics.consumer_commits.with_label_values(&["ok"]).inc();
+        self.metrics.consumer_lines.inc_by(batch.len() as u64);
+        self.metrics
+            .consumer_commit_latency
+            .observe(started.elapsed().as_secs_f64());
+        if let Some(views) = self.views {
+            views.insert(records, Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Produces dead letters and waits for Kafka to acknowledge them.
+    fn dead_letter(&self, dead: &[(&Pending, &'static str, String)]) -> anyhow::Result<()> {
+        let mut deliveries = Vec::new();
+        for (m, reason, detail) in dead {
+            self.metrics.lines_rejected.with_label_values(&[reason]).inc();
+            let source = format!("{}/{}/{}", self.settings.topic, m.partition, m.offset);
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "reason",
+                    value: Some(*reason),
+                })
+                .insert(Header {
+                    key: "detail",
+                    value: Some(detail.as_str()),
+                })
+                .insert(Header {
+                    key: "source",
+                    value: Some(source.as_str()),
+                });
+            let payload = m.payload.as_deref().unwrap_or_default();
+            let record = FutureRecord::<(), [u8]>::to(&self.settings.dlq_topic)
+                .payload(payload)
+                .headers(headers);
+            deliveries.push(self.dlq.send_result(record).map_err(|(e, _)| e)?);
+        }
+        for d in self.handle.block_on(futures::future::join_all(deliveries)) {
+            match d {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => anyhow::bail!("dead-letter produce failed: {e}"),
+                Err(_) => anyhow::bail!("dead-letter produce cancelled"),
+            }
+        }
+        Ok(())
+    }
+
+    /// After a fenced commit: start every owned partition again from its stored offset.
+    fn reseek(&self, consumer: &BaseConsumer<Context>, assigned: &Assigned) -> KafkaResult<()> {
+        let stored = self
+            .handle
+            .block_on(self.pg.stored_offsets(&self.settings.group_id, &self.settings.topic))
+            .unwrap_or_default();
+        let mut owned = assigned.lock();
+        for (p, from) in owned.iter_mut() {
+            *from = stored.get(p).copied();
+            let offset = from.map_or(Offset::Beginning, Offset::Offset);
+            consumer.seek(&self.settings.topic, *p, offset, Duration::from_secs(5))?;
+        }
+        Ok(())
+    }
+}
+
+/// Envelope, then line. Errors are (reason, detail) for the dead-letter headers.
+fn decode_message(decoder: &mut Decoder, payload: Option<&[u8]>) -> Result<Enriched, (&'static str, String)> {
+    let payload = payload.ok_or(("empty_message", "message has no payload".to_owned()))?;
+    let msg: RawMessage =
+        serde_json::from_slice(payload).map_err(|e| ("invalid_envelope", format!("not an ailogs raw message: {e}")))?;
+    let labels = Arc::new(msg.labels);
+    let raw = RawEntry {
+        ts_ns: msg.ts_ns,
+        line: &msg.line,
+        labels: &labels,
+        metadata: &msg.metadata,
+    };
+    decoder
+        .decode(&raw)
+        .map(Enriched::new)
+        .map_err(|r| (r.reason.as_str(), r.detail))
+}

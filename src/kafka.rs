@@ -1,0 +1,88 @@
+//! Kafka: topic definitions, client settings, the message envelope on `ai-logs.raw`, and
+//! topic creation.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use serde::{Deserialize, Serialize};
+
+pub const RAW_TOPIC: &str = "ai-logs.raw";
+pub const DLQ_TOPIC: &str = "ai-logs.dlq";
+pub const ALERTS_TOPIC: &str = "ai-logs.alerts";
+pub const GROUP_ID: &str = "ailogs-pipeline";
+
+/// One accepted line on `ai-logs.raw`, as JSON: the push entry with its stream labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawMessage {
+    pub ts_ns: i64,
+    pub labels: BTreeMap<String, String>,
+    pub line: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct TopicsFile {
+    topic: Vec<TopicSpec>,
+}
+
+/// The topics of `kafka/topics.toml`.
+pub fn topic_specs() -> Vec<TopicSpec> {
+    let file: TopicsFile = toml::from_str(include_str!("../kafka/topics.toml")).expect("kafka/topics.toml parses");
+    file.topic
+}
+
+/// Settings every client shares.
+pub fn client_config(brokers: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers).set("client.id", "ailogs");
+    c
+}
+
+/// Creates the topics that do not exist yet. Returns (created, already there).
+pub async fn create_topics(
+    brokers: &str,
+    replication_override: Option<i32>,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
+    let specs = topic_specs();
+    let new_topics: Vec<NewTopic<'_>> = specs
+        .iter()
+        .map(|s| {
+            let replication = replication_override.unwrap_or(s.replication_factor);
+            let mut t = NewTopic::new(&s.name, s.partitions, TopicReplication::Fixed(replication));
+            for (k, v) in &s.config {
+                // min.insync.replicas above the replication factor would refuse every write.
+                if k == "min.insync.replicas" && v.parse::<i32>().is_ok_and(|m| m > replication) {
+                    continue;
+                }
+                t = t.set(k, v);
+            }
+            t
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let mut created = Vec::new();
+    let mut existing = Vec::new();
+    for result in admin.create_topics(&new_topics, &opts).await? {
+        match result {
+            Ok(name) => created.push(name),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => existing.push(name),
+            Err((name, code)) => anyhow::bail!("creating topic {name}: {code}"),
+        }
+    }
+    Ok((created, existing))
+}

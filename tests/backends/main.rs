@@ -1,0 +1,5 @@
+//! Tests against real Postgres and the Kafka protocol (librdkafka's mock cluster).
+
+mod env;
+mod exactly_once;
+mod outage;
