@@ -52,6 +52,16 @@ pub fn client_config(brokers: &str) -> ClientConfig {
     c
 }
 
+/// A topic's settings for a replication factor: `min.insync.replicas` above it would refuse
+/// every write, so it is left out then.
+pub fn topic_config(spec: &TopicSpec, replication: i32) -> Vec<(&str, &str)> {
+    spec.config
+        .iter()
+        .filter(|(k, v)| !(k.as_str() == "min.insync.replicas" && v.parse::<i32>().is_ok_and(|m| m > replication)))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
 /// Creates the topics that do not exist yet. Returns (created, already there).
 pub async fn create_topics(
     brokers: &str,
@@ -59,19 +69,21 @@ pub async fn create_topics(
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
     let specs = topic_specs();
-    let new_topics: Vec<NewTopic<'_>> = specs
+    let configs: Vec<(i32, Vec<(&str, &str)>)> = specs
         .iter()
         .map(|s| {
             let replication = replication_override.unwrap_or(s.replication_factor);
-            let mut t = NewTopic::new(&s.name, s.partitions, TopicReplication::Fixed(replication));
-            for (k, v) in &s.config {
-                // min.insync.replicas above the replication factor would refuse every write.
-                if k == "min.insync.replicas" && v.parse::<i32>().is_ok_and(|m| m > replication) {
-                    continue;
-                }
-                t = t.set(k, v);
-            }
-            t
+            (replication, topic_config(s, replication))
+        })
+        .collect();
+    let new_topics: Vec<NewTopic<'_>> = specs
+        .iter()
+        .zip(&configs)
+        .map(|(s, (replication, config))| {
+            config.iter().fold(
+                NewTopic::new(&s.name, s.partitions, TopicReplication::Fixed(*replication)),
+                |t, (k, v)| t.set(k, v),
+            )
         })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -85,4 +97,36 @@ pub async fn create_topics(
         }
     }
     Ok((created, existing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_file_defines_the_three_topics() {
+        let specs = topic_specs();
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, [RAW_TOPIC, DLQ_TOPIC, ALERTS_TOPIC]);
+        let raw = &specs[0];
+        assert!(raw.partitions >= 4 && raw.replication_factor == 3);
+        assert!(topic_config(raw, 3).contains(&("min.insync.replicas", "2")));
+        assert!(
+            !topic_config(raw, 1).iter().any(|(k, _)| *k == "min.insync.replicas"),
+            "single broker: no min.insync"
+        );
+        assert!(topic_config(raw, 1).contains(&("retention.ms", "604800000")));
+    }
+
+    #[test]
+    fn raw_messages_round_trip() {
+        let m = RawMessage {
+            ts_ns: 1,
+            labels: [("app".to_owned(), "web".to_owned())].into(),
+            line: "hello".into(),
+            metadata: vec![("trace_id".into(), "abc".into())],
+        };
+        let bytes = serde_json::to_vec(&m).expect("serializes");
+        assert_eq!(serde_json::from_slice::<RawMessage>(&bytes).expect("parses"), m);
+    }
 }

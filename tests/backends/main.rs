@@ -3,3 +3,4 @@
 mod env;
 mod exactly_once;
 mod outage;
+mod rebalance;

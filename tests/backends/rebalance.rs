@@ -1,0 +1,49 @@
+//! Two consumers split the partitions; one dies and the other takes its partitions over.
+//! Totals stay exact.
+
+use std::time::Duration;
+
+use crate::env::{Kafka, TestDb, committed, usage_totals, wait_until, workload};
+use crate::exactly_once::{PARTITIONS, ingest, spawn_consumer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_then_one_count_each_line_once() {
+    let db = TestDb::create().await;
+    let pg = db.pg().await;
+    ailogs::commands::migrate(&pg).await.expect("migrate");
+    let kafka = Kafka::start(PARTITIONS);
+    let w = workload(12_000, 23);
+    ingest(&kafka.brokers, &w.lines).await;
+    let total = w.lines.len() as i64;
+
+    let log_a = std::env::temp_dir().join(format!("{}-a.log", db.name()));
+    let log_b = std::env::temp_dir().join(format!("{}-b.log", db.name()));
+    let mut a = spawn_consumer(&kafka.brokers, &db.url, &log_a);
+    let mut b = spawn_consumer(&kafka.brokers, &db.url, &log_b);
+    let probe = pg.clone();
+    wait_until("both consumers to make progress", Duration::from_secs(60), || {
+        let pg = probe.clone();
+        async move { committed(&pg).await > 0 }
+    })
+    .await;
+    a.kill().expect("kill consumer a");
+    a.wait().expect("reap a");
+    let probe = pg.clone();
+    wait_until(
+        "the survivor to finish every partition",
+        Duration::from_secs(120),
+        || {
+            let pg = probe.clone();
+            async move { committed(&pg).await >= total }
+        },
+    )
+    .await;
+    b.kill().expect("stop consumer b");
+    b.wait().expect("reap b");
+
+    let log_b = std::fs::read_to_string(&log_b).unwrap_or_default();
+    let assignments = log_b.matches("partitions assigned").count();
+    assert!(assignments >= 2, "consumer b was rebalanced after a died:\n{log_b}");
+    assert_eq!(usage_totals(&pg).await, w.expected);
+    db.drop_db().await;
+}
