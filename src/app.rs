@@ -91,6 +91,17 @@ impl Application {
             }
             _ => None,
         };
+        let pg = match &config.database_url {
+            Some(_) => Some(crate::commands::postgres(&config).await?),
+            None => None,
+        };
+        let prices = match &pg {
+            Some(pg) => {
+                crate::commands::migrate(pg).await?;
+                pg.load_prices().await.context("reading model prices")?
+            }
+            None => ailogs_pipeline::usage::PriceBook::shipped(),
+        };
         let state = Arc::new(State {
             config,
             queue,
@@ -101,6 +112,8 @@ impl Application {
             workers,
             kafka,
             consumer_running: consumer.is_some(),
+            pg,
+            prices: Arc::new(prices),
         });
         Ok(Application {
             listener,

@@ -201,12 +201,7 @@ impl Config {
     /// Backends this build cannot use yet, named for the start-up warning and /health.
     pub fn unsupported_backends(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
-        for (name, set) in [
-            // Postgres is used only behind Kafka (the consumer writes it).
-            ("postgres", self.database_url.is_some() && self.kafka_brokers.is_none()),
-            ("redis", self.redis_url.is_some()),
-            ("loki", self.loki_url.is_some()),
-        ] {
+        for (name, set) in [("redis", self.redis_url.is_some()), ("loki", self.loki_url.is_some())] {
             if set {
                 v.push(name);
             }

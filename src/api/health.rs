@@ -49,10 +49,10 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             } else {
                 backend("kafka")
             },
-            "postgres": if state.consumer_running {
-                json!({ "status": "configured", "role": "consumer writes usage and offsets" })
-            } else {
-                backend("postgres")
+            "postgres": match (&state.pg, state.consumer_running) {
+                (Some(_), true) => json!({ "status": "configured", "role": "a consumer in this process writes usage and offsets; the API reads it" }),
+                (Some(_), false) => json!({ "status": "configured", "role": "the API reads usage and conversations" }),
+                (None, _) => backend("postgres"),
             },
             "redis": backend("redis"),
             "loki": backend("loki"),

@@ -5,6 +5,7 @@ mod health;
 mod middleware;
 mod ops;
 mod query;
+mod usage;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +37,10 @@ pub struct State {
     pub kafka: Option<Arc<crate::ingest::kafka::KafkaIngest>>,
     /// Whether a pipeline consumer (Kafka -> Postgres) runs in this process.
     pub consumer_running: bool,
+    /// Set when Postgres is configured: usage and conversation endpoints read it.
+    pub pg: Option<crate::store::postgres::Postgres>,
+    /// Prices for usage computed from the in-memory views.
+    pub prices: Arc<ailogs_pipeline::usage::PriceBook>,
 }
 
 pub type AppState = Arc<State>;
@@ -51,6 +56,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ai_logs/health", get(health::health))
         .route("/api/v1/ai_logs/query", get(query::query))
         .route("/api/v1/ai_logs/dead_letters", get(ops::dead_letters))
+        .route("/api/v1/ai_logs/workspace/{id}/summary", get(usage::workspace))
+        .route("/api/v1/ai_logs/conversations/{id}", get(usage::conversation))
         .route("/api/v1/ai_logs/ingest", post(ingest::http::ndjson))
         .route("/loki/api/v1/push", post(ingest::http::loki_push))
         .route("/metrics", get(ops::metrics))

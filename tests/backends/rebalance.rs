@@ -45,5 +45,35 @@ async fn two_consumers_then_one_count_each_line_once() {
     let assignments = log_b.matches("partitions assigned").count();
     assert!(assignments >= 2, "consumer b was rebalanced after a died:\n{log_b}");
     assert_eq!(usage_totals(&pg).await, w.expected);
+
+    // The API reads the same numbers from Postgres.
+    let config = ailogs::config::Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        database_url: Some(db.url.clone()),
+        ..Default::default()
+    };
+    let app = ailogs::app::Application::build(config).await.expect("api app");
+    let base = format!("http://{}", app.local_addr());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    let summary: serde_json::Value =
+        reqwest::get(format!("{base}/api/v1/ai_logs/workspace/ws-1/summary?time_range=7h"))
+            .await
+            .expect("summary")
+            .json()
+            .await
+            .expect("json");
+    let expected: i64 = w
+        .expected
+        .iter()
+        .filter(|((ws, _), _)| ws == "ws-1")
+        .map(|(_, t)| t[0])
+        .sum();
+    assert_eq!(summary["source"], "postgres", "{summary}");
+    assert_eq!(summary["total_requests"], expected, "{summary}");
+    let _ = tx.send(());
+    server.await.expect("server").expect("stopped");
     db.drop_db().await;
 }

@@ -6,5 +6,5 @@ mod render;
 pub mod spec;
 
 pub use engine::{ContextSource, SliceContext, Window, matches, run};
-pub use render::QueryOutcome;
+pub use render::{QueryOutcome, line_json as render_line};
 pub use spec::{Aggregation, Format, Mode, ParamError, QuerySpec, Verbosity};

@@ -350,10 +350,15 @@ impl QuerySpec {
 }
 
 fn unknown_param(key: &str) -> ParamError {
-    let close = PARAMS.iter().find(|p| similar(p, key));
+    unknown_param_in(key, PARAMS)
+}
+
+/// An unknown parameter, with the closest of `known` suggested.
+pub fn unknown_param_in(key: &str, known: &[&str]) -> ParamError {
+    let close = known.iter().find(|p| similar(p, key));
     let suggestion = match close {
         Some(p) => format!("did you mean `{p}`?"),
-        None => format!("known parameters: {}", PARAMS.join(", ")),
+        None => format!("known parameters: {}", known.join(", ")),
     };
     ParamError::new(key, format!("unknown parameter `{}`", clip(key)), suggestion)
 }
@@ -397,7 +402,7 @@ fn one_of<T: Copy>(field: &str, value: &str, options: &[(&str, T)]) -> Result<T,
         })
 }
 
-fn boolean(field: &str, value: &str) -> Result<bool, ParamError> {
+pub fn boolean(field: &str, value: &str) -> Result<bool, ParamError> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "" => Ok(true),
         "false" | "0" | "no" => Ok(false),
@@ -421,7 +426,7 @@ fn number(field: &str, value: &str, min: usize, max: usize) -> Result<usize, Par
 }
 
 /// `^[0-9]+[smhd]$`, at least one second, at most `max_s`.
-fn duration(field: &str, value: &str, max_s: u64) -> Result<u64, ParamError> {
+pub fn duration(field: &str, value: &str, max_s: u64) -> Result<u64, ParamError> {
     let bad = || {
         ParamError::new(
             field,

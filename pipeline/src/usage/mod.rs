@@ -3,9 +3,11 @@
 
 mod delta;
 mod prices;
+mod summary;
 
-pub use delta::{ConversationDelta, Operation, SourcePos, UsageBatch, UsageKey, UsageTotals};
+pub use delta::{ConversationDelta, NO_WORKSPACE, Operation, SourcePos, UsageBatch, UsageKey, UsageTotals};
 pub use prices::{Price, PriceBook, Pricing, parse_usd_per_mtok};
+pub use summary::{UsageRow, conversation_metrics, workspace_summary};
 
 use crate::record::LogRecord;
 
