@@ -216,3 +216,144 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
     }
 }
+
+/// What a re-pricing changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Repriced {
+    pub operations: usize,
+    pub changed: usize,
+    pub cost_before_nanousd: i64,
+    pub cost_after_nanousd: i64,
+}
+
+/// New costs of the requests whose price changed, column by column for an UNNEST update.
+#[derive(Default)]
+struct ChangedCosts {
+    at: Vec<DateTime<Utc>>,
+    topic: Vec<String>,
+    partition: Vec<i32>,
+    offset: Vec<i64>,
+    cost: Vec<i64>,
+    priced: Vec<bool>,
+    version: Vec<Option<String>>,
+}
+
+/// Recomputes the cost of every AI request in [from, to) (widened to whole hours) with the
+/// current `model_prices`, then rebuilds the usage and conversation costs from the requests.
+/// Provider-reported costs are kept. One transaction; consumers' writes wait for it.
+pub async fn reprice(pg: &Postgres, from: DateTime<Utc>, to: DateTime<Utc>) -> anyhow::Result<Repriced> {
+    use ailogs_pipeline::{Level, LogRecord};
+    let prices = pg.load_prices().await?;
+    let mut tx = pg.pool().begin().await?;
+    sqlx::query("LOCK TABLE ai_operations, ai_workspace_usage, ai_conversations IN EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    let (from, to): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
+        "SELECT date_trunc('hour', $1::timestamptz), date_trunc('hour', $2::timestamptz + interval '1 hour' - interval '1 microsecond')",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut *tx)
+    .await?;
+    let rows = sqlx::query(
+        "SELECT event_time, source_topic, source_partition, source_offset, model, input_tokens, output_tokens, cached_tokens, \
+         total_tokens, cost_nanousd, price_version FROM ai_operations WHERE event_time >= $1 AND event_time < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut changed = ChangedCosts::default();
+    let (mut before, mut after) = (0i64, 0i64);
+    for r in &rows {
+        let at: DateTime<Utc> = r.get(0);
+        let old_cost: i64 = r.get(9);
+        let old_version: Option<String> = r.get(10);
+        before += old_cost;
+        if old_version.as_deref() == Some("provider-reported") {
+            after += old_cost;
+            continue;
+        }
+        let mut rec = LogRecord::new(at.timestamp_nanos_opt().unwrap_or(0), "", Level::Info, "");
+        rec.model = Some(r.get(4));
+        let (input, output, cached, total): (i64, i64, i64, i64) = (r.get(5), r.get(6), r.get(7), r.get(8));
+        let count = |v: i64| u64::try_from(v).ok();
+        if input > 0 || output > 0 {
+            rec.input_tokens = count(input);
+            rec.output_tokens = count(output);
+        }
+        rec.cached_tokens = count(cached);
+        rec.tokens_used = count(total);
+        let p = prices.price(&rec);
+        after += p.cost_nanousd;
+        if p.cost_nanousd != old_cost || p.version != old_version {
+            changed.at.push(at);
+            changed.topic.push(r.get(1));
+            changed.partition.push(r.get(2));
+            changed.offset.push(r.get(3));
+            changed.cost.push(p.cost_nanousd);
+            changed.priced.push(p.priced);
+            changed.version.push(p.version);
+        }
+    }
+    let n_changed = changed.at.len();
+    sqlx::query(
+        "UPDATE ai_operations o SET cost_nanousd = c.cost, priced = c.priced, price_version = c.version \
+         FROM UNNEST($1::timestamptz[], $2::text[], $3::int4[], $4::int8[], $5::int8[], $6::bool[], $7::text[]) \
+         AS c(event_time, topic, part, off, cost, priced, version) \
+         WHERE o.event_time = c.event_time AND o.source_topic = c.topic AND o.source_partition = c.part AND o.source_offset = c.off",
+    )
+    .bind(changed.at)
+    .bind(changed.topic)
+    .bind(changed.partition)
+    .bind(changed.offset)
+    .bind(changed.cost)
+    .bind(changed.priced)
+    .bind(changed.version)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE ai_workspace_usage u SET cost_nanousd = s.cost, unpriced_requests = s.unpriced FROM \
+         (SELECT workspace_id, model, date_trunc('hour', event_time) AS hour, SUM(cost_nanousd)::int8 AS cost, \
+          COUNT(*) FILTER (WHERE NOT priced) AS unpriced FROM ai_operations WHERE event_time >= $1 AND event_time < $2 \
+          GROUP BY 1, 2, 3) s \
+         WHERE u.workspace_id = s.workspace_id AND u.model = s.model AND u.hour = s.hour",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE ai_conversations c SET cost_nanousd = s.cost FROM \
+         (SELECT conversation_id, SUM(cost_nanousd)::int8 AS cost FROM ai_operations WHERE conversation_id IN \
+          (SELECT DISTINCT conversation_id FROM ai_operations WHERE event_time >= $1 AND event_time < $2 AND conversation_id IS NOT NULL) \
+          GROUP BY 1) s WHERE c.conversation_id = s.conversation_id",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Repriced {
+        operations: rows.len(),
+        changed: n_changed,
+        cost_before_nanousd: before,
+        cost_after_nanousd: after,
+    })
+}
+
+/// `2026-11-01`, `2026-11` or RFC3339.
+pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok((start, _)) = month_bounds(s) {
+        return Ok(start);
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .ok_or_else(|| format!("{s:?} is not a date"));
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("{s:?} is not YYYY-MM, YYYY-MM-DD or RFC3339"))
+}

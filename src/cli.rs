@@ -59,6 +59,15 @@ pub enum BillingCommand {
         #[arg(long, value_enum, default_value_t = ReportFormat::Csv)]
         format: ReportFormat,
     },
+    /// Recompute costs in [from, to) with the current model_prices (after a price change).
+    Reprice {
+        /// Start: YYYY-MM, YYYY-MM-DD or RFC3339 (UTC).
+        #[arg(long)]
+        from: String,
+        /// End (exclusive), same forms.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

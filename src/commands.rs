@@ -142,3 +142,19 @@ pub async fn billing_report(
         )
     }
 }
+
+pub async fn billing_reprice(config: &Config, from: &str, to: &str) -> anyhow::Result<()> {
+    let from = billing::parse_instant(from).map_err(anyhow::Error::msg)?;
+    let to = billing::parse_instant(to).map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(from < to, "--from must be before --to");
+    let pg = postgres(config).await?;
+    let r = billing::reprice(&pg, from, to).await?;
+    println!(
+        "repriced {} requests ({} changed): cost {} -> {} USD",
+        r.operations,
+        r.changed,
+        billing::usd(r.cost_before_nanousd),
+        billing::usd(r.cost_after_nanousd)
+    );
+    Ok(())
+}

@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
             workspace,
             format,
         }) => commands::billing_report(&config, &month, workspace.as_deref(), format).await,
+        Command::Billing(BillingCommand::Reprice { from, to }) => commands::billing_reprice(&config, &from, &to).await,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Tests against real Postgres and the Kafka protocol (librdkafka's mock cluster).
 
+mod billing;
 mod env;
 mod exactly_once;
 mod outage;
