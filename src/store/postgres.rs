@@ -303,52 +303,38 @@ async fn write_operations(tx: &mut Transaction<'_, Pg>, batch: &UsageBatch) -> R
 }
 
 async fn write_conversations(tx: &mut Transaction<'_, Pg>, batch: &UsageBatch) -> Result<(), sqlx::Error> {
+    if batch.conversations.is_empty() {
+        return Ok(());
+    }
     let mut rows: Vec<_> = batch.conversations.iter().collect();
     rows.sort_by(|a, b| a.0.cmp(b.0));
-    for (id, c) in rows {
-        sqlx::query(
-            "INSERT INTO ai_conversations (conversation_id, workspace_id, user_id, first_seen, last_seen, lines, requests, \
-             errors, input_tokens, output_tokens, total_tokens, cost_nanousd, duration_ms_sum, timed_requests, models, prompt_hashes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-             ON CONFLICT (conversation_id) DO UPDATE SET \
-             workspace_id = COALESCE(ai_conversations.workspace_id, EXCLUDED.workspace_id), \
-             user_id = COALESCE(ai_conversations.user_id, EXCLUDED.user_id), \
-             first_seen = LEAST(ai_conversations.first_seen, EXCLUDED.first_seen), \
-             last_seen = GREATEST(ai_conversations.last_seen, EXCLUDED.last_seen), \
-             lines = ai_conversations.lines + EXCLUDED.lines, \
-             requests = ai_conversations.requests + EXCLUDED.requests, \
-             errors = ai_conversations.errors + EXCLUDED.errors, \
-             input_tokens = ai_conversations.input_tokens + EXCLUDED.input_tokens, \
-             output_tokens = ai_conversations.output_tokens + EXCLUDED.output_tokens, \
-             total_tokens = ai_conversations.total_tokens + EXCLUDED.total_tokens, \
-             cost_nanousd = ai_conversations.cost_nanousd + EXCLUDED.cost_nanousd, \
-             duration_ms_sum = ai_conversations.duration_ms_sum + EXCLUDED.duration_ms_sum, \
-             timed_requests = ai_conversations.timed_requests + EXCLUDED.timed_requests, \
-             models = (SELECT COALESCE(jsonb_object_agg(k, COALESCE((ai_conversations.models->>k)::bigint, 0) \
-                 + COALESCE((EXCLUDED.models->>k)::bigint, 0)), '{}'::jsonb) \
-                 FROM jsonb_object_keys(ai_conversations.models || EXCLUDED.models) AS k), \
-             prompt_hashes = (SELECT COALESCE(jsonb_agg(h), '[]'::jsonb) FROM (SELECT DISTINCT h FROM \
-                 jsonb_array_elements(ai_conversations.prompt_hashes || EXCLUDED.prompt_hashes) AS h LIMIT 50) AS x)",
-        )
-        .bind(id)
-        .bind(&c.workspace_id)
-        .bind(&c.user_id)
-        .bind(ts(c.first_seen_ns))
-        .bind(ts(c.last_seen_ns))
-        .bind(c.lines)
-        .bind(c.requests)
-        .bind(c.errors)
-        .bind(c.input_tokens)
-        .bind(c.output_tokens)
-        .bind(c.total_tokens)
-        .bind(c.cost_nanousd)
-        .bind(c.duration_ms_sum)
-        .bind(c.timed_requests)
-        .bind(sqlx::types::Json(&c.models))
-        .bind(sqlx::types::Json(&c.prompt_hashes))
-        .execute(&mut **tx)
-        .await?;
-    }
+    let int = |f: &dyn Fn(&ailogs_pipeline::usage::ConversationDelta) -> i64| {
+        rows.iter().map(|(_, c)| f(c)).collect::<Vec<i64>>()
+    };
+    sqlx::query(
+        "INSERT INTO ai_conversations (conversation_id, workspace_id, user_id, first_seen, last_seen, lines, requests,          errors, input_tokens, output_tokens, total_tokens, cost_nanousd, duration_ms_sum, timed_requests, models, prompt_hashes)          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::int8[], $7::int8[],          $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::float8[], $14::int8[], $15::jsonb[], $16::jsonb[])          ON CONFLICT (conversation_id) DO UPDATE SET          workspace_id = COALESCE(ai_conversations.workspace_id, EXCLUDED.workspace_id),          user_id = COALESCE(ai_conversations.user_id, EXCLUDED.user_id),          first_seen = LEAST(ai_conversations.first_seen, EXCLUDED.first_seen),          last_seen = GREATEST(ai_conversations.last_seen, EXCLUDED.last_seen),          lines = ai_conversations.lines + EXCLUDED.lines,          requests = ai_conversations.requests + EXCLUDED.requests,          errors = ai_conversations.errors + EXCLUDED.errors,          input_tokens = ai_conversations.input_tokens + EXCLUDED.input_tokens,          output_tokens = ai_conversations.output_tokens + EXCLUDED.output_tokens,          total_tokens = ai_conversations.total_tokens + EXCLUDED.total_tokens,          cost_nanousd = ai_conversations.cost_nanousd + EXCLUDED.cost_nanousd,          duration_ms_sum = ai_conversations.duration_ms_sum + EXCLUDED.duration_ms_sum,          timed_requests = ai_conversations.timed_requests + EXCLUDED.timed_requests,          models = (SELECT COALESCE(jsonb_object_agg(k, COALESCE((ai_conversations.models->>k)::bigint, 0) \
+             + COALESCE((EXCLUDED.models->>k)::bigint, 0)), '{}'::jsonb) \
+             FROM jsonb_object_keys(ai_conversations.models || EXCLUDED.models) AS k),          prompt_hashes = (SELECT COALESCE(jsonb_agg(h), '[]'::jsonb) FROM (SELECT DISTINCT h FROM \
+             jsonb_array_elements(ai_conversations.prompt_hashes || EXCLUDED.prompt_hashes) AS h LIMIT 50) AS x)",
+    )
+    .bind(rows.iter().map(|(id, _)| (*id).clone()).collect::<Vec<String>>())
+    .bind(rows.iter().map(|(_, c)| c.workspace_id.clone()).collect::<Vec<Option<String>>>())
+    .bind(rows.iter().map(|(_, c)| c.user_id.clone()).collect::<Vec<Option<String>>>())
+    .bind(rows.iter().map(|(_, c)| ts(c.first_seen_ns)).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, c)| ts(c.last_seen_ns)).collect::<Vec<_>>())
+    .bind(int(&|c| c.lines))
+    .bind(int(&|c| c.requests))
+    .bind(int(&|c| c.errors))
+    .bind(int(&|c| c.input_tokens))
+    .bind(int(&|c| c.output_tokens))
+    .bind(int(&|c| c.total_tokens))
+    .bind(int(&|c| c.cost_nanousd))
+    .bind(rows.iter().map(|(_, c)| c.duration_ms_sum).collect::<Vec<f64>>())
+    .bind(int(&|c| c.timed_requests))
+    .bind(rows.iter().map(|(_, c)| serde_json::json!(c.models)).collect::<Vec<serde_json::Value>>())
+    .bind(rows.iter().map(|(_, c)| serde_json::json!(c.prompt_hashes)).collect::<Vec<serde_json::Value>>())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

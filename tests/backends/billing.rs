@@ -24,7 +24,7 @@ async fn reprice_applies_new_prices_and_keeps_reconciliation() {
     ailogs::commands::migrate(&pg).await.expect("migrate");
     let now = chrono::Utc::now();
     let ts = now.timestamp_nanos_opt().expect("now") - 60_000_000_000;
-    let mut batch = UsageBatch::default();
+    let mut batches = [UsageBatch::default(), UsageBatch::default()];
     let book = pg.load_prices().await.expect("prices");
     for (i, e) in [
         request(ts, "gpt-4o", 1_000_000, 0, None),              // $2.50
@@ -35,7 +35,7 @@ async fn reprice_applies_new_prices_and_keeps_reconciliation() {
     .iter()
     .enumerate()
     {
-        batch.add(
+        batches[i / 2].add(
             e,
             &book,
             SourcePos {
@@ -45,13 +45,39 @@ async fn reprice_applies_new_prices_and_keeps_reconciliation() {
             },
         );
     }
-    let commit = PartitionCommit {
+    // Two commits, so the conversation row is merged, not just inserted.
+    let first = PartitionCommit {
         topic: "t".into(),
         partition: 0,
         expected: None,
+        next: 2,
+    };
+    pg.commit_batch("g", std::slice::from_ref(&first), &batches[0])
+        .await
+        .expect("first commit");
+    assert!(
+        matches!(
+            pg.commit_batch("g", &[first], &batches[1]).await,
+            Err(ailogs::store::postgres::CommitError::Fenced { .. })
+        ),
+        "a commit that does not start where the stored offset is, is fenced"
+    );
+    let second = PartitionCommit {
+        topic: "t".into(),
+        partition: 0,
+        expected: Some(2),
         next: 4,
     };
-    pg.commit_batch("g", &[commit], &batch).await.expect("commit");
+    pg.commit_batch("g", &[second], &batches[1])
+        .await
+        .expect("second commit");
+    let (models, lines): (serde_json::Value, i64) =
+        sqlx::query_as("SELECT models, lines FROM ai_conversations WHERE conversation_id = 'c1'")
+            .fetch_one(pg.pool())
+            .await
+            .expect("row");
+    assert_eq!(models, serde_json::json!({"gpt-4o": 3, "brand-new-model": 1}));
+    assert_eq!(lines, 4);
     let month = now.format("%Y-%m").to_string();
     let report = ailogs::billing::report(&pg, &month, None).await.expect("report");
     let cost = |model: &str, r: &ailogs::billing::Report| {
