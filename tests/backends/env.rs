@@ -8,7 +8,6 @@ use ailogs::store::postgres::Postgres;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
-use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
 /// Where tests may create databases; override with AILOGS_TEST_ADMIN_URL.
@@ -119,56 +118,27 @@ fn price(model: &str) -> Option<(i64, i64, i64)> {
 }
 
 pub fn workload(requests: usize, seed: u64) -> Workload {
-    let mut lines = Vec::new();
+    let now = chrono::Utc::now().timestamp_nanos_opt().expect("now");
+    let w = ailogs_pipeline::synth::usage_workload(requests, seed, now);
     let mut expected = Totals::new();
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    let mut next = |n: u64| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) % n
-    };
-    let now = chrono::Utc::now();
-    for i in 0..requests {
-        let ws = format!("ws-{}", next(4));
-        let model = ["gpt-4o", "gpt-4o-mini", "mystery-model"][next(3) as usize];
-        let (input, output) = (next(5000) as i64 + 1, next(800) as i64);
-        let cached = if next(4) == 0 { next(input as u64) as i64 } else { 0 };
-        // Some lines are hours old: late lines still count, in their own hour.
-        let ts = now - chrono::Duration::minutes(next(300) as i64);
-        let corr = format!("req-{i}");
-        lines.push(
-            json!({"timestamp": ts.to_rfc3339(), "service": "gateway", "level": "info", "message": "AI operation completed",
-                   "correlation_id": corr, "workspace_id": ws, "model": model, "request_type": "ai_completion",
-                   "usage": {"prompt_tokens": input, "completion_tokens": output, "prompt_tokens_details": {"cached_tokens": cached}},
-                   "duration_ms": next(3000)})
-            .to_string(),
-        );
-        let cost = price(model).map_or(0, |(pi, pc, po)| {
-            let micro = i128::from(input - cached) * i128::from(pi)
-                + i128::from(cached) * i128::from(pc)
-                + i128::from(output) * i128::from(po);
+    for r in &w.requests {
+        let cost = price(r.model).map_or(0, |(pi, pc, po)| {
+            let micro = i128::from(r.input - r.cached) * i128::from(pi)
+                + i128::from(r.cached) * i128::from(pc)
+                + i128::from(r.output) * i128::from(po);
             ((micro + 500_000) / 1_000_000) as i64
         });
-        let t = expected.entry((ws, model.to_owned())).or_default();
+        let t = expected.entry((r.workspace.clone(), r.model.to_owned())).or_default();
         t[0] += 1;
-        t[1] += input;
-        t[2] += output;
-        t[3] += cached;
+        t[1] += r.input;
+        t[2] += r.output;
+        t[3] += r.cached;
         t[4] += cost;
-        if next(3) == 0 {
-            lines.push(json!({"service": "api", "level": "info", "message": "GET /health 200", "correlation_id": format!("req-{i}")}).to_string());
-        }
-    }
-    // Lines the consumer must dead-letter: empty after trimming.
-    let undecodable = 7;
-    for _ in 0..undecodable {
-        lines.push("   ".to_owned());
     }
     Workload {
-        lines,
+        lines: w.lines,
         expected,
-        undecodable,
+        undecodable: w.undecodable,
     }
 }
 

@@ -4,12 +4,14 @@
 //! tests and benches.
 
 mod incident;
+mod usage_workload;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 pub use incident::Incident;
+pub use usage_workload::{UsageRequest, UsageWorkload, usage_workload};
 
 use crate::normalize::time::format_rfc3339;
 
