@@ -16,6 +16,7 @@ use crate::commands::RunningConsumer;
 use crate::config::Config;
 use crate::consume::embedded::{IngestQueue, Sinks, spawn_workers};
 use crate::ingest::kafka::KafkaIngest;
+use crate::ingest::spool::Spool;
 use crate::metrics::Metrics;
 use crate::store::dead_letters::DeadLetters;
 use crate::store::memory::{MemoryViews, ViewLimits};
@@ -69,10 +70,17 @@ impl Application {
         let kafka = match &config.kafka_brokers {
             Some(brokers) => {
                 tracing::info!(topic = %config.kafka.raw_topic, "ingest produces to kafka (acks=all, idempotent)");
-                Some(Arc::new(
-                    KafkaIngest::new(brokers, &config.kafka.raw_topic, limits)
-                        .context("creating the kafka producer")?,
-                ))
+                let spool = Spool::open(&config.kafka.spool_dir, config.kafka.spool_max_bytes)
+                    .with_context(|| format!("opening the spool at {}", config.kafka.spool_dir.display()))?;
+                let ingest = KafkaIngest::new(
+                    brokers,
+                    &config.kafka.raw_topic,
+                    limits,
+                    Some(Arc::new(spool)),
+                    Arc::clone(&metrics),
+                )
+                .context("creating the kafka producer")?;
+                Some(Arc::new(ingest))
             }
             None => {
                 tracing::warn!(
@@ -143,11 +151,15 @@ impl Application {
         } = self;
         tracing::info!(addr = %listener.local_addr()?, workers = state.workers, "ailogs listening");
         let expiry = tokio::spawn(expire_views(Arc::clone(&state)));
+        let replay = state.kafka.clone().map(|k| tokio::spawn(k.replay_spool()));
         axum::serve(listener, api::router(Arc::clone(&state)))
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
         expiry.abort();
+        if let Some(replay) = replay {
+            replay.abort();
+        }
         let grace = Duration::from_secs(state.config.shutdown_grace_s);
         if let Some(kafka) = &state.kafka
             && let Err(e) = kafka.flush(grace)

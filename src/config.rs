@@ -43,6 +43,10 @@ pub struct KafkaConfig {
     pub group_id: String,
     /// A consumer that stops heartbeating for this long loses its partitions.
     pub session_timeout_ms: u32,
+    /// Lines Kafka does not acknowledge are kept here until it is back.
+    pub spool_dir: std::path::PathBuf,
+    /// Past this size pushes are answered 503 (Promtail retries them).
+    pub spool_max_bytes: u64,
     /// A batch is written to Postgres at this many lines...
     pub batch_max_lines: usize,
     /// ...or when its oldest line has waited this long.
@@ -56,6 +60,8 @@ impl Default for KafkaConfig {
             dlq_topic: crate::kafka::DLQ_TOPIC.into(),
             group_id: crate::kafka::GROUP_ID.into(),
             session_timeout_ms: 10_000,
+            spool_dir: "ailogs-spool".into(),
+            spool_max_bytes: 1 << 30,
             batch_max_lines: 5_000,
             batch_max_wait_ms: 1_000,
         }

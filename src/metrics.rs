@@ -20,6 +20,9 @@ pub struct Metrics {
     pub consumer_lines: IntCounter,
     pub consumer_commits: IntCounterVec,
     pub consumer_commit_latency: Histogram,
+    pub spool_bytes: IntGauge,
+    pub spool_lines: IntCounter,
+    pub spool_replayed_lines: IntCounter,
 }
 
 impl Metrics {
@@ -116,8 +119,25 @@ impl Metrics {
         registry
             .register(Box::new(consumer_commit_latency.clone()))
             .expect("unique metric");
+        let spool_bytes = gauge("ailogs_spool_bytes", "Bytes waiting in the local spool for Kafka.");
+        let plain_counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let spool_lines = plain_counter(
+            "ailogs_spool_lines_total",
+            "Lines written to the spool because Kafka did not acknowledge them.",
+        );
+        let spool_replayed_lines = plain_counter(
+            "ailogs_spool_replayed_lines_total",
+            "Spooled lines replayed into Kafka.",
+        );
         Metrics {
             registry,
+            spool_bytes,
+            spool_lines,
+            spool_replayed_lines,
             consumer_lines,
             consumer_commits,
             consumer_commit_latency,

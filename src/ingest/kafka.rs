@@ -1,9 +1,12 @@
 //! Ingest into Kafka: every accepted line becomes one message on `ai-logs.raw`, keyed by
 //! its correlation id (else a hash of its stream labels) so a request's lines share a
-//! partition. The push is answered only after Kafka acknowledged every message (acks=all,
-//! idempotent producer).
+//! partition. A push is answered 204 only once each of its messages is either acknowledged
+//! by Kafka (acks=all, idempotent producer) or fsynced to the local spool. While the spool
+//! holds anything, new pushes go to it too, so replay keeps the order lines arrived in.
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ailogs_pipeline::{DecodeLimits, Decoder, RawEntry};
@@ -12,45 +15,125 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
 use super::PushBatch;
+use super::spool::{Spool, SpoolError, SpooledMessage};
 use crate::kafka::{RawMessage, client_config};
+use crate::metrics::Metrics;
+
+/// How long librdkafka keeps trying to deliver a message before reporting it failed (and
+/// the line is spooled): under Promtail's 10 s request timeout.
+const DELIVERY_TIMEOUT_MS: &str = "8000";
 
 pub struct KafkaIngest {
     producer: FutureProducer,
     topic: String,
     limits: DecodeLimits,
+    spool: Option<Arc<Spool>>,
+    /// False after a delivery failed, until a metadata request succeeds again.
+    reachable: AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
-/// A message ready to send.
-struct Prepared {
-    key: String,
-    payload: Vec<u8>,
-    ts_ms: i64,
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("kafka did not acknowledge the lines and no spool is configured: {0}")]
+    Kafka(KafkaError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+}
+
+/// How a push's lines were made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Produced {
+    pub acknowledged: usize,
+    pub spooled: usize,
 }
 
 impl KafkaIngest {
-    pub fn new(brokers: &str, topic: &str, limits: DecodeLimits) -> Result<Self, KafkaError> {
+    pub fn new(
+        brokers: &str,
+        topic: &str,
+        limits: DecodeLimits,
+        spool: Option<Arc<Spool>>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, KafkaError> {
         let producer: FutureProducer = client_config(brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("compression.type", "lz4")
             .set("linger.ms", "5")
-            .set("message.timeout.ms", "30000")
+            .set("message.timeout.ms", DELIVERY_TIMEOUT_MS)
             .create()?;
+        if let Some(spool) = &spool {
+            metrics.spool_bytes.set(spool.used() as i64);
+        }
         Ok(KafkaIngest {
             producer,
             topic: topic.to_owned(),
             limits,
+            spool,
+            reachable: AtomicBool::new(true),
+            metrics,
         })
     }
 
-    /// Produces every line of the batch and waits for all acknowledgements.
-    pub async fn produce(&self, batch: PushBatch) -> Result<usize, KafkaError> {
+    /// Makes every line of the batch durable: acknowledged by Kafka, or spooled.
+    pub async fn produce(&self, batch: PushBatch) -> Result<Produced, IngestError> {
         let limits = self.limits;
         let prepared = tokio::task::spawn_blocking(move || prepare(&batch, limits))
             .await
-            .map_err(|_| KafkaError::Canceled)?;
-        let mut deliveries = Vec::with_capacity(prepared.len());
-        for m in &prepared {
+            .map_err(|_| IngestError::Kafka(KafkaError::Canceled))?;
+        let backlog = self.spool.as_ref().is_some_and(|s| s.used() > 0);
+        if (backlog || !self.reachable.load(Ordering::Relaxed)) && self.spool.is_some() {
+            let spooled = self.spool_messages(&prepared).await?;
+            return Ok(Produced {
+                acknowledged: 0,
+                spooled,
+            });
+        }
+        let failed = self.send_all(&prepared).await;
+        if failed.is_empty() {
+            return Ok(Produced {
+                acknowledged: prepared.len(),
+                spooled: 0,
+            });
+        }
+        self.reachable.store(false, Ordering::Relaxed);
+        let (first_error, failed): (KafkaError, Vec<SpooledMessage>) = {
+            let err = failed[0].1.clone();
+            (err, failed.into_iter().map(|(i, _)| prepared[i].clone()).collect())
+        };
+        if self.spool.is_none() {
+            return Err(IngestError::Kafka(first_error));
+        }
+        tracing::warn!(error = %first_error, lines = failed.len(), "kafka did not acknowledge; spooling");
+        let spooled = self.spool_messages(&failed).await?;
+        Ok(Produced {
+            acknowledged: prepared.len() - spooled,
+            spooled,
+        })
+    }
+
+    async fn spool_messages(&self, messages: &[SpooledMessage]) -> Result<usize, IngestError> {
+        let Some(spool) = self.spool.clone() else {
+            return Err(IngestError::Kafka(KafkaError::Canceled));
+        };
+        let owned = messages.to_vec();
+        let n = owned.len();
+        // fsync: blocking IO.
+        let appended = tokio::task::spawn_blocking(move || spool.append(&owned).map(|()| spool.used()))
+            .await
+            .map_err(|_| IngestError::Kafka(KafkaError::Canceled))?;
+        let used = appended?;
+        self.metrics.spool_bytes.set(used as i64);
+        self.metrics.spool_lines.inc_by(n as u64);
+        Ok(n)
+    }
+
+    /// Sends every message; returns the indexes (and errors) of those Kafka did not take.
+    async fn send_all(&self, messages: &[SpooledMessage]) -> Vec<(usize, KafkaError)> {
+        let mut deliveries = Vec::with_capacity(messages.len());
+        let mut failed = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
             let mut record = FutureRecord::to(&self.topic)
                 .key(&m.key)
                 .payload(&m.payload)
@@ -58,7 +141,7 @@ impl KafkaIngest {
             loop {
                 match self.producer.send_result(record) {
                     Ok(delivery) => {
-                        deliveries.push(delivery);
+                        deliveries.push((i, delivery));
                         break;
                     }
                     // The local queue is full: let librdkafka send, then retry.
@@ -67,19 +150,75 @@ impl KafkaIngest {
                         self.producer.poll(Timeout::After(Duration::from_millis(10)));
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
-                    Err((e, _)) => return Err(e),
+                    Err((e, _)) => {
+                        failed.push((i, e));
+                        break;
+                    }
                 }
             }
         }
-        let n = deliveries.len();
-        for delivery in futures::future::join_all(deliveries).await {
+        let (indexes, futures): (Vec<usize>, Vec<_>) = deliveries.into_iter().unzip();
+        for (i, delivery) in indexes.into_iter().zip(futures::future::join_all(futures).await) {
             match delivery {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(e),
-                Err(_) => return Err(KafkaError::Canceled),
+                Ok(Err((e, _))) => failed.push((i, e)),
+                Err(_) => failed.push((i, KafkaError::Canceled)),
             }
         }
-        Ok(n)
+        failed.sort_by_key(|(i, _)| *i);
+        failed
+    }
+
+    /// Replays the spool, oldest segment first, whenever Kafka answers; runs until aborted.
+    pub async fn replay_spool(self: Arc<Self>) {
+        let Some(spool) = self.spool.clone() else { return };
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if spool.used() == 0 && self.reachable.load(Ordering::Relaxed) {
+                continue;
+            }
+            if !self.probe().await {
+                continue;
+            }
+            self.reachable.store(true, Ordering::Relaxed);
+            let reader = Arc::clone(&spool);
+            let Ok(Ok(Some((seq, batches)))) = tokio::task::spawn_blocking(move || reader.oldest()).await else {
+                continue;
+            };
+            let messages: Vec<SpooledMessage> = batches.into_iter().flatten().collect();
+            let failed = self.send_all(&messages).await;
+            if !failed.is_empty() {
+                // Kafka went away again; the whole segment is tried again later.
+                tracing::warn!(failed = failed.len(), "spool replay interrupted");
+                self.reachable.store(false, Ordering::Relaxed);
+                continue;
+            }
+            if let Err(e) = spool.remove(seq) {
+                tracing::error!(error = %e, "cannot delete a replayed spool segment");
+                continue;
+            }
+            self.metrics.spool_replayed_lines.inc_by(messages.len() as u64);
+            self.metrics.spool_bytes.set(spool.used() as i64);
+            tracing::info!(
+                lines = messages.len(),
+                left_bytes = spool.used(),
+                "spool segment replayed into kafka"
+            );
+        }
+    }
+
+    /// Whether a broker answers a metadata request.
+    async fn probe(&self) -> bool {
+        let producer = self.producer.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), Duration::from_secs(2))
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// Waits for in-flight messages (at shutdown).
@@ -88,7 +227,7 @@ impl KafkaIngest {
     }
 }
 
-fn prepare(batch: &PushBatch, limits: DecodeLimits) -> Vec<Prepared> {
+fn prepare(batch: &PushBatch, limits: DecodeLimits) -> Vec<SpooledMessage> {
     let mut decoder = Decoder::new(limits);
     let mut out = Vec::with_capacity(batch.line_count());
     for stream in &batch.streams {
@@ -112,8 +251,8 @@ fn prepare(batch: &PushBatch, limits: DecodeLimits) -> Vec<Prepared> {
                 line: entry.line.clone(),
                 metadata: entry.metadata.clone(),
             };
-            let payload = serde_json::to_vec(&message).expect("a RawMessage always serializes");
-            out.push(Prepared {
+            let payload = serde_json::to_string(&message).expect("a RawMessage always serializes");
+            out.push(SpooledMessage {
                 key,
                 payload,
                 ts_ms: entry.ts_ns.div_euclid(1_000_000),

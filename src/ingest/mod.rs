@@ -7,6 +7,7 @@ pub mod labels;
 pub mod loki_proto;
 pub mod ndjson;
 pub mod push;
+pub mod spool;
 
 use ailogs_pipeline::Labels;
 

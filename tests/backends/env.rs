@@ -61,8 +61,8 @@ impl TestDb {
 }
 
 pub struct Kafka {
-    // Kept alive for the test: dropping it stops the brokers.
-    _cluster: MockCluster<'static, DefaultProducerContext>,
+    /// Kept alive for the test: dropping it stops the brokers.
+    pub cluster: MockCluster<'static, DefaultProducerContext>,
     pub brokers: String,
 }
 
@@ -74,10 +74,7 @@ impl Kafka {
             .expect("raw topic");
         cluster.create_topic(ailogs::kafka::DLQ_TOPIC, 1, 1).expect("dlq topic");
         let brokers = cluster.bootstrap_servers();
-        Kafka {
-            _cluster: cluster,
-            brokers,
-        }
+        Kafka { cluster, brokers }
     }
 
     /// Messages in every partition of `topic` (high watermarks).
@@ -176,4 +173,37 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Every payload on `topic`, read from the beginning of each partition.
+pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<Vec<u8>> {
+    use rdkafka::message::Message;
+    let consumer: BaseConsumer = ailogs::kafka::client_config(brokers)
+        .set("group.id", "reader")
+        .create()
+        .expect("reader");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    let mut want = 0;
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+            .expect("partition");
+        want += consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(5))
+            .expect("watermarks")
+            .1;
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (out.len() as i64) < want && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            out.push(m.payload().unwrap_or_default().to_vec());
+        }
+    }
+    out
+}
+
+/// A scratch directory for a spool.
+pub fn spool_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ailogs-test-spool-{}", uuid::Uuid::new_v4().simple()))
 }

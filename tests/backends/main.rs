@@ -5,3 +5,4 @@ mod env;
 mod exactly_once;
 mod outage;
 mod rebalance;
+mod spool;
