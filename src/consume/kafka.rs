@@ -175,6 +175,15 @@ pub fn run(
     let mut oldest: Option<Instant> = None;
     tracing::info!(group = %settings.group_id, topic = %settings.topic, "consumer started");
 
+    let job = Job {
+        settings: &settings,
+        pg: &pg,
+        prices: &prices,
+        handle: &handle,
+        dlq: &dlq,
+        metrics: &metrics,
+        views: &views,
+    };
     while !stop.load(Ordering::Relaxed) {
         if let Some(result) = consumer.poll(Duration::from_millis(100)) {
             match result {
@@ -196,28 +205,10 @@ pub fn run(
         if pending.len() >= settings.batch_max_lines || due {
             let batch = std::mem::take(&mut pending);
             oldest = None;
-            let job = Job {
-                settings: &settings,
-                pg: &pg,
-                prices: &prices,
-                handle: &handle,
-                dlq: &dlq,
-                metrics: &metrics,
-                views: &views,
-            };
             job.write(&consumer, &assigned, &mut decoder, batch, &stop)?;
         }
     }
     if !pending.is_empty() {
-        let job = Job {
-            settings: &settings,
-            pg: &pg,
-            prices: &prices,
-            handle: &handle,
-            dlq: &dlq,
-            metrics: &metrics,
-            views: &views,
-        };
         job.write(&consumer, &assigned, &mut decoder, pending, &stop)?;
     }
     tracing::info!("consumer stopped");

@@ -100,38 +100,26 @@ pub async fn ndjson(State(state): State<AppState>, headers: HeaderMap, body: Bod
     (status, axum::Json(body)).into_response()
 }
 
+/// Makes the batch durable (Kafka or spool) or queues it (embedded); 503 with Retry-After
+/// when neither is possible, which shippers retry.
 async fn enqueue(state: &AppState, batch: PushBatch, endpoint: &'static str) -> Result<(), Response> {
     let lines = batch.line_count() as u64;
-    if let Some(kafka) = &state.kafka {
-        return match kafka.produce(batch).await {
-            Ok(_) => {
-                state
-                    .metrics
-                    .lines_received
-                    .with_label_values(&[endpoint])
-                    .inc_by(lines);
-                Ok(())
-            }
-            Err(e) => {
-                // Not acknowledged: 503 so the shipper retries; nothing was promised.
-                tracing::warn!(error = %e, "kafka did not acknowledge a push");
-                state
-                    .metrics
-                    .push_requests_rejected
-                    .with_label_values(&[endpoint, "kafka_unavailable"])
-                    .inc();
-                let mut resp = plain(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &format!("kafka did not acknowledge the lines: {e}"),
-                );
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                Err(resp)
-            }
-        };
-    }
-    match state.queue.push(batch, endpoint).await {
-        Ok(()) => {
+    let refused: Option<(&str, String)> = match &state.kafka {
+        Some(kafka) => kafka
+            .produce(batch)
+            .await
+            .err()
+            .map(|e| ("kafka_unavailable", e.to_string())),
+        None => state.queue.push(batch, endpoint).await.err().map(|e| {
+            let reason = match e {
+                EnqueueError::Full => "queue_full",
+                EnqueueError::Closed => "shutting_down",
+            };
+            (reason, e.to_string())
+        }),
+    };
+    match refused {
+        None => {
             state
                 .metrics
                 .lines_received
@@ -139,17 +127,14 @@ async fn enqueue(state: &AppState, batch: PushBatch, endpoint: &'static str) -> 
                 .inc_by(lines);
             Ok(())
         }
-        Err(e) => {
-            let reason = match e {
-                EnqueueError::Full => "queue_full",
-                EnqueueError::Closed => "shutting_down",
-            };
+        Some((reason, message)) => {
+            tracing::warn!(endpoint, reason, error = %message, "push refused");
             state
                 .metrics
                 .push_requests_rejected
                 .with_label_values(&[endpoint, reason])
                 .inc();
-            let mut resp = plain(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+            let mut resp = plain(StatusCode::SERVICE_UNAVAILABLE, &message);
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             Err(resp)
