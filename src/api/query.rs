@@ -34,7 +34,9 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
         let candidates = state.views.select(&selection, |r| query::matches(&spec, window, r));
         let outcome = query::run(&spec, &candidates, window, &*state.views);
         let stats = state.views.stats();
-        let complete = stats.evicted_newest_event_ns.is_none_or(|evicted| evicted < window.start_ns);
+        // With Kafka but no consumer here, lines go to Kafka and never reach these views.
+        let ingest_only = state.kafka.is_some() && !state.consumer_running;
+        let complete = !ingest_only && stats.evicted_newest_event_ns.is_none_or(|evicted| evicted < window.start_ns);
         let mut body = json!({
             "source": "views",
             "freshness": {
@@ -50,7 +52,9 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
             "coverage": {
                 "complete": complete,
                 "views_hold_since": stats.oldest_event_ns.map(format_rfc3339),
-                "note": if complete {
+                "note": if ingest_only {
+                    "this process only ingests into Kafka (no consumer runs here): its views hold no lines; query a process with AILOGS_DATABASE_URL set".to_owned()
+                } else if complete {
                     "every line in the window that reached ailogs is in the views".to_owned()
                 } else {
                     format!(
