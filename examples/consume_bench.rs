@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
     config.kafka.batch_max_wait_ms = 200;
     let metrics = Arc::new(Metrics::new());
     let started = Instant::now();
-    let consumer = RunningConsumer::start(&config, Arc::clone(&metrics), None).await?;
+    let consumer = RunningConsumer::start(&config, Arc::clone(&metrics), Default::default()).await?;
     let pg = ailogs::store::postgres::Postgres::connect(&url).await?;
     let mut first_commit: Option<Instant> = None;
     loop {

@@ -15,11 +15,13 @@ use crate::api::{self, AppState, State};
 use crate::commands::RunningConsumer;
 use crate::config::Config;
 use crate::consume::embedded::{IngestQueue, Sinks, spawn_workers};
+use crate::consume::kafka::RecordSink;
 use crate::ingest::kafka::KafkaIngest;
 use crate::ingest::spool::Spool;
 use crate::metrics::Metrics;
 use crate::store::dead_letters::DeadLetters;
 use crate::store::memory::{MemoryViews, ViewLimits};
+use crate::store::redis::RedisViews;
 
 pub struct Application {
     listener: TcpListener,
@@ -55,10 +57,19 @@ impl Application {
             max_line_bytes: config.ingest.max_line_bytes,
             ..DecodeLimits::default()
         };
+        let redis = match &config.redis_url {
+            Some(url) => Some(
+                RedisViews::connect(url, &config.redis_prefix)
+                    .await
+                    .context("connecting to Redis (AILOGS_REDIS_URL)")?,
+            ),
+            None => None,
+        };
         let sinks = Sinks {
             views: Arc::clone(&views),
             dead_letters: Arc::clone(&dead_letters),
             metrics: Arc::clone(&metrics),
+            redis: redis.clone().map(|r| (r, tokio::runtime::Handle::current())),
         };
         let handles = spawn_workers(workers, rx, sinks, limits, Arc::clone(&queue));
         for backend in config.unsupported_backends() {
@@ -91,7 +102,11 @@ impl Application {
         };
         let consumer = match (&kafka, &config.database_url) {
             (Some(_), Some(_)) => {
-                Some(RunningConsumer::start(&config, Arc::clone(&metrics), Some(Arc::clone(&views))).await?)
+                let sink = RecordSink {
+                    memory: Some(Arc::clone(&views)),
+                    redis: redis.clone(),
+                };
+                Some(RunningConsumer::start(&config, Arc::clone(&metrics), sink).await?)
             }
             (Some(_), None) => {
                 tracing::warn!("kafka without postgres: this process only ingests; run `ailogs consume` to process");
@@ -121,6 +136,7 @@ impl Application {
             kafka,
             consumer_running: consumer.is_some(),
             pg,
+            redis,
             prices: Arc::new(prices),
         });
         Ok(Application {

@@ -13,8 +13,8 @@ use crate::cli::ReportFormat;
 use crate::config::Config;
 use crate::consume::kafka::{ConsumerSettings, RecordSink};
 use crate::metrics::Metrics;
-use crate::store::memory::MemoryViews;
 use crate::store::postgres::Postgres;
+use crate::store::redis::RedisViews;
 
 pub async fn postgres(config: &Config) -> anyhow::Result<Postgres> {
     let url = config
@@ -84,7 +84,15 @@ impl RunningConsumer {
 
 /// `ailogs consume`: until ctrl-c / SIGTERM.
 pub async fn consume(config: &Config) -> anyhow::Result<()> {
-    let consumer = RunningConsumer::start(config, Arc::new(Metrics::new()), None::<Arc<MemoryViews>>).await?;
+    let redis = match &config.redis_url {
+        Some(url) => Some(
+            RedisViews::connect(url, &config.redis_prefix)
+                .await
+                .context("connecting to Redis")?,
+        ),
+        None => None,
+    };
+    let consumer = RunningConsumer::start(config, Arc::new(Metrics::new()), RecordSink { memory: None, redis }).await?;
     crate::app::shutdown_signal().await;
     consumer.stop().await
 }

@@ -29,8 +29,10 @@ pub struct Config {
     /// Postgres URL (`AILOGS_DATABASE_URL`): usage, conversations and offsets.
     pub database_url: Option<String>,
     pub kafka: KafkaConfig,
-    /// Redis URL (`AILOGS_REDIS_URL`). Not used by this build yet.
+    /// Redis URL (`AILOGS_REDIS_URL`): hot views of recent lines the API reads.
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key ailogs writes.
+    pub redis_prefix: String,
     /// Loki base URL for fallback queries (`AILOGS_LOKI_URL`). Not used by this build yet.
     pub loki_url: Option<String>,
 }
@@ -121,6 +123,7 @@ impl Default for Config {
             database_url: None,
             kafka: KafkaConfig::default(),
             redis_url: None,
+            redis_prefix: "ailogs".into(),
             loki_url: None,
         }
     }
@@ -207,7 +210,7 @@ impl Config {
     /// Backends this build cannot use yet, named for the start-up warning and /health.
     pub fn unsupported_backends(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
-        for (name, set) in [("redis", self.redis_url.is_some()), ("loki", self.loki_url.is_some())] {
+        for (name, set) in [("loki", self.loki_url.is_some())] {
             if set {
                 v.push(name);
             }
@@ -257,7 +260,7 @@ mod tests {
                 ("AILOGS_LISTEN", "0.0.0.0:7000"),
                 ("AILOGS_VIEWS__MAX_AGE_S", "60"),
                 ("AILOGS_KAFKA_BROKERS", "k:9092"),
-                ("AILOGS_REDIS_URL", "redis://r"),
+                ("AILOGS_LOKI_URL", "http://loki:3100"),
                 ("AILOGS_KAFKA__BATCH_MAX_LINES", "77"),
                 ("AILOGS_CONFIG", "ignored"),
             ]),
@@ -267,7 +270,7 @@ mod tests {
         assert_eq!((c.views.max_lines, c.views.max_age_s), (10, 60));
         assert_eq!(c.kafka_brokers.as_deref(), Some("k:9092"));
         assert_eq!(c.kafka.batch_max_lines, 77);
-        assert_eq!(c.unsupported_backends(), vec!["redis"]);
+        assert_eq!(c.unsupported_backends(), vec!["loki"]);
     }
 
     #[test]

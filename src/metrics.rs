@@ -23,6 +23,7 @@ pub struct Metrics {
     pub spool_bytes: IntGauge,
     pub spool_lines: IntCounter,
     pub spool_replayed_lines: IntCounter,
+    pub redis_write_failures: IntCounter,
 }
 
 impl Metrics {
@@ -133,8 +134,13 @@ impl Metrics {
             "ailogs_spool_replayed_lines_total",
             "Spooled lines replayed into Kafka.",
         );
+        let redis_write_failures = plain_counter(
+            "ailogs_redis_write_failures_total",
+            "Batches that could not be written to the Redis hot views.",
+        );
         Metrics {
             registry,
+            redis_write_failures,
             spool_bytes,
             spool_lines,
             spool_replayed_lines,

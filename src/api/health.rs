@@ -20,7 +20,13 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             json!({ "status": "not_configured" })
         }
     };
-    let status = if queue_status == "ok" && unsupported.is_empty() {
+    let redis = match &state.redis {
+        Some(r) if r.ping().await => json!({ "status": "ok", "role": "hot views the API reads" }),
+        Some(_) => json!({ "status": "unreachable", "message": "queries answer from this process's memory views" }),
+        None => backend("redis"),
+    };
+    let redis_ok = redis["status"] != "unreachable";
+    let status = if queue_status == "ok" && unsupported.is_empty() && redis_ok {
         "ok"
     } else {
         "degraded"
@@ -54,7 +60,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
                 (Some(_), false) => json!({ "status": "configured", "role": "the API reads usage and conversations" }),
                 (None, _) => backend("postgres"),
             },
-            "redis": backend("redis"),
+            "redis": redis,
             "loki": backend("loki"),
         }
     }))

@@ -39,6 +39,8 @@ pub struct State {
     pub consumer_running: bool,
     /// Set when Postgres is configured: usage and conversation endpoints read it.
     pub pg: Option<crate::store::postgres::Postgres>,
+    /// Set when Redis is configured: /query reads its hot views.
+    pub redis: Option<crate::store::redis::RedisViews>,
     /// Prices for usage computed from the in-memory views.
     pub prices: Arc<ailogs_pipeline::usage::PriceBook>,
 }

@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use ailogs_pipeline::normalize::time::format_rfc3339;
-use ailogs_pipeline::query::{self, QuerySpec, Window};
+use std::sync::Arc;
+
+use ailogs_pipeline::Enriched;
+use ailogs_pipeline::query::{self, QuerySpec, SliceContext, Window};
 
 use crate::store::memory::Selection;
 
@@ -22,6 +25,29 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
     let spec = QuerySpec::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
     let window = Window::for_query(now, &spec);
+    // Redis holds every partition's lines, whichever process consumed them: read it first.
+    let mut missing: Vec<&str> = Vec::new();
+    let from_redis: Option<Vec<Arc<Enriched>>> = match &state.redis {
+        Some(redis) => {
+            // All levels: context lines come from the same records.
+            let sel = Selection {
+                services: &spec.services,
+                min_level: None,
+                correlation_id: spec.correlation_id.as_deref(),
+                conversation_id: spec.conversation_id.as_deref(),
+                since_ns: window.start_ns,
+            };
+            match redis.read(&sel, 20_000).await {
+                Ok(records) => Some(records.into_iter().map(Arc::new).collect()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "redis unavailable; answering from this process's memory views");
+                    missing.push("redis");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     // Selection and ranking walk up to every held line: CPU work, off the async workers.
     let answer = tokio::task::spawn_blocking(move || {
         let selection = Selection {
@@ -31,13 +57,26 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
             conversation_id: spec.conversation_id.as_deref(),
             since_ns: window.start_ns,
         };
-        let candidates = state.views.select(&selection, |r| query::matches(&spec, window, r));
-        let outcome = query::run(&spec, &candidates, window, &*state.views);
+        let (outcome, backend) = match &from_redis {
+            Some(all) => {
+                let candidates: Vec<Arc<Enriched>> = all.iter().filter(|r| query::matches(&spec, window, r)).cloned().collect();
+                (query::run(&spec, &candidates, window, &SliceContext::new(all)), "redis")
+            }
+            None => {
+                let candidates = state.views.select(&selection, |r| query::matches(&spec, window, r));
+                (query::run(&spec, &candidates, window, &*state.views), "memory")
+            }
+        };
         let stats = state.views.stats();
-        // With Kafka but no consumer here, lines go to Kafka and never reach these views.
-        let ingest_only = state.kafka.is_some() && !state.consumer_running;
-        let complete = !ingest_only && stats.evicted_newest_event_ns.is_none_or(|evicted| evicted < window.start_ns);
+        // With Kafka but no consumer here, lines go to Kafka and never reach the memory views.
+        let ingest_only = backend == "memory" && state.kafka.is_some() && !state.consumer_running;
+        let complete = backend == "memory"
+            && !ingest_only
+            && missing.is_empty()
+            && stats.evicted_newest_event_ns.is_none_or(|evicted| evicted < window.start_ns);
         let mut body = json!({
+            "views": backend,
+            "missing": missing,
             "source": "views",
             "freshness": {
                 "newest_event": stats.newest_event_ns.map(format_rfc3339),
@@ -52,7 +91,11 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
             "coverage": {
                 "complete": complete,
                 "views_hold_since": stats.oldest_event_ns.map(format_rfc3339),
-                "note": if ingest_only {
+                "note": if backend == "redis" {
+                    "redis hot views: the newest 20000 lines per service and 2000 per request or conversation".to_owned()
+                } else if !missing.is_empty() {
+                    "redis did not answer: this process's memory views hold only the lines it consumed".to_owned()
+                } else if ingest_only {
                     "this process only ingests into Kafka (no consumer runs here): its views hold no lines; query a process with AILOGS_DATABASE_URL set".to_owned()
                 } else if complete {
                     "every line in the window that reached ailogs is in the views".to_owned()

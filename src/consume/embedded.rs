@@ -104,6 +104,8 @@ pub struct Sinks {
     pub views: Arc<MemoryViews>,
     pub dead_letters: Arc<DeadLetters>,
     pub metrics: Arc<Metrics>,
+    /// Redis hot views and the runtime to drive their client from worker threads.
+    pub redis: Option<(crate::store::redis::RedisViews, tokio::runtime::Handle)>,
 }
 
 /// Starts `n` worker threads; they exit when the queue is closed and drained.
@@ -182,6 +184,9 @@ pub fn process(decoder: &mut Decoder, queued: Queued, sinks: &Sinks) {
             };
             sinks.metrics.lines_decoded.with_label_values(&[name]).inc_by(n);
         }
+    }
+    if let Some((redis, handle)) = &sinks.redis {
+        crate::store::redis::write_blocking(redis, handle, &records, &sinks.metrics);
     }
     sinks.views.insert(records, Instant::now());
     sinks

@@ -131,8 +131,13 @@ struct Pending {
     payload: Option<Vec<u8>>,
 }
 
-/// Where processed records go besides Postgres (the API's in-memory views, when serving).
-pub type RecordSink = Option<Arc<MemoryViews>>;
+/// Where processed records go besides Postgres: the serving process's in-memory views, and
+/// the Redis hot views every API replica reads.
+#[derive(Clone, Default)]
+pub struct RecordSink {
+    pub memory: Option<Arc<MemoryViews>>,
+    pub redis: Option<crate::store::redis::RedisViews>,
+}
 
 /// Runs the consumer on the current thread until `stop` is set. Call from a dedicated
 /// thread (not a tokio worker): it blocks.
@@ -337,7 +342,10 @@ impl Job<'_> {
         self.metrics
             .consumer_commit_latency
             .observe(started.elapsed().as_secs_f64());
-        if let Some(views) = self.views {
+        if let Some(redis) = &self.views.redis {
+            crate::store::redis::write_blocking(redis, self.handle, &records, self.metrics);
+        }
+        if let Some(views) = &self.views.memory {
             views.insert(records, Instant::now());
         }
         Ok(())

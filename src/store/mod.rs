@@ -3,3 +3,4 @@
 pub mod dead_letters;
 pub mod memory;
 pub mod postgres;
+pub mod redis;

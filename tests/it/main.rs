@@ -4,4 +4,5 @@ mod harness;
 mod ops;
 mod push;
 mod query;
+mod redis;
 mod usage;

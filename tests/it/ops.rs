@@ -5,7 +5,7 @@ use crate::harness::{TestApp, test_config};
 #[tokio::test]
 async fn health_reports_every_component() {
     let mut config = test_config();
-    config.redis_url = Some("redis://127.0.0.1:6379".into());
+    config.loki_url = Some("http://127.0.0.1:3100".into());
     let app = TestApp::with_config(config).await;
     let (status, h) = app.get_json("/api/v1/ai_logs/health").await;
     assert_eq!(status, 200);
@@ -17,7 +17,7 @@ async fn health_reports_every_component() {
         h["status"], "degraded",
         "a configured backend this build cannot use is not silently ignored"
     );
-    assert_eq!(h["components"]["redis"]["status"], "unsupported");
+    assert_eq!(h["components"]["loki"]["status"], "unsupported");
     assert_eq!(h["components"]["kafka"]["status"], "not_configured");
     assert_eq!(h["components"]["pipeline"]["workers"], 2);
     assert_eq!(h["components"]["ingest"]["queue_capacity_lines"], 200_000);

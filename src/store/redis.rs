@@ -1,0 +1,156 @@
+//! Redis hot views: capped streams of recent lines per service, per correlation id and per
+//! conversation id, plus per-minute counters by service and level. Written after a batch's
+//! Postgres commit (a crash may leave a line out of Redis, never in it twice); read by the
+//! query API, which then sees every partition's lines whichever process consumed them.
+
+use std::time::Duration;
+
+use ailogs_pipeline::{Enriched, LogRecord};
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::store::memory::Selection;
+
+/// Lines kept per service stream (approximately: `MAXLEN ~`).
+const SERVICE_STREAM_LEN: usize = 20_000;
+/// Lines kept per request and per conversation.
+const ID_STREAM_LEN: usize = 2_000;
+/// Requests and conversations expire this long after their last line.
+const ID_TTL_S: i64 = 6 * 3600;
+/// Minute counters are kept two days.
+const COUNTER_TTL_S: i64 = 2 * 86_400;
+
+#[derive(Clone)]
+pub struct RedisViews {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisViews {
+    pub async fn connect(url: &str, prefix: &str) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        let conn = ConnectionManager::new_with_config(client, config).await?;
+        Ok(RedisViews {
+            conn,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}:{kind}:{id}", self.prefix)
+    }
+
+    /// Appends a batch of records, one round trip.
+    pub async fn write(&self, records: &[Enriched]) -> redis::RedisResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        let services_key = self.key("meta", "services");
+        for e in records {
+            let r = &e.record;
+            let payload = serde_json::to_string(r).expect("a record serializes");
+            let mut add = |key: String, len: usize, ttl: Option<i64>| {
+                pipe.cmd("XADD")
+                    .arg(&key)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(len)
+                    .arg("*")
+                    .arg("r")
+                    .arg(&payload)
+                    .ignore();
+                if let Some(ttl) = ttl {
+                    pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
+                }
+            };
+            add(self.key("svc", &r.service), SERVICE_STREAM_LEN, None);
+            if let Some(id) = &r.correlation_id {
+                add(self.key("corr", id), ID_STREAM_LEN, Some(ID_TTL_S));
+            }
+            if let Some(id) = &r.conversation_id {
+                add(self.key("conv", id), ID_STREAM_LEN, Some(ID_TTL_S));
+            }
+            let minute = r.ts_ns.div_euclid(60_000_000_000) * 60;
+            let counter = self.key("count", &minute.to_string());
+            pipe.cmd("HINCRBY")
+                .arg(&counter)
+                .arg(format!("{}:{}", r.service, r.level))
+                .arg(1)
+                .ignore();
+            pipe.cmd("EXPIRE").arg(&counter).arg(COUNTER_TTL_S).ignore();
+            pipe.cmd("SADD").arg(&services_key).arg(&r.service).ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await
+    }
+
+    /// Recent records that may match `sel` (a superset: the query engine filters again),
+    /// newest first within each stream.
+    pub async fn read(&self, sel: &Selection<'_>, per_stream: usize) -> redis::RedisResult<Vec<Enriched>> {
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = if let Some(id) = sel.correlation_id {
+            vec![self.key("corr", id)]
+        } else if let Some(id) = sel.conversation_id {
+            vec![self.key("conv", id)]
+        } else if !sel.services.is_empty() {
+            sel.services.iter().map(|s| self.key("svc", s)).collect()
+        } else {
+            let services: Vec<String> = conn.smembers(self.key("meta", "services")).await?;
+            services.iter().map(|s| self.key("svc", s)).collect()
+        };
+        let mut out = Vec::new();
+        for key in keys {
+            let entries: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
+                .arg(&key)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(per_stream)
+                .query_async(&mut conn)
+                .await?;
+            for (_, fields) in entries {
+                let Some(payload) = fields.chunks(2).find(|kv| kv[0] == "r").and_then(|kv| kv.get(1)) else {
+                    continue;
+                };
+                match serde_json::from_str::<LogRecord>(payload) {
+                    Ok(r) if r.ts_ns >= sel.since_ns && sel.min_level.is_none_or(|m| r.level >= m) => {
+                        out.push(Enriched::new(r))
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(%key, error = %e, "unreadable record in redis"),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Per-minute line counts by `service:level` since `since_minute` (Unix seconds).
+    pub async fn counts(&self, minute: i64) -> redis::RedisResult<Vec<(String, i64)>> {
+        let mut conn = self.conn.clone();
+        conn.hgetall(self.key("count", &minute.to_string())).await
+    }
+
+    pub async fn ping(&self) -> bool {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+    }
+}
+
+/// Writes to Redis from a pipeline thread, best effort: a failure is logged and counted, and
+/// the lines stay in Postgres and the memory views.
+pub fn write_blocking(
+    redis: &RedisViews,
+    handle: &tokio::runtime::Handle,
+    records: &[Enriched],
+    metrics: &crate::metrics::Metrics,
+) {
+    if let Err(e) = handle.block_on(redis.write(records)) {
+        metrics.redis_write_failures.inc();
+        tracing::warn!(error = %e, lines = records.len(), "redis hot views not updated");
+    }
+}
