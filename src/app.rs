@@ -58,11 +58,7 @@ impl Application {
             ..DecodeLimits::default()
         };
         let redis = match &config.redis_url {
-            Some(url) => Some(
-                RedisViews::connect(url, &config.redis_prefix)
-                    .await
-                    .context("connecting to Redis (AILOGS_REDIS_URL)")?,
-            ),
+            Some(url) => Some(RedisViews::new(url, &config.redis_prefix).context("AILOGS_REDIS_URL")?),
             None => None,
         };
         let sinks = Sinks {
@@ -114,16 +110,12 @@ impl Application {
             }
             _ => None,
         };
-        let pg = match &config.database_url {
-            Some(_) => Some(crate::commands::postgres(&config).await?),
-            None => None,
-        };
-        let prices = match &pg {
-            Some(pg) => {
-                crate::commands::migrate(pg).await?;
-                pg.load_prices().await.context("reading model prices")?
+        let (pg, prices) = match &config.database_url {
+            Some(_) => {
+                let (pg, prices) = crate::commands::postgres_ready(&config).await?;
+                (Some(pg), prices)
             }
-            None => ailogs_pipeline::usage::PriceBook::shipped(),
+            None => (None, ailogs_pipeline::usage::PriceBook::shipped()),
         };
         let state = Arc::new(State {
             config,

@@ -32,6 +32,31 @@ pub async fn migrate(pg: &Postgres) -> anyhow::Result<u64> {
         .context("loading model prices")
 }
 
+/// Postgres for a long-running process: migrated, with its prices, waiting (and saying so)
+/// while Postgres is unreachable instead of exiting.
+pub async fn postgres_ready(config: &Config) -> anyhow::Result<(Postgres, PriceBook)> {
+    let url = config
+        .database_url
+        .as_deref()
+        .context("AILOGS_DATABASE_URL (database_url) is not set")?;
+    let pg = Postgres::connect_lazy(url).context("AILOGS_DATABASE_URL")?;
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let ready = async {
+            migrate(&pg).await?;
+            pg.load_prices().await.context("reading model prices")
+        };
+        match ready.await {
+            Ok(prices) => return Ok((pg, prices)),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "postgres not ready; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 pub fn consumer_settings(config: &Config) -> anyhow::Result<ConsumerSettings> {
     let brokers = config
         .kafka_brokers
@@ -61,9 +86,7 @@ pub struct RunningConsumer {
 impl RunningConsumer {
     pub async fn start(config: &Config, metrics: Arc<Metrics>, views: RecordSink) -> anyhow::Result<Self> {
         let settings = consumer_settings(config)?;
-        let pg = postgres(config).await?;
-        migrate(&pg).await?;
-        let prices = pg.load_prices().await.context("reading model prices")?;
+        let (pg, prices) = postgres_ready(config).await?;
         let stop = Arc::new(AtomicBool::new(false));
         let handle = tokio::runtime::Handle::current();
         let flag = Arc::clone(&stop);
@@ -85,11 +108,7 @@ impl RunningConsumer {
 /// `ailogs consume`: until ctrl-c / SIGTERM.
 pub async fn consume(config: &Config) -> anyhow::Result<()> {
     let redis = match &config.redis_url {
-        Some(url) => Some(
-            RedisViews::connect(url, &config.redis_prefix)
-                .await
-                .context("connecting to Redis")?,
-        ),
+        Some(url) => Some(RedisViews::new(url, &config.redis_prefix).context("AILOGS_REDIS_URL")?),
         None => None,
     };
     let consumer = RunningConsumer::start(config, Arc::new(Metrics::new()), RecordSink { memory: None, redis }).await?;

@@ -58,6 +58,18 @@ impl Postgres {
         })
     }
 
+    /// A pool that connects on first use: Postgres may be down when a process starts.
+    pub fn connect_lazy(url: &str) -> Result<Self, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(url)?;
+        Ok(Postgres {
+            pool,
+            partitions: Arc::default(),
+        })
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

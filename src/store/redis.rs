@@ -3,7 +3,8 @@
 //! Postgres commit (a crash may leave a line out of Redis, never in it twice); read by the
 //! query API, which then sees every partition's lines whichever process consumed them.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ailogs_pipeline::{Enriched, LogRecord};
 use redis::AsyncCommands;
@@ -22,22 +23,59 @@ const COUNTER_TTL_S: i64 = 2 * 86_400;
 
 #[derive(Clone)]
 pub struct RedisViews {
-    conn: ConnectionManager,
+    client: redis::Client,
     prefix: String,
+    conn: Arc<tokio::sync::Mutex<Connection>>,
 }
 
+/// The connection, made on first use and again after Redis was unreachable.
+enum Connection {
+    Up(ConnectionManager),
+    /// Connecting failed; no new attempt before this instant, so callers fail fast.
+    Down(Instant),
+}
+
+/// How long to wait after a failed connection attempt before the next one.
+const RECONNECT_AFTER: Duration = Duration::from_secs(5);
+
 impl RedisViews {
-    pub async fn connect(url: &str, prefix: &str) -> redis::RedisResult<Self> {
+    /// Does not connect: Redis may be down when ailogs starts; the first use connects.
+    pub fn new(url: &str, prefix: &str) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url)?;
+        let past = Instant::now().checked_sub(RECONNECT_AFTER).unwrap_or_else(Instant::now);
+        Ok(RedisViews {
+            client,
+            prefix: prefix.to_owned(),
+            conn: Arc::new(tokio::sync::Mutex::new(Connection::Down(past))),
+        })
+    }
+
+    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+        let mut conn = self.conn.lock().await;
+        match &*conn {
+            Connection::Up(c) => return Ok(c.clone()),
+            Connection::Down(since) if since.elapsed() < RECONNECT_AFTER => {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "redis unreachable; retrying shortly",
+                )));
+            }
+            Connection::Down(_) => {}
+        }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(1);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
-        Ok(RedisViews {
-            conn,
-            prefix: prefix.to_owned(),
-        })
+        match ConnectionManager::new_with_config(self.client.clone(), config).await {
+            Ok(c) => {
+                *conn = Connection::Up(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                *conn = Connection::Down(Instant::now());
+                Err(e)
+            }
+        }
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
@@ -85,14 +123,14 @@ impl RedisViews {
             pipe.cmd("EXPIRE").arg(&counter).arg(COUNTER_TTL_S).ignore();
             pipe.cmd("SADD").arg(&services_key).arg(&r.service).ignore();
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection().await?;
         pipe.query_async::<()>(&mut conn).await
     }
 
     /// Recent records that may match `sel` (a superset: the query engine filters again),
     /// newest first within each stream.
     pub async fn read(&self, sel: &Selection<'_>, per_stream: usize) -> redis::RedisResult<Vec<Enriched>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection().await?;
         let keys: Vec<String> = if let Some(id) = sel.correlation_id {
             vec![self.key("corr", id)]
         } else if let Some(id) = sel.conversation_id {
@@ -131,13 +169,15 @@ impl RedisViews {
 
     /// Per-minute line counts by `service:level` since `since_minute` (Unix seconds).
     pub async fn counts(&self, minute: i64) -> redis::RedisResult<Vec<(String, i64)>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection().await?;
         conn.hgetall(self.key("count", &minute.to_string())).await
     }
 
     pub async fn ping(&self) -> bool {
-        let mut conn = self.conn.clone();
-        redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+        match self.connection().await {
+            Ok(mut conn) => redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok(),
+            Err(_) => false,
+        }
     }
 }
 

@@ -94,3 +94,30 @@ async fn queries_read_redis_and_fall_back_when_it_stalls() {
     app.stop().await;
     delete_prefix(&prefix).await;
 }
+
+#[tokio::test]
+async fn redis_down_at_start_is_reported_not_fatal() {
+    let mut config = test_config();
+    // Nothing listens on port 1.
+    config.redis_url = Some("redis://127.0.0.1:1".into());
+    let app = TestApp::with_config(config).await;
+    let line = json!({"service": "svc", "level": "error", "message": "boom"}).to_string();
+    assert_eq!(
+        app.post("/api/v1/ai_logs/ingest", None, None, line.into_bytes())
+            .await
+            .0,
+        200
+    );
+    app.wait_inserted(1).await;
+    let (_, health) = app.get_json("/api/v1/ai_logs/health").await;
+    assert_eq!(health["status"], "degraded");
+    assert_eq!(health["components"]["redis"]["status"], "unreachable");
+    let (status, q) = app.get_json("/api/v1/ai_logs/query?mode=errors").await;
+    assert_eq!(status, 200, "{q}");
+    assert_eq!(
+        (q["views"].as_str(), q["total_matched"].as_u64()),
+        (Some("memory"), Some(1))
+    );
+    assert_eq!(q["missing"], json!(["redis"]));
+    app.stop().await;
+}
