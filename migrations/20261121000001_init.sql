@@ -56,8 +56,12 @@ DECLARE
     part TEXT := format('ai_operations_%s', to_char(month_start AT TIME ZONE 'UTC', 'YYYY_MM'));
 BEGIN
     IF to_regclass(part) IS NULL THEN
-        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF ai_operations FOR VALUES FROM (%L) TO (%L)',
-                       part, month_start, month_start + interval '1 month');
+        BEGIN
+            EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF ai_operations FOR VALUES FROM (%L) TO (%L)',
+                           part, month_start, month_start + interval '1 month');
+        EXCEPTION WHEN duplicate_table OR unique_violation THEN
+            NULL;  -- another consumer created it at the same moment
+        END;
     END IF;
 END
 $$;

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ailogs_pipeline::usage::{PriceBook, SourcePos, UsageBatch};
@@ -56,6 +56,9 @@ struct Context {
     group: String,
     topic: String,
     assigned: Assigned,
+    /// Bumped at every assignment change and re-seek: buffered messages of an older
+    /// generation will be fetched again from the stored offsets, so they are dropped.
+    generation: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
@@ -63,6 +66,7 @@ impl ClientContext for Context {}
 
 impl ConsumerContext for Context {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let stored = self.stored_offsets();
@@ -126,6 +130,7 @@ impl Context {
 
 /// A message taken off the topic, waiting for its batch.
 struct Pending {
+    generation: u64,
     partition: i32,
     offset: i64,
     payload: Option<Vec<u8>>,
@@ -151,7 +156,9 @@ pub fn run(
     views: RecordSink,
 ) -> anyhow::Result<()> {
     let assigned: Assigned = Arc::default();
+    let generation = Arc::new(AtomicU64::new(0));
     let context = Context {
+        generation: Arc::clone(&generation),
         pg: pg.clone(),
         handle: handle.clone(),
         group: settings.group_id.clone(),
@@ -188,6 +195,7 @@ pub fn run(
         dlq: &dlq,
         metrics: &metrics,
         views: &views,
+        generation: &generation,
     };
     while !stop.load(Ordering::Relaxed) {
         if let Some(result) = consumer.poll(Duration::from_millis(100)) {
@@ -196,6 +204,7 @@ pub fn run(
                     let owned = assigned.lock().contains_key(&m.partition());
                     if owned {
                         pending.push(Pending {
+                            generation: generation.load(Ordering::SeqCst),
                             partition: m.partition(),
                             offset: m.offset(),
                             payload: m.payload().map(<[u8]>::to_vec),
@@ -204,6 +213,13 @@ pub fn run(
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "kafka poll error"),
+            }
+        }
+        let current = generation.load(Ordering::SeqCst);
+        if pending.first().is_some_and(|m| m.generation != current) {
+            pending.retain(|m| m.generation == current);
+            if pending.is_empty() {
+                oldest = None;
             }
         }
         let due = oldest.is_some_and(|t| t.elapsed() >= settings.batch_max_wait);
@@ -228,6 +244,7 @@ struct Job<'a> {
     dlq: &'a FutureProducer,
     metrics: &'a Metrics,
     views: &'a RecordSink,
+    generation: &'a AtomicU64,
 }
 
 impl Job<'_> {
@@ -312,12 +329,12 @@ impl Job<'_> {
                     if stop.load(Ordering::Relaxed) {
                         anyhow::bail!("stopping with an uncommitted batch; it will be re-read: {e}");
                     }
-                    // Keep serving the group protocol while waiting (paused: no messages).
+                    // No polling while waiting: a poll would hand over messages already fetched,
+                    // and dropping them would lose them (the fetch position is past them).
+                    // librdkafka heartbeats on its own thread, so the group keeps us.
                     let until = Instant::now() + delay;
-                    while Instant::now() < until {
-                        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
-                            tracing::debug!(partition = m.partition(), "message while paused, will be re-read");
-                        }
+                    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(50));
                     }
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
@@ -392,6 +409,7 @@ impl Job<'_> {
             .handle
             .block_on(self.pg.stored_offsets(&self.settings.group_id, &self.settings.topic))
             .unwrap_or_default();
+        self.generation.fetch_add(1, Ordering::SeqCst);
         let mut owned = assigned.lock();
         for (p, from) in owned.iter_mut() {
             *from = stored.get(p).copied();

@@ -141,22 +141,25 @@ impl Postgres {
         commits: &[PartitionCommit],
         batch: &UsageBatch,
     ) -> Result<(), CommitError> {
+        // Partitions first, in their own statements: DDL inside the batch transaction would
+        // make concurrent consumers wait on (or fail against) each other's creation.
+        let new_months: Vec<(i32, u32)> = {
+            let known = self.partitions.lock();
+            operation_months(batch)
+                .into_iter()
+                .filter(|m| !known.contains(m))
+                .collect()
+        };
+        ensure_partitions(&self.pool, &new_months).await?;
+        self.partitions.lock().extend(new_months);
         let mut tx = self.pool.begin().await?;
         for c in commits {
             advance_offset(&mut tx, group, c).await?;
         }
         write_usage(&mut tx, batch).await?;
-        let months = operation_months(batch);
-        let new_months: Vec<(i32, u32)> = {
-            let known = self.partitions.lock();
-            months.into_iter().filter(|m| !known.contains(m)).collect()
-        };
-        ensure_partitions(&mut tx, &new_months).await?;
         write_operations(&mut tx, batch).await?;
         write_conversations(&mut tx, batch).await?;
         tx.commit().await?;
-        // Only now: a rolled-back transaction may have rolled back the partition too.
-        self.partitions.lock().extend(new_months);
         Ok(())
     }
 }
@@ -256,13 +259,13 @@ fn operation_months(batch: &UsageBatch) -> Vec<(i32, u32)> {
 }
 
 /// Creates the monthly partitions of `ai_operations` that may not exist yet.
-async fn ensure_partitions(tx: &mut Transaction<'_, Pg>, months: &[(i32, u32)]) -> Result<(), sqlx::Error> {
+async fn ensure_partitions(pool: &PgPool, months: &[(i32, u32)]) -> Result<(), sqlx::Error> {
     for &(year, month) in months {
         let first_day = chrono::NaiveDate::from_ymd_opt(year, month, 1).and_then(|d| d.and_hms_opt(0, 0, 0));
         if let Some(first_day) = first_day {
             sqlx::query("SELECT ensure_ai_operations_partition($1)")
                 .bind(first_day.and_utc())
-                .execute(&mut **tx)
+                .execute(pool)
                 .await?;
         }
     }
