@@ -57,9 +57,24 @@ async fn main() -> anyhow::Result<()> {
         w.lines.len(),
         started.elapsed().as_secs_f64()
     );
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now()
+        + Duration::from_secs(
+            std::env::var("E2E_WAIT_S")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(300),
+        );
     loop {
-        let got = totals(&pg).await?;
+        // Postgres may be down on purpose (E2E_CHAOS): keep waiting.
+        let got = match totals(&pg).await {
+            Ok(t) => t,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("postgres not answering ({e}); waiting");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if got == expected {
             break;
         }
@@ -69,7 +84,25 @@ async fn main() -> anyhow::Result<()> {
                     eprintln!("{k:?}: expected {v:?}, got {:?}", got.get(k));
                 }
             }
-            anyhow::bail!("usage totals did not reach the truth within 120 s");
+            if let Ok(brokers) = std::env::var("AILOGS_KAFKA_BROKERS") {
+                use rdkafka::consumer::{BaseConsumer, Consumer};
+                let c: BaseConsumer = ailogs::kafka::client_config(&brokers)
+                    .set("group.id", "e2e-probe")
+                    .create()?;
+                let dlq: i64 = (0..3)
+                    .filter_map(|p| {
+                        c.fetch_watermarks(ailogs::kafka::DLQ_TOPIC, p, Duration::from_secs(5))
+                            .ok()
+                    })
+                    .map(|(low, high)| high - low)
+                    .sum();
+                eprintln!(
+                    "dead letters in {}: {dlq} (the workload has {} undecodable lines)",
+                    ailogs::kafka::DLQ_TOPIC,
+                    w.undecodable
+                );
+            }
+            anyhow::bail!("usage totals did not reach the truth within 300 s");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

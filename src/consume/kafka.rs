@@ -196,6 +196,7 @@ pub fn run(
         metrics: &metrics,
         views: &views,
         generation: &generation,
+        gaps: Mutex::new(HashMap::new()),
     };
     while !stop.load(Ordering::Relaxed) {
         if let Some(result) = consumer.poll(Duration::from_millis(100)) {
@@ -245,6 +246,47 @@ struct Job<'a> {
     metrics: &'a Metrics,
     views: &'a RecordSink,
     generation: &'a AtomicU64,
+    /// (partition, offset) where a gap was last refused, and how many times in a row.
+    gaps: Mutex<HashMap<i32, (i64, u32)>>,
+}
+
+/// Refusing the same gap this many times in a row is reported as an error: the broker keeps
+/// skipping offsets it still holds.
+const GAP_ERROR_AFTER: u32 = 3;
+
+/// Orders each partition's messages, drops duplicate copies, and checks that they continue
+/// exactly from the stored offset. A gap is accepted only where the broker no longer has
+/// the missing offsets (`low_watermark` past them: retention deleted them); anything else
+/// would commit past lines never counted. Err((partition, expected offset, first found)).
+fn contiguous(
+    mut batch: Vec<Pending>,
+    owned: &BTreeMap<i32, Option<i64>>,
+    low_watermark: impl Fn(i32) -> Option<i64>,
+) -> Result<Vec<Pending>, (i32, i64, i64)> {
+    batch.sort_by_key(|m| (m.partition, m.offset));
+    batch.dedup_by_key(|m| (m.partition, m.offset));
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    for m in &batch {
+        let expected = match next.get(&m.partition) {
+            Some(n) => Some(*n),
+            None => owned.get(&m.partition).copied().flatten(),
+        };
+        if let Some(expected) = expected
+            && m.offset != expected
+        {
+            if low_watermark(m.partition).is_none_or(|low| low < m.offset) {
+                return Err((m.partition, expected, m.offset));
+            }
+            tracing::warn!(
+                partition = m.partition,
+                expected,
+                got = m.offset,
+                "offsets deleted by retention before they were consumed"
+            );
+        }
+        next.insert(m.partition, m.offset + 1);
+    }
+    Ok(batch)
 }
 
 impl Job<'_> {
@@ -271,6 +313,49 @@ impl Job<'_> {
         if batch.is_empty() {
             return Ok(());
         }
+        let low_watermark = |p: i32| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(5))
+                .ok()
+                .map(|(low, _)| low)
+        };
+        let batch = match contiguous(batch, &owned, low_watermark) {
+            Ok(batch) => {
+                self.gaps.lock().clear();
+                batch
+            }
+            Err((partition, expected, got)) => {
+                // A message is missing between the stored offset and this batch: committing
+                // would skip it. Start the partitions again from Postgres.
+                let mut gaps = self.gaps.lock();
+                let seen = gaps.entry(partition).or_insert((expected, 0));
+                *seen = if seen.0 == expected {
+                    (expected, seen.1 + 1)
+                } else {
+                    (expected, 1)
+                };
+                if seen.1 >= GAP_ERROR_AFTER {
+                    tracing::error!(
+                        partition,
+                        expected,
+                        got,
+                        attempts = seen.1,
+                        "the broker keeps skipping offsets it still holds (a fetch starting inside a record batch?); not committing past them"
+                    );
+                } else {
+                    tracing::warn!(
+                        partition,
+                        expected,
+                        got,
+                        "gap in a batch; re-reading from the stored offsets"
+                    );
+                }
+                drop(gaps);
+                self.metrics.consumer_commits.with_label_values(&["gap"]).inc();
+                self.reseek(consumer, assigned)?;
+                return Ok(());
+            }
+        };
         let mut usage = UsageBatch::default();
         let mut records = Vec::new();
         let mut dead = Vec::new();
@@ -411,12 +496,14 @@ impl Job<'_> {
             .unwrap_or_default();
         self.generation.fetch_add(1, Ordering::SeqCst);
         let mut owned = assigned.lock();
+        let mut tpl = TopicPartitionList::new();
         for (p, from) in owned.iter_mut() {
             *from = stored.get(p).copied();
-            let offset = from.map_or(Offset::Beginning, Offset::Offset);
-            consumer.seek(&self.settings.topic, *p, offset, Duration::from_secs(5))?;
+            tpl.add_partition_offset(&self.settings.topic, *p, from.map_or(Offset::Beginning, Offset::Offset))?;
         }
-        Ok(())
+        // Assigning again (not `seek`) restarts every partition's fetch from these offsets,
+        // whatever state its fetcher is in.
+        consumer.assign(&tpl)
     }
 }
 
@@ -436,4 +523,47 @@ fn decode_message(decoder: &mut Decoder, payload: Option<&[u8]>) -> Result<Enric
         .decode(&raw)
         .map(Enriched::new)
         .map_err(|r| (r.reason.as_str(), r.detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(partition: i32, offset: i64) -> Pending {
+        Pending {
+            generation: 0,
+            partition,
+            offset,
+            payload: None,
+        }
+    }
+
+    #[test]
+    fn batches_must_continue_from_the_stored_offset() {
+        let owned: BTreeMap<i32, Option<i64>> = [(0, Some(10)), (1, None)].into();
+        let nothing_deleted = |_: i32| Some(0);
+        let ok = contiguous(
+            vec![m(0, 11), m(1, 5), m(0, 10), m(0, 11), m(1, 6)],
+            &owned,
+            nothing_deleted,
+        )
+        .expect("contiguous");
+        let order: Vec<(i32, i64)> = ok.iter().map(|m| (m.partition, m.offset)).collect();
+        assert_eq!(order, [(0, 10), (0, 11), (1, 5), (1, 6)], "sorted, duplicates dropped");
+        assert_eq!(
+            contiguous(vec![m(0, 10), m(0, 12)], &owned, nothing_deleted).map(|_| ()),
+            Err((0, 11, 12))
+        );
+        assert_eq!(
+            contiguous(vec![m(0, 15)], &owned, nothing_deleted).map(|_| ()),
+            Err((0, 10, 15))
+        );
+        assert_eq!(
+            contiguous(vec![m(0, 15)], &owned, |_| None).map(|_| ()),
+            Err((0, 10, 15)),
+            "unknown: refuse"
+        );
+        // Retention deleted 10..15: the gap is real.
+        assert!(contiguous(vec![m(0, 15)], &owned, |_| Some(15)).is_ok());
+    }
 }
