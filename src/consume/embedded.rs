@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ailogs_pipeline::{DecodeLimits, Decoder, Enriched, LineFormat, RawEntry};
+use ailogs_pipeline::{DecodeLimits, Decoder, Enriched, LineFormat};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -141,12 +141,7 @@ pub fn process(decoder: &mut Decoder, queued: Queued, sinks: &Sinks) {
     let mut formats = [0u64; 3];
     for stream in &queued.batch.streams {
         for entry in &stream.entries {
-            let raw = RawEntry {
-                ts_ns: entry.ts_ns,
-                line: &entry.line,
-                labels: &stream.labels,
-                metadata: &entry.metadata,
-            };
+            let raw = entry.raw(&stream.labels);
             match decoder.decode(&raw) {
                 Ok(rec) => {
                     formats[rec.format as usize] += 1;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ailogs_pipeline::{DecodeLimits, Decoder, RawEntry};
+use ailogs_pipeline::{DecodeLimits, Decoder};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
@@ -233,12 +233,7 @@ fn prepare(batch: &PushBatch, limits: DecodeLimits) -> Vec<SpooledMessage> {
     for stream in &batch.streams {
         let labels_key = labels_hash(&stream.labels);
         for entry in &stream.entries {
-            let raw = RawEntry {
-                ts_ns: entry.ts_ns,
-                line: &entry.line,
-                labels: &stream.labels,
-                metadata: &entry.metadata,
-            };
+            let raw = entry.raw(&stream.labels);
             // Undecodable lines still go to Kafka; the consumer dead-letters them with the reason.
             let key = decoder
                 .decode(&raw)

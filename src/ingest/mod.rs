@@ -9,7 +9,7 @@ pub mod ndjson;
 pub mod push;
 pub mod spool;
 
-use ailogs_pipeline::Labels;
+use ailogs_pipeline::{Labels, RawEntry};
 
 /// One stream of a push request: its labels and entries.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +23,18 @@ pub struct PushEntry {
     pub ts_ns: i64,
     pub line: String,
     pub metadata: Vec<(String, String)>,
+}
+
+impl PushEntry {
+    /// The entry as the pipeline's decoder takes it, with its stream's labels.
+    pub fn raw<'a>(&'a self, labels: &'a Labels) -> RawEntry<'a> {
+        RawEntry {
+            ts_ns: self.ts_ns,
+            line: &self.line,
+            labels,
+            metadata: &self.metadata,
+        }
+    }
 }
 
 /// Everything one request delivered.
