@@ -37,7 +37,17 @@ async fn main() -> anyhow::Result<()> {
     }
     let client = reqwest::Client::new();
     let started = Instant::now();
-    for chunk in w.lines.chunks(1000) {
+    // E2E_PUSH_S spreads the pushes over that many seconds, so chaos lands mid-stream.
+    let spread = Duration::from_secs_f64(
+        std::env::var("E2E_PUSH_S")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0.0),
+    );
+    let chunks = w.lines.len().div_ceil(1000).max(1) as u32;
+    for (i, chunk) in w.lines.chunks(1000).enumerate() {
+        let due = started + spread * i as u32 / chunks;
+        tokio::time::sleep_until(due.into()).await;
         let values: Vec<_> = chunk.iter().map(|l| json!([now.to_string(), l])).collect();
         let body = json!({"streams": [{"stream": {"app": "gateway", "job": "e2e"}, "values": values}]});
         let resp = client
@@ -101,6 +111,14 @@ async fn main() -> anyhow::Result<()> {
                     ailogs::kafka::DLQ_TOPIC,
                     w.undecodable
                 );
+                report_holes(&brokers)?;
+            }
+            if let Ok(metrics) = reqwest::get(format!("{base}/metrics")).await {
+                for line in metrics.text().await.unwrap_or_default().lines() {
+                    if line.starts_with("ailogs_spool") || line.starts_with("ailogs_kafka") {
+                        eprintln!("serve: {line}");
+                    }
+                }
             }
             anyhow::bail!("usage totals did not reach the truth within 300 s");
         }
@@ -151,4 +169,49 @@ async fn totals(pg: &Postgres) -> anyhow::Result<Totals> {
         .into_iter()
         .map(|(w, m, r, i, o, c)| ((w, m), [r, i, o, c]))
         .collect())
+}
+
+/// Reads every partition of the raw topic from its start and prints the offsets the broker
+/// does not serve although they are below its high watermark: tells a broker that lost lines
+/// from a consumer that skipped them.
+fn report_holes(brokers: &str) -> anyhow::Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let topic = ailogs::kafka::RAW_TOPIC;
+    let c: BaseConsumer = ailogs::kafka::client_config(brokers)
+        .set("group.id", "e2e-holes")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let metadata = c.fetch_metadata(Some(topic), Duration::from_secs(5))?;
+    let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len()) as i32;
+    let mut held = 0;
+    for p in 0..partitions {
+        let (low, high) = c.fetch_watermarks(topic, p, Duration::from_secs(5))?;
+        held += high - low;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+        c.assign(&tpl)?;
+        let (mut next, mut holes, mut idle) = (low, Vec::new(), 0);
+        while next < high && idle < 50 {
+            match c.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    if m.offset() > next {
+                        holes.push(next..m.offset());
+                    }
+                    next = next.max(m.offset() + 1);
+                    idle = 0;
+                }
+                Some(Err(e)) => eprintln!("partition {p}: {e}"),
+                None => idle += 1,
+            }
+        }
+        if next < high {
+            holes.push(next..high);
+        }
+        if !holes.is_empty() {
+            eprintln!("{topic}/{p}: offsets {low}..{high}, not served: {holes:?}");
+        }
+    }
+    eprintln!("{topic} holds {held} messages");
+    Ok(())
 }

@@ -15,6 +15,13 @@ pub const DLQ_TOPIC: &str = "ai-logs.dlq";
 pub const ALERTS_TOPIC: &str = "ai-logs.alerts";
 pub const GROUP_ID: &str = "ailogs-pipeline";
 
+/// Most lines the ingest producer puts in one record batch (librdkafka `batch.num.messages`;
+/// its default is 10000). Consumers start each fetch this many offsets before their stored
+/// offset, so the fetch never starts inside a batch: some brokers (tansu 0.6) answer such a
+/// fetch with the *next* batch, skipping the rest of the first one, or with nothing at the
+/// tail of a partition.
+pub const MAX_BATCH_MESSAGES: i64 = 1000;
+
 /// One accepted line on `ai-logs.raw`, as JSON: the push entry with its stream labels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RawMessage {

@@ -28,7 +28,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 
-use crate::kafka::{RawMessage, client_config};
+use crate::kafka::{MAX_BATCH_MESSAGES, RawMessage, client_config};
 use crate::metrics::Metrics;
 use crate::store::memory::MemoryViews;
 use crate::store::postgres::{CommitError, PartitionCommit, Postgres};
@@ -79,7 +79,7 @@ impl ConsumerContext for Context {
                     .collect::<Vec<_>>()
                 {
                     let from = stored.get(&p).copied();
-                    let offset = from.map_or(Offset::Beginning, Offset::Offset);
+                    let offset = fetch_start(from, Some(MAX_BATCH_MESSAGES));
                     if let Err(e) = tpl.set_partition_offset(&self.topic, p, offset) {
                         tracing::error!(partition = p, error = %e, "cannot set the start offset");
                     }
@@ -198,7 +198,18 @@ pub fn run(
         generation: &generation,
         gaps: Mutex::new(HashMap::new()),
     };
+    let mut status_at = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if tracing::enabled!(tracing::Level::DEBUG) && status_at.elapsed() >= Duration::from_secs(5) {
+            status_at = Instant::now();
+            let position = consumer.position().map(|tpl| {
+                tpl.elements()
+                    .iter()
+                    .map(|e| (e.partition(), e.offset()))
+                    .collect::<Vec<_>>()
+            });
+            tracing::debug!(stored = ?*assigned.lock(), ?position, pending = pending.len(), "consumer status");
+        }
         if let Some(result) = consumer.poll(Duration::from_millis(100)) {
             match result {
                 Ok(m) => {
@@ -250,9 +261,30 @@ struct Job<'a> {
     gaps: Mutex<HashMap<i32, (i64, u32)>>,
 }
 
-/// Refusing the same gap this many times in a row is reported as an error: the broker keeps
-/// skipping offsets it still holds.
-const GAP_ERROR_AFTER: u32 = 3;
+/// How far before the stored offset a partition is fetched from after a refused gap, by
+/// attempt: further back each time, then from the log start (None). Messages before the
+/// stored offset are filtered out, so a rewind costs reading only.
+fn gap_rewind(attempt: u32) -> Option<i64> {
+    match attempt {
+        0 | 1 => Some(MAX_BATCH_MESSAGES),
+        2 => Some(8 * MAX_BATCH_MESSAGES),
+        _ => None,
+    }
+}
+
+/// Where to fetch a partition from: `rewind` offsets before its stored offset (None: from
+/// the log start), so the fetch never starts inside a record batch; see MAX_BATCH_MESSAGES.
+/// Before the log start, librdkafka resets to it (`auto.offset.reset=earliest`).
+fn fetch_start(stored: Option<i64>, rewind: Option<i64>) -> Offset {
+    match (stored, rewind) {
+        (Some(s), Some(back)) if s > back => Offset::Offset(s - back),
+        _ => Offset::Beginning,
+    }
+}
+
+/// Still refusing the same gap after rewinding to the log start is reported as an error:
+/// the broker does not serve offsets it says it holds.
+const GAP_ERROR_AFTER: u32 = 4;
 
 /// Orders each partition's messages, drops duplicate copies, and checks that they continue
 /// exactly from the stored offset. A gap is accepted only where the broker no longer has
@@ -321,7 +353,11 @@ impl Job<'_> {
         };
         let batch = match contiguous(batch, &owned, low_watermark) {
             Ok(batch) => {
-                self.gaps.lock().clear();
+                let mut gaps = self.gaps.lock();
+                for m in &batch {
+                    gaps.remove(&m.partition);
+                }
+                drop(gaps);
                 batch
             }
             Err((partition, expected, got)) => {
@@ -334,23 +370,25 @@ impl Job<'_> {
                 } else {
                     (expected, 1)
                 };
-                if seen.1 >= GAP_ERROR_AFTER {
+                let attempt = seen.1;
+                drop(gaps);
+                if attempt >= GAP_ERROR_AFTER {
                     tracing::error!(
                         partition,
                         expected,
                         got,
-                        attempts = seen.1,
-                        "the broker keeps skipping offsets it still holds (a fetch starting inside a record batch?); not committing past them"
+                        attempt,
+                        "the broker does not serve offsets it still holds, even fetched from the log start; not committing past them"
                     );
                 } else {
                     tracing::warn!(
                         partition,
                         expected,
                         got,
-                        "gap in a batch; re-reading from the stored offsets"
+                        attempt,
+                        "gap in a batch; fetching the partition again from before the stored offset"
                     );
                 }
-                drop(gaps);
                 self.metrics.consumer_commits.with_label_values(&["gap"]).inc();
                 self.reseek(consumer, assigned)?;
                 return Ok(());
@@ -399,6 +437,9 @@ impl Job<'_> {
                     // next rebalance (or this re-read) decides where to go on.
                     tracing::warn!(%topic, partition, "commit fenced; dropping the batch and re-reading offsets");
                     self.metrics.consumer_commits.with_label_values(&["fenced"]).inc();
+                    if paused && let Ok(tpl) = consumer.assignment() {
+                        let _ = consumer.resume(&tpl);
+                    }
                     self.reseek(consumer, assigned)?;
                     return Ok(());
                 }
@@ -478,7 +519,10 @@ impl Job<'_> {
                 .headers(headers);
             deliveries.push(self.dlq.send_result(record).map_err(|(e, _)| e)?);
         }
-        for d in self.handle.block_on(futures::future::join_all(deliveries)) {
+        let started = Instant::now();
+        let results = self.handle.block_on(futures::future::join_all(deliveries));
+        tracing::debug!(lines = dead.len(), elapsed = ?started.elapsed(), "dead letters produced");
+        for d in results {
             match d {
                 Ok(Ok(_)) => {}
                 Ok(Err((e, _))) => anyhow::bail!("dead-letter produce failed: {e}"),
@@ -488,22 +532,35 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// After a fenced commit: start every owned partition again from its stored offset.
+    /// Starts every owned partition again from its stored offset (after a fenced commit or
+    /// a gap): fetched from before it (`fetch_start`, further back by `gap_rewind` after a
+    /// refused gap); `write` filters out what comes before the stored offset.
     fn reseek(&self, consumer: &BaseConsumer<Context>, assigned: &Assigned) -> KafkaResult<()> {
         let stored = self
             .handle
             .block_on(self.pg.stored_offsets(&self.settings.group_id, &self.settings.topic))
             .unwrap_or_default();
+        let gaps = self.gaps.lock().clone();
         self.generation.fetch_add(1, Ordering::SeqCst);
         let mut owned = assigned.lock();
         let mut tpl = TopicPartitionList::new();
         for (p, from) in owned.iter_mut() {
             *from = stored.get(p).copied();
-            tpl.add_partition_offset(&self.settings.topic, *p, from.map_or(Offset::Beginning, Offset::Offset))?;
+            let rewind = gaps
+                .get(p)
+                .map_or(Some(MAX_BATCH_MESSAGES), |&(_, attempt)| gap_rewind(attempt));
+            tpl.add_partition_offset(&self.settings.topic, *p, fetch_start(*from, rewind))?;
         }
-        // Assigning again (not `seek`) restarts every partition's fetch from these offsets,
-        // whatever state its fetcher is in.
-        consumer.assign(&tpl)
+        drop(owned);
+        // Seek, not assign: calling assign() outside the rebalance callback on a subscribed
+        // consumer can abort librdkafka 2.12 (rd_kafka_assignment_partition_stopped assertion).
+        let sought = consumer.seek_partitions(tpl, Duration::from_secs(10))?;
+        for e in sought.elements() {
+            if let Err(err) = e.error() {
+                tracing::warn!(partition = e.partition(), error = %err, "seek failed; the next rebalance assigns from Postgres");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -536,6 +593,17 @@ mod tests {
             offset,
             payload: None,
         }
+    }
+
+    #[test]
+    fn fetches_start_a_batch_before_the_stored_offset() {
+        assert_eq!(fetch_start(Some(5000), Some(1000)), Offset::Offset(4000));
+        assert_eq!(fetch_start(Some(700), Some(1000)), Offset::Beginning);
+        assert_eq!(fetch_start(None, Some(1000)), Offset::Beginning);
+        assert_eq!(fetch_start(Some(5000), None), Offset::Beginning);
+        // Each refused gap reaches further back, ending at the log start.
+        let rewinds: Vec<_> = (1..=4).map(gap_rewind).collect();
+        assert_eq!(rewinds, [Some(1000), Some(8000), None, None]);
     }
 
     #[test]

@@ -61,6 +61,7 @@ impl KafkaIngest {
             .set("acks", "all")
             .set("compression.type", "lz4")
             .set("linger.ms", "5")
+            .set("batch.num.messages", crate::kafka::MAX_BATCH_MESSAGES.to_string())
             .set("message.timeout.ms", DELIVERY_TIMEOUT_MS)
             .create()?;
         if let Some(spool) = &spool {
