@@ -9,6 +9,7 @@ pub mod decode;
 pub mod enrich;
 pub mod logfmt;
 pub mod normalize;
+pub mod patterns;
 pub mod query;
 pub mod record;
 pub mod shape;
