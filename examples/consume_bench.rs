@@ -71,7 +71,12 @@ async fn main() -> anyhow::Result<()> {
     config.kafka.batch_max_wait_ms = 200;
     let metrics = Arc::new(Metrics::new());
     let started = Instant::now();
-    let consumer = RunningConsumer::start(&config, Arc::clone(&metrics), Default::default()).await?;
+    let sink = ailogs::consume::kafka::RecordSink {
+        memory: None,
+        redis: None,
+        patterns: ailogs::patterns::PatternService::load(None).await?.matcher(),
+    };
+    let consumer = RunningConsumer::start(&config, Arc::clone(&metrics), sink).await?;
     let pg = ailogs::store::postgres::Postgres::connect(&url).await?;
     let mut first_commit: Option<Instant> = None;
     loop {

@@ -19,6 +19,7 @@ use crate::consume::kafka::RecordSink;
 use crate::ingest::kafka::KafkaIngest;
 use crate::ingest::spool::Spool;
 use crate::metrics::Metrics;
+use crate::patterns::PatternService;
 use crate::store::dead_letters::DeadLetters;
 use crate::store::memory::{MemoryViews, ViewLimits};
 use crate::store::redis::RedisViews;
@@ -61,11 +62,21 @@ impl Application {
             Some(url) => Some(RedisViews::new(url, &config.redis_prefix).context("AILOGS_REDIS_URL")?),
             None => None,
         };
+        let (pg, prices) = match &config.database_url {
+            Some(_) => {
+                let (pg, prices) = crate::commands::postgres_ready(&config).await?;
+                (Some(pg), prices)
+            }
+            None => (None, ailogs_pipeline::usage::PriceBook::shipped()),
+        };
+        let patterns = PatternService::load(pg.clone()).await?;
+        patterns.spawn_reload();
         let sinks = Sinks {
             views: Arc::clone(&views),
             dead_letters: Arc::clone(&dead_letters),
             metrics: Arc::clone(&metrics),
             redis: redis.clone().map(|r| (r, tokio::runtime::Handle::current())),
+            patterns: patterns.matcher(),
         };
         let handles = spawn_workers(workers, rx, sinks, limits, Arc::clone(&queue));
         for backend in config.unsupported_backends() {
@@ -101,6 +112,7 @@ impl Application {
                 let sink = RecordSink {
                     memory: Some(Arc::clone(&views)),
                     redis: redis.clone(),
+                    patterns: patterns.matcher(),
                 };
                 Some(RunningConsumer::start(&config, Arc::clone(&metrics), sink).await?)
             }
@@ -109,13 +121,6 @@ impl Application {
                 None
             }
             _ => None,
-        };
-        let (pg, prices) = match &config.database_url {
-            Some(_) => {
-                let (pg, prices) = crate::commands::postgres_ready(&config).await?;
-                (Some(pg), prices)
-            }
-            None => (None, ailogs_pipeline::usage::PriceBook::shipped()),
         };
         let state = Arc::new(State {
             config,
@@ -130,6 +135,7 @@ impl Application {
             pg,
             redis,
             prices: Arc::new(prices),
+            patterns,
         });
         Ok(Application {
             listener,

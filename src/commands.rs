@@ -111,7 +111,16 @@ pub async fn consume(config: &Config) -> anyhow::Result<()> {
         Some(url) => Some(RedisViews::new(url, &config.redis_prefix).context("AILOGS_REDIS_URL")?),
         None => None,
     };
-    let consumer = RunningConsumer::start(config, Arc::new(Metrics::new()), RecordSink { memory: None, redis }).await?;
+    let consumer = RunningConsumer::start(
+        config,
+        Arc::new(Metrics::new()),
+        RecordSink {
+            memory: None,
+            redis,
+            patterns: crate::patterns::PatternService::matcher_for(config).await?,
+        },
+    )
+    .await?;
     crate::app::shutdown_signal().await;
     consumer.stop().await
 }

@@ -12,5 +12,6 @@ pub mod demo;
 pub mod ingest;
 pub mod kafka;
 pub mod metrics;
+pub mod patterns;
 pub mod store;
 pub mod telemetry;

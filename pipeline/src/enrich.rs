@@ -3,6 +3,7 @@
 use std::ops::Deref;
 
 use crate::classify::{AuditCategory, audit_category};
+use crate::patterns::{PatternMatch, Scanner};
 use crate::record::LogRecord;
 use crate::shape::message_shape;
 
@@ -14,6 +15,8 @@ pub struct Enriched {
     /// The message with variable parts masked (`shape::message_shape`).
     pub shape: String,
     pub audit: Option<AuditCategory>,
+    /// Catalog patterns the message or error matched (`patterns::Matcher`).
+    pub patterns: Vec<PatternMatch>,
     /// Arrival order in the view that holds it; 0 until a view assigns it.
     pub seq: u64,
 }
@@ -26,7 +29,17 @@ impl Enriched {
             record,
             shape,
             audit,
+            patterns: Vec::new(),
             seq: 0,
+        }
+    }
+
+    /// Enriches a record including its pattern matches.
+    pub fn scanned(record: LogRecord, scanner: &mut Scanner) -> Self {
+        let patterns = scanner.scan(&record);
+        Enriched {
+            patterns,
+            ..Enriched::new(record)
         }
     }
 }

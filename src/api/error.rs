@@ -30,6 +30,12 @@ impl ApiError {
         }
     }
 
+    /// Names the request field the error is about.
+    pub fn field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
+
     /// An internal failure: logged in full, answered without details.
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "{context}");

@@ -4,6 +4,7 @@ pub mod error;
 mod health;
 mod middleware;
 mod ops;
+mod patterns;
 mod query;
 mod usage;
 
@@ -43,6 +44,8 @@ pub struct State {
     pub redis: Option<crate::store::redis::RedisViews>,
     /// Prices for usage computed from the in-memory views.
     pub prices: Arc<ailogs_pipeline::usage::PriceBook>,
+    /// The pattern catalog (shipped + custom) the workers match with.
+    pub patterns: Arc<crate::patterns::PatternService>,
 }
 
 pub type AppState = Arc<State>;
@@ -60,6 +63,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ai_logs/dead_letters", get(ops::dead_letters))
         .route("/api/v1/ai_logs/workspace/{id}/summary", get(usage::workspace))
         .route("/api/v1/ai_logs/conversations/{id}", get(usage::conversation))
+        .route("/api/v1/ai_logs/patterns", get(patterns::list).post(patterns::create))
+        .route(
+            "/api/v1/ai_logs/patterns/{id}",
+            axum::routing::put(patterns::replace).delete(patterns::remove),
+        )
         .route("/api/v1/ai_logs/ingest", post(ingest::http::ndjson))
         .route("/loki/api/v1/push", post(ingest::http::loki_push))
         .route("/metrics", get(ops::metrics))

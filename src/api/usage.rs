@@ -19,7 +19,7 @@ use super::error::ApiError;
 use crate::store::memory::Selection;
 
 /// Parses `name=value` pairs against the known names; every value stays a string.
-fn params(raw: Option<String>, known: &[&str]) -> Result<HashMap<String, String>, ParamError> {
+pub(super) fn params(raw: Option<String>, known: &[&str]) -> Result<HashMap<String, String>, ParamError> {
     let mut out = HashMap::new();
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned() {
         if !known.contains(&k.as_str()) {

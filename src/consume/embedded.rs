@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ailogs_pipeline::patterns::{Scanner, SharedMatcher};
 use ailogs_pipeline::{DecodeLimits, Decoder, Enriched, LineFormat};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
@@ -106,6 +107,8 @@ pub struct Sinks {
     pub metrics: Arc<Metrics>,
     /// Redis hot views and the runtime to drive their client from worker threads.
     pub redis: Option<(crate::store::redis::RedisViews, tokio::runtime::Handle)>,
+    /// The live pattern catalog; each worker scans with its own scratch.
+    pub patterns: SharedMatcher,
 }
 
 /// Starts `n` worker threads; they exit when the queue is closed and drained.
@@ -125,8 +128,9 @@ pub fn spawn_workers(
                 .name(format!("ailogs-pipeline-{i}"))
                 .spawn(move || {
                     let mut decoder = Decoder::new(limits);
+                    let mut scanner = sinks.patterns.scanner();
                     for queued in rx.iter() {
-                        process(&mut decoder, queued, &sinks);
+                        process(&mut decoder, &mut scanner, queued, &sinks);
                         sinks.metrics.queue_depth_lines.set(queue.depth() as i64);
                     }
                 })
@@ -136,7 +140,7 @@ pub fn spawn_workers(
 }
 
 /// Decodes every line of a batch into the views; rejected lines become dead letters.
-pub fn process(decoder: &mut Decoder, queued: Queued, sinks: &Sinks) {
+pub fn process(decoder: &mut Decoder, scanner: &mut Scanner, queued: Queued, sinks: &Sinks) {
     let mut records = Vec::with_capacity(queued.batch.line_count());
     let mut formats = [0u64; 3];
     for stream in &queued.batch.streams {
@@ -145,7 +149,7 @@ pub fn process(decoder: &mut Decoder, queued: Queued, sinks: &Sinks) {
             match decoder.decode(&raw) {
                 Ok(rec) => {
                     formats[rec.format as usize] += 1;
-                    records.push(Enriched::new(rec));
+                    records.push(Enriched::scanned(rec, scanner));
                 }
                 Err(rejected) => {
                     sinks

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ailogs_pipeline::patterns::{Scanner, SharedMatcher};
 use ailogs_pipeline::usage::{PriceBook, SourcePos, UsageBatch};
 use ailogs_pipeline::{DecodeLimits, Decoder, Enriched, RawEntry};
 use parking_lot::Mutex;
@@ -138,10 +139,12 @@ struct Pending {
 
 /// Where processed records go besides Postgres: the serving process's in-memory views, and
 /// the Redis hot views every API replica reads.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RecordSink {
     pub memory: Option<Arc<MemoryViews>>,
     pub redis: Option<crate::store::redis::RedisViews>,
+    /// The live pattern catalog every record is scanned with.
+    pub patterns: SharedMatcher,
 }
 
 /// Runs the consumer on the current thread until `stop` is set. Call from a dedicated
@@ -182,7 +185,10 @@ pub fn run(
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .create()?;
-    let mut decoder = Decoder::new(settings.limits);
+    let mut decoder = MessageDecoder {
+        decoder: Decoder::new(settings.limits),
+        scanner: views.patterns.scanner(),
+    };
     let mut pending: Vec<Pending> = Vec::new();
     let mut oldest: Option<Instant> = None;
     tracing::info!(group = %settings.group_id, topic = %settings.topic, "consumer started");
@@ -327,7 +333,7 @@ impl Job<'_> {
         &self,
         consumer: &BaseConsumer<Context>,
         assigned: &Assigned,
-        decoder: &mut Decoder,
+        decoder: &mut MessageDecoder,
         batch: Vec<Pending>,
         stop: &AtomicBool,
     ) -> anyhow::Result<()> {
@@ -405,7 +411,7 @@ impl Job<'_> {
                 partition: m.partition,
                 offset: m.offset,
             };
-            match decode_message(decoder, m.payload.as_deref()) {
+            match decoder.decode(m.payload.as_deref()) {
                 Ok(e) => {
                     usage.add(&e, self.prices, source);
                     records.push(e);
@@ -564,22 +570,28 @@ impl Job<'_> {
     }
 }
 
-/// Envelope, then line. Errors are (reason, detail) for the dead-letter headers.
-fn decode_message(decoder: &mut Decoder, payload: Option<&[u8]>) -> Result<Enriched, (&'static str, String)> {
-    let payload = payload.ok_or(("empty_message", "message has no payload".to_owned()))?;
-    let msg: RawMessage =
-        serde_json::from_slice(payload).map_err(|e| ("invalid_envelope", format!("not an ailogs raw message: {e}")))?;
-    let labels = Arc::new(msg.labels);
-    let raw = RawEntry {
-        ts_ns: msg.ts_ns,
-        line: &msg.line,
-        labels: &labels,
-        metadata: &msg.metadata,
-    };
-    decoder
-        .decode(&raw)
-        .map(Enriched::new)
-        .map_err(|r| (r.reason.as_str(), r.detail))
+/// Turns `ai-logs.raw` messages into enriched records: envelope, line, pattern matches.
+struct MessageDecoder {
+    decoder: Decoder,
+    scanner: Scanner,
+}
+
+impl MessageDecoder {
+    /// Errors are (reason, detail) for the dead-letter headers.
+    fn decode(&mut self, payload: Option<&[u8]>) -> Result<Enriched, (&'static str, String)> {
+        let payload = payload.ok_or(("empty_message", "message has no payload".to_owned()))?;
+        let msg: RawMessage = serde_json::from_slice(payload)
+            .map_err(|e| ("invalid_envelope", format!("not an ailogs raw message: {e}")))?;
+        let labels = Arc::new(msg.labels);
+        let raw = RawEntry {
+            ts_ns: msg.ts_ns,
+            line: &msg.line,
+            labels: &labels,
+            metadata: &msg.metadata,
+        };
+        let record = self.decoder.decode(&raw).map_err(|r| (r.reason.as_str(), r.detail))?;
+        Ok(Enriched::scanned(record, &mut self.scanner))
+    }
 }
 
 #[cfg(test)]

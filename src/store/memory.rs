@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use ailogs_pipeline::patterns::PatternStats;
 use ailogs_pipeline::query::ContextSource;
 use ailogs_pipeline::{Enriched, Level};
 use parking_lot::RwLock;
@@ -65,6 +66,8 @@ struct Inner {
     last_insert: Option<SystemTime>,
     inserted_total: u64,
     evicted_total: u64,
+    /// Per catalog pattern, over every line inserted since start (not only those held).
+    pattern_stats: PatternStats,
 }
 
 pub struct MemoryViews {
@@ -105,6 +108,7 @@ impl MemoryViews {
             if let Some(id) = &rec.conversation_id {
                 inner.by_conversation.entry(id.clone()).or_default().push_back(seq);
             }
+            inner.pattern_stats.observe(&rec);
             inner.newest_event_ns = Some(inner.newest_event_ns.map_or(rec.ts_ns, |n| n.max(rec.ts_ns)));
             inner.ring.push_back(Slot { rec, arrived: now });
             inner.inserted_total += 1;
@@ -114,6 +118,11 @@ impl MemoryViews {
         let evicted = (0..over).filter(|_| inner.evict_front()).count();
         self.count_evictions(&mut inner, evicted, "count");
         self.expire_locked(&mut inner, now);
+    }
+
+    /// Pattern counts over every line inserted since the process started.
+    pub fn pattern_stats(&self) -> PatternStats {
+        self.inner.read().pattern_stats.clone()
     }
 
     /// Evicts lines that arrived more than `max_age` ago.

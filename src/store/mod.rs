@@ -2,5 +2,6 @@
 
 pub mod dead_letters;
 pub mod memory;
+pub mod patterns;
 pub mod postgres;
 pub mod redis;

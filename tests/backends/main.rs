@@ -4,5 +4,6 @@ mod billing;
 mod env;
 mod exactly_once;
 mod outage;
+mod patterns;
 mod rebalance;
 mod spool;

@@ -2,6 +2,7 @@
 
 mod harness;
 mod ops;
+mod patterns;
 mod push;
 mod query;
 mod redis;

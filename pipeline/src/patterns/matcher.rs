@@ -224,9 +224,13 @@ impl SharedMatcher {
 
     /// Compiles `patterns` and swaps them in; on error the running matcher stays.
     pub fn replace(&self, patterns: Vec<PatternDef>) -> Result<(), CatalogError> {
-        let m = Matcher::compile(patterns)?;
-        self.0.store(Arc::new(m));
+        self.store(Matcher::compile(patterns)?);
         Ok(())
+    }
+
+    /// Swaps in an already compiled matcher; scanners pick it up at their next record.
+    pub fn store(&self, m: Matcher) {
+        self.0.store(Arc::new(m));
     }
 
     pub fn scanner(&self) -> Scanner {

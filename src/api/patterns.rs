@@ -1,0 +1,207 @@
+//! The pattern catalog: `GET /patterns` (with counts), and custom patterns added, replaced
+//! and removed through `POST /patterns`, `PUT /patterns/{id}`, `DELETE /patterns/{id}`.
+
+use ailogs_pipeline::normalize::time::format_rfc3339;
+use ailogs_pipeline::patterns::{CatalogError, Category, PatternDef, Severity};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::usage::params;
+use crate::patterns::PatternError;
+
+const LIST_PARAMS: &[&str] = &["category", "severity", "min_severity", "source"];
+
+fn bad(field: &str, message: String, suggestion: &str) -> ApiError {
+    let mut e = ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message, suggestion);
+    e.field = Some(field.into());
+    e
+}
+
+/// Comma-separated names, each parsed by `parse`.
+fn list_of<T>(
+    field: &str,
+    raw: Option<&String>,
+    parse: fn(&str) -> Option<T>,
+    known: &str,
+) -> Result<Vec<T>, ApiError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    raw.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            parse(s).ok_or_else(|| {
+                bad(
+                    field,
+                    format!("unknown {field} `{}`", s.trim()),
+                    &format!("one of: {known}"),
+                )
+            })
+        })
+        .collect()
+}
+
+pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+    let p = params(raw, LIST_PARAMS)?;
+    let categories = list_of(
+        "category",
+        p.get("category"),
+        Category::from_name,
+        &names(&Category::ALL.map(Category::as_str)),
+    )?;
+    let severities = list_of(
+        "severity",
+        p.get("severity"),
+        Severity::from_name,
+        "low, medium, high, critical",
+    )?;
+    let min_severity = match p.get("min_severity") {
+        Some(s) => Some(Severity::from_name(s).ok_or_else(|| {
+            bad(
+                "min_severity",
+                format!("unknown min_severity `{s}`"),
+                "one of: low, medium, high, critical",
+            )
+        })?),
+        None => None,
+    };
+    let source = match p.get("source").map(String::as_str) {
+        None | Some("") => None,
+        Some(s @ ("shipped" | "custom")) => Some(s.to_owned()),
+        Some(s) => {
+            return Err(bad(
+                "source",
+                format!("unknown source `{s}`"),
+                "one of: shipped, custom",
+            ));
+        }
+    };
+    let stats = state.views.pattern_stats();
+    let mut out = Vec::new();
+    for (def, src) in state.patterns.list().await {
+        if (!categories.is_empty() && !categories.contains(&def.category))
+            || (!severities.is_empty() && !severities.contains(&def.severity))
+            || min_severity.is_some_and(|m| def.severity < m)
+            || source.as_deref().is_some_and(|s| json!(src) != json!(s))
+        {
+            continue;
+        }
+        let counter = stats.get(&def.id);
+        let mut v = serde_json::to_value(&def).unwrap_or(Value::Null);
+        v["source"] = json!(src);
+        v["count"] = json!(counter.map_or(0, |c| c.count));
+        v["first_seen"] = json!(counter.map(|c| format_rfc3339(c.first_seen_ns)));
+        v["last_seen"] = json!(counter.map(|c| format_rfc3339(c.last_seen_ns)));
+        v["services"] = json!(counter.map(|c| &c.services));
+        out.push(v);
+    }
+    Ok(Json(json!({
+        "catalog_version": state.patterns.version(),
+        "total_patterns": out.len(),
+        "total_matches": stats.total(),
+        "counts_since": "process start",
+        "patterns": out,
+    })))
+}
+
+pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let def = parse(&body)?;
+    match state.patterns.put(def.clone()).await {
+        Ok(true) => Ok((StatusCode::CREATED, Json(json!({"created": def}))).into_response()),
+        Ok(false) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "pattern_exists",
+            format!("custom pattern {:?} already exists", def.id),
+            "use PUT /api/v1/ai_logs/patterns/{id} to replace it",
+        )
+        .field("id")),
+        Err(e) => Err(pattern_error(e)),
+    }
+}
+
+pub async fn replace(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let def = parse(&body)?;
+    if def.id != id {
+        return Err(bad(
+            "id",
+            format!("the body's id {:?} differs from the path's {id:?}", def.id),
+            "send the same id in the path and the body",
+        ));
+    }
+    match state.patterns.put(def.clone()).await {
+        Ok(true) => Ok((StatusCode::CREATED, Json(json!({"created": def}))).into_response()),
+        Ok(false) => Ok((StatusCode::OK, Json(json!({"replaced": def}))).into_response()),
+        Err(e) => Err(pattern_error(e)),
+    }
+}
+
+pub async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    state
+        .patterns
+        .remove(&id)
+        .await
+        .map(|()| StatusCode::NO_CONTENT)
+        .map_err(pattern_error)
+}
+
+fn names(all: &[&str]) -> String {
+    all.join(", ")
+}
+
+/// The body as a pattern; serde's message names the field that is wrong.
+fn parse(body: &[u8]) -> Result<PatternDef, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let msg = e.to_string();
+        let field = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.contains("field"))
+            .unwrap_or("body")
+            .to_owned();
+        bad(
+            &field,
+            format!("not a pattern: {msg}"),
+            "send JSON with id, regex, severity (low|medium|high|critical), category (connectivity|performance|ai|security|infrastructure|data), suggestion, and optionally condition and examples",
+        )
+    })
+}
+
+fn pattern_error(e: PatternError) -> ApiError {
+    match e {
+        PatternError::Invalid(c) => {
+            let field = match &c {
+                CatalogError::Compile { .. } => "regex",
+                CatalogError::Example { .. } => "examples",
+                CatalogError::Invalid { reason, .. } => reason.split_whitespace().next().unwrap_or("body"),
+                CatalogError::Syntax(_) => "body",
+            }
+            .to_owned();
+            let mut err = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_pattern",
+                c.to_string(),
+                "fix the field named; the running catalog is unchanged",
+            );
+            err.field = Some(field);
+            err
+        }
+        PatternError::Shipped(id) => ApiError::new(
+            StatusCode::CONFLICT,
+            "shipped_pattern",
+            format!("pattern {id:?} is part of the shipped catalog"),
+            "add a custom pattern with another id",
+        )
+        .field("id"),
+        PatternError::NotFound(id) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no custom pattern {id:?}"),
+            "GET /api/v1/ai_logs/patterns?source=custom lists them",
+        ),
+        PatternError::Db(e) => ApiError::internal("storing the pattern", e),
+    }
+}
