@@ -14,6 +14,7 @@ pub mod query;
 pub mod record;
 pub mod shape;
 pub mod synth;
+pub mod templates;
 pub mod usage;
 
 pub use decode::{Decoder, RawEntry, RejectReason, Rejected};

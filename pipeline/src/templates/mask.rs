@@ -1,0 +1,129 @@
+//! Which tokens are variables: masked to `<*>` before a message is routed or compared.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+pub const WILDCARD: &str = "<*>";
+
+/// UUIDs, 0x-hex, and runs of hex characters holding a digit (numbers, ids, hashes).
+static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|0x[0-9a-f]+|[0-9a-f]*[0-9][0-9a-f]*")
+        .unwrap_or_else(|e| unreachable!("{e}"))
+});
+/// Parameters joined by separators (an IP and port, a date, a version): one parameter.
+static JOINED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<\*>(?:[.:,/_+-]*<\*>)+").unwrap_or_else(|e| unreachable!("{e}")));
+
+/// The masks of the default configuration, applied in order before numbers are masked:
+/// quoted values, URLs, paths, dotted names (hosts, packages), and weekday and month names
+/// (parts of timestamps inside messages).
+pub fn default_masks() -> Vec<Regex> {
+    [
+        r#""[^"]*"|'[^'\s]*'"#,
+        r"\b[a-z][a-z0-9+.-]*://\S+",
+        r"(?:/[\w.@~+-]+){2,}/?",
+        r"\b(?:[\w-]+\.){2,}[\w-]+\b",
+        r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b",
+    ]
+    .iter()
+    .map(|p| Regex::new(p).unwrap_or_else(|e| unreachable!("{e}")))
+    .collect()
+}
+
+/// Masks the numeric parts of a message inside its tokens, keeping their words and
+/// punctuation: `index:42` -> `index:<*>`, `10.0.0.1:8080` -> `<*>`, `blk_-123` -> `blk_-<*>`.
+pub fn mask_numbers(text: &str) -> Cow<'_, str> {
+    if !text.bytes().any(|b| b.is_ascii_digit()) {
+        return Cow::Borrowed(text);
+    }
+    let masked = NUMERIC.replace_all(text, WILDCARD);
+    match JOINED.replace_all(&masked, WILDCARD) {
+        Cow::Borrowed(_) => Cow::Owned(masked.into_owned()),
+        Cow::Owned(o) => Cow::Owned(o),
+    }
+}
+
+/// Numbers, hex, uuids, IPs and ports, paths, URLs, quoted values, and any token with a
+/// digit in it (ids, sizes, timestamps, durations): in logs these are almost always
+/// parameters. Words, punctuation and key names stay.
+pub fn token_is_variable(t: &str) -> bool {
+    let b = t.as_bytes();
+    if b.iter().any(u8::is_ascii_digit) {
+        return true;
+    }
+    let trimmed = t.trim_matches(|c: char| matches!(c, ',' | ';' | '.' | ')' | '(' | ']' | '['));
+    if trimmed.len() >= 2 {
+        let (first, last) = (trimmed.as_bytes()[0], trimmed.as_bytes()[trimmed.len() - 1]);
+        if (first == b'"' && last == b'"') || (first == b'\'' && last == b'\'') {
+            return true;
+        }
+    }
+    // Paths and URLs: two or more separators.
+    if (trimmed.starts_with('/') && trimmed[1..].contains('/')) || trimmed.contains("://") {
+        return true;
+    }
+    // Long hex without digits is rare ("deadbeef"): only with a 0x prefix (has a digit).
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::templates::{DrainConfig, Miner};
+
+    #[test]
+    fn numbers_are_masked_inside_tokens() {
+        assert_eq!(
+            mask_numbers(
+                "index:42 from 10.0.0.1:8080 blk_-123 at 2005-07-09 took 1.5s id=550e8400-e29b-41d4-a716-446655440000"
+            ),
+            "index:<*> from <*> blk_-<*> at <*> took <*>s id=<*>"
+        );
+        assert_eq!(mask_numbers("no digits here"), "no digits here");
+        let mut m = Miner::new(DrainConfig::default());
+        let t: Vec<String> = m
+            .tokens("connection from host-1.example.net (a.b.example.net) at Sat Jul  9 22:53:19 2005 path /var/log/x \"a b\"")
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(
+            t.join(" "),
+            "connection from <*> (<*>) at <*> <*> <*> <*> <*> path <*> <*>"
+        );
+        m.add("x");
+    }
+
+    #[test]
+    fn variables_and_words() {
+        for v in [
+            "42",
+            "0x1f",
+            "blk_-1608999687919862906",
+            "10.251.42.84:50010",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "/user/root/part-00590",
+            "/var/log/app",
+            "'abc'",
+            "\"quoted\",",
+            "http://example.com/x",
+            "3.2s",
+        ] {
+            assert!(token_is_variable(v), "{v}");
+        }
+        for w in [
+            "Receiving",
+            "block",
+            "src:",
+            "user=root",
+            "(root)",
+            "/",
+            "<*>",
+            "-",
+            "failed.",
+        ] {
+            assert!(!token_is_variable(w), "{w}");
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Online template mining: each line gets the id of the template it belongs to on arrival.
+
+pub mod drain;
+pub mod mask;
+
+pub use drain::{Cluster, ClusterId, DrainConfig, Miner, Placement};
