@@ -77,6 +77,10 @@ impl Application {
             metrics: Arc::clone(&metrics),
             redis: redis.clone().map(|r| (r, tokio::runtime::Handle::current())),
             patterns: patterns.matcher(),
+            templates: Arc::new(parking_lot::Mutex::new(ailogs_pipeline::templates::TemplateIndex::new(
+                ailogs_pipeline::templates::DrainConfig::default(),
+                crate::consume::embedded::MAX_TEMPLATE_SERVICES,
+            ))),
         };
         let handles = spawn_workers(workers, rx, sinks, limits, Arc::clone(&queue));
         for backend in config.unsupported_backends() {

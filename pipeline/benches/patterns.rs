@@ -1,18 +1,20 @@
-//! Pattern matching throughput: the shipped catalog (one Hyperscan database) over the
-//! message and error of realistic AI-service records, with incidents mixed in, and the
-//! same catalog through the regex crate's RegexSet for comparison.
+//! Throughput on realistic AI-service traffic with incidents mixed in: pattern matching
+//! (the shipped catalog in one Hyperscan database, and through the regex crate's RegexSet
+//! for comparison), template mining, and the whole core per line (decode, match, mine,
+//! usage aggregation).
 
 use std::hint::black_box;
 
-use ailogs_pipeline::patterns::{Catalog, Matcher};
+use ailogs_pipeline::Enriched;
+use ailogs_pipeline::patterns::{Catalog, Matcher, SharedMatcher};
 use ailogs_pipeline::synth::{Incident, Traffic};
+use ailogs_pipeline::templates::{DrainConfig, TemplateIndex};
+use ailogs_pipeline::usage::{PriceBook, SourcePos, UsageBatch};
 use ailogs_pipeline::{DecodeLimits, Decoder, LogRecord, RawEntry, labels_from};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-fn records(n: usize) -> Vec<LogRecord> {
+fn lines(n: usize) -> Vec<ailogs_pipeline::synth::SynthLine> {
     let mut t = Traffic::new(11);
-    let labels = labels_from([("app", "api"), ("env", "bench")]);
-    let mut d = Decoder::new(DecodeLimits::default());
     let mut out = Vec::with_capacity(n);
     let mut i = 0i64;
     let incidents = [
@@ -26,20 +28,28 @@ fn records(n: usize) -> Vec<LogRecord> {
         if i % 2000 == 0 {
             t.start_incident(incidents[(i / 2000) as usize % incidents.len()], 300);
         }
-        for l in t.request(1_700_000_000_000_000_000 + i * 50_000_000) {
-            if let Ok(r) = d.decode(&RawEntry {
-                ts_ns: l.ts_ns,
-                line: &l.line,
-                labels: &labels,
-                metadata: &[],
-            }) {
-                out.push(r);
-            }
-        }
+        out.extend(t.request(1_700_000_000_000_000_000 + i * 50_000_000));
         i += 1;
     }
     out.truncate(n);
     out
+}
+
+fn records(n: usize) -> Vec<LogRecord> {
+    let labels = labels_from([("app", "api"), ("env", "bench")]);
+    let mut d = Decoder::new(DecodeLimits::default());
+    lines(n)
+        .iter()
+        .filter_map(|l| {
+            d.decode(&RawEntry {
+                ts_ns: l.ts_ns,
+                line: &l.line,
+                labels: &labels,
+                metadata: &[],
+            })
+            .ok()
+        })
+        .collect()
 }
 
 fn bench_patterns(c: &mut Criterion) {
@@ -75,6 +85,58 @@ fn bench_patterns(c: &mut Criterion) {
                     black_box(set.matches(e));
                 }
             }
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("templates");
+    group.throughput(Throughput::Elements(recs.len() as u64));
+    group.bench_function("mine", |b| {
+        // A warm index: the steady state is lines joining known templates.
+        let mut idx = TemplateIndex::new(DrainConfig::default(), 1000);
+        for r in &recs {
+            idx.tag(&r.service, &r.message);
+        }
+        b.iter(|| {
+            for r in &recs {
+                black_box(idx.tag(&r.service, &r.message));
+            }
+        })
+    });
+    group.finish();
+
+    let raw = lines(20_000);
+    let labels = labels_from([("app", "api"), ("env", "bench")]);
+    let shared = SharedMatcher::new(Matcher::compile(catalog.patterns).expect("compile"));
+    let book = PriceBook::shipped();
+    let mut group = c.benchmark_group("core");
+    group.throughput(Throughput::Elements(raw.len() as u64));
+    group.bench_function("decode_match_mine_aggregate", |b| {
+        let mut d = Decoder::new(DecodeLimits::default());
+        let mut scanner = shared.scanner();
+        let mut idx = TemplateIndex::new(DrainConfig::default(), 1000);
+        b.iter(|| {
+            let mut usage = UsageBatch::default();
+            for (i, l) in raw.iter().enumerate() {
+                let Ok(rec) = d.decode(&RawEntry {
+                    ts_ns: l.ts_ns,
+                    line: &l.line,
+                    labels: &labels,
+                    metadata: &[],
+                }) else {
+                    continue;
+                };
+                let mut e = Enriched::scanned(rec, &mut scanner);
+                e.template = Some(idx.tag(&e.record.service, &e.record.message));
+                let pos = SourcePos {
+                    topic: String::new(),
+                    partition: 0,
+                    offset: i as i64,
+                };
+                usage.add(&e, &book, pos);
+                black_box(&e);
+            }
+            black_box(usage)
         })
     });
     group.finish();

@@ -6,6 +6,7 @@ use crate::classify::{AuditCategory, audit_category};
 use crate::patterns::{PatternMatch, Scanner};
 use crate::record::LogRecord;
 use crate::shape::message_shape;
+use crate::templates::{TemplateIndex, TemplateTag};
 
 /// A record with what the pipeline derived from it. Later stages add pattern matches,
 /// template ids and usage here.
@@ -17,6 +18,8 @@ pub struct Enriched {
     pub audit: Option<AuditCategory>,
     /// Catalog patterns the message or error matched (`patterns::Matcher`).
     pub patterns: Vec<PatternMatch>,
+    /// The message's template in its service (`templates::TemplateIndex`), once mined.
+    pub template: Option<TemplateTag>,
     /// Arrival order in the view that holds it; 0 until a view assigns it.
     pub seq: u64,
 }
@@ -30,7 +33,15 @@ impl Enriched {
             shape,
             audit,
             patterns: Vec::new(),
+            template: None,
             seq: 0,
+        }
+    }
+
+    /// Tags each record with its template, in order (one lock for a batch).
+    pub fn mine_templates(records: &mut [Enriched], index: &mut TemplateIndex) {
+        for r in records {
+            r.template = Some(index.tag(&r.record.service, &r.record.message));
         }
     }
 

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ailogs_pipeline::patterns::{Scanner, SharedMatcher};
+use ailogs_pipeline::templates::{DrainConfig, TemplateIndex};
 use ailogs_pipeline::usage::{PriceBook, SourcePos, UsageBatch};
 use ailogs_pipeline::{DecodeLimits, Decoder, Enriched, RawEntry};
 use parking_lot::Mutex;
@@ -29,6 +30,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 
+use crate::consume::embedded::MAX_TEMPLATE_SERVICES;
 use crate::kafka::{MAX_BATCH_MESSAGES, RawMessage, client_config};
 use crate::metrics::Metrics;
 use crate::store::memory::MemoryViews;
@@ -188,6 +190,7 @@ pub fn run(
     let mut decoder = MessageDecoder {
         decoder: Decoder::new(settings.limits),
         scanner: views.patterns.scanner(),
+        templates: TemplateIndex::new(DrainConfig::default(), MAX_TEMPLATE_SERVICES),
     };
     let mut pending: Vec<Pending> = Vec::new();
     let mut oldest: Option<Instant> = None;
@@ -574,6 +577,7 @@ impl Job<'_> {
 struct MessageDecoder {
     decoder: Decoder,
     scanner: Scanner,
+    templates: TemplateIndex,
 }
 
 impl MessageDecoder {
@@ -590,7 +594,9 @@ impl MessageDecoder {
             metadata: &msg.metadata,
         };
         let record = self.decoder.decode(&raw).map_err(|r| (r.reason.as_str(), r.detail))?;
-        Ok(Enriched::scanned(record, &mut self.scanner))
+        let mut e = Enriched::scanned(record, &mut self.scanner);
+        e.template = Some(self.templates.tag(&e.record.service, &e.record.message));
+        Ok(e)
     }
 }
 

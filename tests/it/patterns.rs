@@ -213,3 +213,25 @@ async fn custom_patterns_are_validated_hot_loaded_replaced_and_removed() {
     assert_eq!(all["total_matches"], 1, "the removed pattern no longer matches");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn records_are_tagged_with_their_template_on_arrival() {
+    let app = TestApp::start().await;
+    push_lines(
+        &app,
+        &[
+            r#"{"level":"info","message":"user 42 logged in from 10.0.0.1"}"#,
+            r#"{"level":"info","message":"user 7 logged in from 10.0.0.9"}"#,
+            r#"{"level":"info","message":"cache flushed"}"#,
+        ],
+    )
+    .await;
+    app.wait_inserted(3).await;
+    let recs = app.state.views.select_all(&Default::default());
+    let tags: Vec<_> = recs.iter().map(|r| r.template.expect("tagged")).collect();
+    assert_eq!(tags.len(), 3);
+    assert_eq!(tags[0].id, tags[1].id, "one event, one template");
+    assert_ne!(tags[0].id, tags[2].id);
+    assert_eq!(tags.iter().map(|t| t.new).collect::<Vec<_>>(), [true, false, true]);
+    app.stop().await;
+}

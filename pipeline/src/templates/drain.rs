@@ -40,7 +40,7 @@ impl Default for DrainConfig {
             depth: 4,
             sim_threshold: 0.5,
             max_children: 100,
-            max_clusters: 50_000,
+            max_clusters: 5_000,
             masks: default_masks(),
             mask_numbers: true,
             mask_tokens: false,

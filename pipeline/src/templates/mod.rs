@@ -1,6 +1,8 @@
 //! Online template mining: each line gets the id of the template it belongs to on arrival.
 
 pub mod drain;
+pub mod index;
 pub mod mask;
 
 pub use drain::{Cluster, ClusterId, DrainConfig, Miner, Placement};
+pub use index::{TemplateIndex, TemplateTag};
