@@ -75,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
         memory: None,
         redis: None,
         patterns: ailogs::patterns::PatternService::load(None).await?.matcher(),
+        live: Default::default(),
     };
     let consumer = RunningConsumer::start(&config, Arc::clone(&metrics), sink).await?;
     let pg = ailogs::store::postgres::Postgres::connect(&url).await?;

@@ -23,6 +23,7 @@ use crate::patterns::PatternService;
 use crate::store::dead_letters::DeadLetters;
 use crate::store::memory::{MemoryViews, ViewLimits};
 use crate::store::redis::RedisViews;
+use ailogs_pipeline::live::LiveAnalysis;
 
 pub struct Application {
     listener: TcpListener,
@@ -70,6 +71,7 @@ impl Application {
             None => (None, ailogs_pipeline::usage::PriceBook::shipped()),
         };
         let patterns = PatternService::load(pg.clone()).await?;
+        let live = Arc::new(parking_lot::Mutex::new(LiveAnalysis::default()));
         patterns.spawn_reload();
         let sinks = Sinks {
             views: Arc::clone(&views),
@@ -77,10 +79,7 @@ impl Application {
             metrics: Arc::clone(&metrics),
             redis: redis.clone().map(|r| (r, tokio::runtime::Handle::current())),
             patterns: patterns.matcher(),
-            templates: Arc::new(parking_lot::Mutex::new(ailogs_pipeline::templates::TemplateIndex::new(
-                ailogs_pipeline::templates::DrainConfig::default(),
-                crate::consume::embedded::MAX_TEMPLATE_SERVICES,
-            ))),
+            live: Arc::clone(&live),
         };
         let handles = spawn_workers(workers, rx, sinks, limits, Arc::clone(&queue));
         for backend in config.unsupported_backends() {
@@ -117,6 +116,7 @@ impl Application {
                     memory: Some(Arc::clone(&views)),
                     redis: redis.clone(),
                     patterns: patterns.matcher(),
+                    live: Arc::clone(&live),
                 };
                 Some(RunningConsumer::start(&config, Arc::clone(&metrics), sink).await?)
             }
@@ -140,6 +140,7 @@ impl Application {
             redis,
             prices: Arc::new(prices),
             patterns,
+            live,
         });
         Ok(Application {
             listener,

@@ -118,6 +118,7 @@ pub async fn consume(config: &Config) -> anyhow::Result<()> {
             memory: None,
             redis,
             patterns: crate::patterns::PatternService::matcher_for(config).await?,
+            live: Default::default(),
         },
     )
     .await?;

@@ -6,7 +6,7 @@ use crate::classify::{AuditCategory, audit_category};
 use crate::patterns::{PatternMatch, Scanner};
 use crate::record::LogRecord;
 use crate::shape::message_shape;
-use crate::templates::{TemplateIndex, TemplateTag};
+use crate::templates::TemplateTag;
 
 /// A record with what the pipeline derived from it. Later stages add pattern matches,
 /// template ids and usage here.
@@ -35,13 +35,6 @@ impl Enriched {
             patterns: Vec::new(),
             template: None,
             seq: 0,
-        }
-    }
-
-    /// Tags each record with its template, in order (one lock for a batch).
-    pub fn mine_templates(records: &mut [Enriched], index: &mut TemplateIndex) {
-        for r in records {
-            r.template = Some(index.tag(&r.record.service, &r.record.message));
         }
     }
 

@@ -4,9 +4,12 @@
 //! every rule about logs lives here, unit-tested and benchmarked without a server. The
 //! `ailogs` crate carries bytes to and from it.
 
+pub mod analyze;
+pub mod anomaly;
 pub mod classify;
 pub mod decode;
 pub mod enrich;
+pub mod live;
 pub mod logfmt;
 pub mod normalize;
 pub mod patterns;

@@ -1,5 +1,6 @@
 //! The HTTP API: agent queries, health, metrics and the ingest endpoints, on one router.
 
+mod analyze;
 pub mod error;
 mod health;
 mod middleware;
@@ -46,6 +47,8 @@ pub struct State {
     pub prices: Arc<ailogs_pipeline::usage::PriceBook>,
     /// The pattern catalog (shipped + custom) the workers match with.
     pub patterns: Arc<crate::patterns::PatternService>,
+    /// Templates, anomalies and alerts of the lines this process handled.
+    pub live: Arc<parking_lot::Mutex<ailogs_pipeline::live::LiveAnalysis>>,
 }
 
 pub type AppState = Arc<State>;
@@ -63,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ai_logs/dead_letters", get(ops::dead_letters))
         .route("/api/v1/ai_logs/workspace/{id}/summary", get(usage::workspace))
         .route("/api/v1/ai_logs/conversations/{id}", get(usage::conversation))
+        .route("/api/v1/ai_logs/analyze", get(analyze::analyze))
         .route("/api/v1/ai_logs/patterns", get(patterns::list).post(patterns::create))
         .route(
             "/api/v1/ai_logs/patterns/{id}",

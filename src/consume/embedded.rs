@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ailogs_pipeline::live::LiveAnalysis;
 use ailogs_pipeline::patterns::{Scanner, SharedMatcher};
-use ailogs_pipeline::templates::TemplateIndex;
 use ailogs_pipeline::{DecodeLimits, Decoder, Enriched, LineFormat};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
@@ -100,9 +100,6 @@ impl IngestQueue {
     }
 }
 
-/// Services with their own template miner; lines of further services share one.
-pub const MAX_TEMPLATE_SERVICES: usize = 1000;
-
 /// Everything a worker writes to.
 #[derive(Clone)]
 pub struct Sinks {
@@ -113,8 +110,8 @@ pub struct Sinks {
     pub redis: Option<(crate::store::redis::RedisViews, tokio::runtime::Handle)>,
     /// The live pattern catalog; each worker scans with its own scratch.
     pub patterns: SharedMatcher,
-    /// Templates per service, shared by the workers (locked once per batch).
-    pub templates: Arc<Mutex<TemplateIndex>>,
+    /// Templates, anomalies and alerts, shared by the workers (locked once per batch).
+    pub live: Arc<Mutex<LiveAnalysis>>,
 }
 
 /// Starts `n` worker threads; they exit when the queue is closed and drained.
@@ -190,7 +187,7 @@ pub fn process(decoder: &mut Decoder, scanner: &mut Scanner, queued: Queued, sin
             sinks.metrics.lines_decoded.with_label_values(&[name]).inc_by(n);
         }
     }
-    Enriched::mine_templates(&mut records, &mut sinks.templates.lock());
+    sinks.live.lock().process(&mut records);
     if let Some((redis, handle)) = &sinks.redis {
         crate::store::redis::write_blocking(redis, handle, &records, &sinks.metrics);
     }

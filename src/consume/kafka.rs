@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ailogs_pipeline::live::LiveAnalysis;
 use ailogs_pipeline::patterns::{Scanner, SharedMatcher};
-use ailogs_pipeline::templates::{DrainConfig, TemplateIndex};
 use ailogs_pipeline::usage::{PriceBook, SourcePos, UsageBatch};
 use ailogs_pipeline::{DecodeLimits, Decoder, Enriched, RawEntry};
 use parking_lot::Mutex;
@@ -30,7 +30,6 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 
-use crate::consume::embedded::MAX_TEMPLATE_SERVICES;
 use crate::kafka::{MAX_BATCH_MESSAGES, RawMessage, client_config};
 use crate::metrics::Metrics;
 use crate::store::memory::MemoryViews;
@@ -147,6 +146,8 @@ pub struct RecordSink {
     pub redis: Option<crate::store::redis::RedisViews>,
     /// The live pattern catalog every record is scanned with.
     pub patterns: SharedMatcher,
+    /// Templates, anomalies and alerts (shared with the API in a serving process).
+    pub live: Arc<Mutex<LiveAnalysis>>,
 }
 
 /// Runs the consumer on the current thread until `stop` is set. Call from a dedicated
@@ -190,7 +191,6 @@ pub fn run(
     let mut decoder = MessageDecoder {
         decoder: Decoder::new(settings.limits),
         scanner: views.patterns.scanner(),
-        templates: TemplateIndex::new(DrainConfig::default(), MAX_TEMPLATE_SERVICES),
     };
     let mut pending: Vec<Pending> = Vec::new();
     let mut oldest: Option<Instant> = None;
@@ -494,6 +494,8 @@ impl Job<'_> {
         self.metrics
             .consumer_commit_latency
             .observe(started.elapsed().as_secs_f64());
+        // After the commit: a batch that is re-read must not count twice in the baselines.
+        self.views.live.lock().process(&mut records);
         if let Some(redis) = &self.views.redis {
             crate::store::redis::write_blocking(redis, self.handle, &records, self.metrics);
         }
@@ -577,7 +579,6 @@ impl Job<'_> {
 struct MessageDecoder {
     decoder: Decoder,
     scanner: Scanner,
-    templates: TemplateIndex,
 }
 
 impl MessageDecoder {
@@ -594,9 +595,7 @@ impl MessageDecoder {
             metadata: &msg.metadata,
         };
         let record = self.decoder.decode(&raw).map_err(|r| (r.reason.as_str(), r.detail))?;
-        let mut e = Enriched::scanned(record, &mut self.scanner);
-        e.template = Some(self.templates.tag(&e.record.service, &e.record.message));
-        Ok(e)
+        Ok(Enriched::scanned(record, &mut self.scanner))
     }
 }
 

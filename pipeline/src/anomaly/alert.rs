@@ -1,0 +1,42 @@
+//! Alerts: what the pipeline tells people about, computed once as lines arrive.
+
+use serde::Serialize;
+
+use crate::patterns::{Category, Severity};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A known pattern matched.
+    Pattern,
+    /// A rate spike of a pattern or a template.
+    Anomaly,
+    /// Errors in two or more services under one correlation id.
+    Cascade,
+    /// A template never seen before in its service.
+    NewTemplate,
+}
+
+/// Lines kept as evidence per alert.
+pub const MAX_SAMPLES: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
+    /// The pattern id, or `template:<id>` for template alerts.
+    pub key: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+    pub first_seen_ns: i64,
+    pub last_seen_ns: i64,
+    /// Lines behind the alert in its window.
+    pub count: u64,
+    pub services: Vec<String>,
+    pub correlation_ids: Vec<String>,
+    /// Up to MAX_SAMPLES messages, earliest first.
+    pub samples: Vec<String>,
+}

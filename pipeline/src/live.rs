@@ -1,0 +1,42 @@
+//! The per-line analysis that needs state across lines: templates, anomalies and the
+//! alerts they raise. One per process (the embedded workers share it under a lock taken
+//! once per batch; a Kafka consumer owns its own).
+
+use crate::anomaly::{AlertBook, Detector, DetectorConfig};
+use crate::enrich::Enriched;
+use crate::templates::{DrainConfig, TemplateIndex};
+
+/// Services with their own template miner; lines of further services share one.
+pub const MAX_TEMPLATE_SERVICES: usize = 1000;
+/// Alerts kept for /analyze and, later, resuming stream subscribers.
+pub const MAX_ALERTS: usize = 10_000;
+/// Repeats of an alert within this window fold into it.
+pub const ALERT_FOLD_WINDOW_NS: i64 = 5 * 60 * 1_000_000_000;
+
+pub struct LiveAnalysis {
+    pub templates: TemplateIndex,
+    pub detector: Detector,
+    pub alerts: AlertBook,
+}
+
+impl Default for LiveAnalysis {
+    fn default() -> Self {
+        LiveAnalysis {
+            templates: TemplateIndex::new(DrainConfig::default(), MAX_TEMPLATE_SERVICES),
+            detector: Detector::new(DetectorConfig::default()),
+            alerts: AlertBook::new(MAX_ALERTS, ALERT_FOLD_WINDOW_NS),
+        }
+    }
+}
+
+impl LiveAnalysis {
+    /// Tags each record with its template and records the alerts it raises, in order.
+    pub fn process(&mut self, records: &mut [Enriched]) {
+        for r in records {
+            r.template = Some(self.templates.tag(&r.record.service, &r.record.message));
+            for a in self.detector.observe(r) {
+                self.alerts.add(a);
+            }
+        }
+    }
+}

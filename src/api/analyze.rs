@@ -1,0 +1,88 @@
+//! `GET /analyze`: known pattern hits with their fixes, top and new templates, anomalies,
+//! cascades and ranked insights, answered from the views of this process.
+
+use ailogs_pipeline::analyze::{AnalyzeFilter, analyze as run};
+use ailogs_pipeline::normalize::time::format_rfc3339;
+use ailogs_pipeline::patterns::{Category, Severity};
+use ailogs_pipeline::query::spec::{MAX_TIME_RANGE_S, duration};
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::usage::params;
+use crate::store::memory::Selection;
+
+const PARAMS: &[&str] = &["time_range", "services", "categories", "min_severity"];
+
+fn bad(field: &str, message: String, suggestion: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message, suggestion).field(field)
+}
+
+fn list(raw: Option<&String>) -> Vec<String> {
+    raw.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+    let p = params(raw, PARAMS)?;
+    let range_s = match p.get("time_range") {
+        Some(v) => duration("time_range", v, MAX_TIME_RANGE_S)?,
+        None => 3600,
+    };
+    let categories = list(p.get("categories"))
+        .iter()
+        .map(|c| {
+            Category::from_name(c).ok_or_else(|| {
+                bad(
+                    "categories",
+                    format!("unknown category `{c}`"),
+                    "one of: connectivity, performance, ai, security, infrastructure, data",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let min_severity = match p.get("min_severity") {
+        Some(s) => Some(Severity::from_name(s).ok_or_else(|| {
+            bad(
+                "min_severity",
+                format!("unknown min_severity `{s}`"),
+                "one of: low, medium, high, critical",
+            )
+        })?),
+        None => None,
+    };
+    let services = list(p.get("services"));
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let since_ns = now.saturating_sub(range_s as i64 * 1_000_000_000);
+    let records = state.views.select_all(&Selection {
+        services: &services,
+        min_level: None,
+        correlation_id: None,
+        conversation_id: None,
+        since_ns,
+    });
+    let filter = AnalyzeFilter {
+        services,
+        categories,
+        min_severity,
+    };
+    let report = {
+        let live = state.live.lock();
+        let alerts = live.alerts.since(since_ns);
+        let text = |service: &str, id: u64| live.templates.template(service, id);
+        run(&records, &alerts, &text, &filter)
+    };
+    let mut body = serde_json::to_value(&report).map_err(|e| ApiError::internal("rendering the analysis", e))?;
+    body["window"] = json!({"from": format_rfc3339(since_ns), "to": format_rfc3339(now)});
+    body["source"] = json!("memory");
+    Ok(Json(body))
+}
