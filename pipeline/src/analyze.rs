@@ -54,6 +54,19 @@ pub struct TemplateFinding {
     pub sample: String,
 }
 
+/// Cascades with the same path of services, as one finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct CascadeFinding {
+    /// Services in the order they first failed: the first is the likely origin.
+    pub services: Vec<String>,
+    pub requests: u64,
+    /// Up to 10 of the requests.
+    pub correlation_ids: Vec<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub samples: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Insight {
     pub rank: usize,
@@ -75,7 +88,7 @@ pub struct AnalyzeReport {
     pub top_templates: Vec<TemplateFinding>,
     pub new_templates: Vec<TemplateFinding>,
     pub anomalies: Vec<Alert>,
-    pub cascades: Vec<Alert>,
+    pub cascades: Vec<CascadeFinding>,
     pub insights: Vec<Insight>,
 }
 
@@ -172,31 +185,77 @@ pub fn analyze(
         .filter(keep)
         .cloned()
         .collect();
-    let cascades: Vec<Alert> = alerts
+    let mut by_path: HashMap<Vec<String>, (CascadeFinding, i64, i64)> = HashMap::new();
+    for a in alerts
         .iter()
         .filter(|a| a.kind == AlertKind::Cascade)
         .filter(|a| a.services.iter().any(|s| filter.service(s)) && filter.min_severity.is_none_or(|m| a.severity >= m))
-        .cloned()
+    {
+        let (f, first, last) = by_path.entry(a.services.clone()).or_insert_with(|| {
+            (
+                CascadeFinding {
+                    services: a.services.clone(),
+                    requests: 0,
+                    correlation_ids: Vec::new(),
+                    first_seen: String::new(),
+                    last_seen: String::new(),
+                    samples: a.samples.clone(),
+                },
+                a.first_seen_ns,
+                a.last_seen_ns,
+            )
+        });
+        f.requests += 1;
+        for c in &a.correlation_ids {
+            if f.correlation_ids.len() < 10 && !f.correlation_ids.contains(c) {
+                f.correlation_ids.push(c.clone());
+            }
+        }
+        *first = (*first).min(a.first_seen_ns);
+        *last = (*last).max(a.last_seen_ns);
+    }
+    let mut cascades: Vec<CascadeFinding> = by_path
+        .into_values()
+        .map(|(mut f, first, last)| {
+            f.first_seen = format_rfc3339(first);
+            f.last_seen = format_rfc3339(last);
+            f
+        })
         .collect();
+    cascades.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.services.cmp(&b.services)));
 
     let mut insights = Vec::new();
     for c in &cascades {
         insights.push(Insight {
             rank: 0,
             kind: "cascade",
-            severity: c.severity,
+            severity: Severity::High,
             title: format!("Failure spread across {}", c.services.join(" -> ")),
-            explanation: c.summary.clone(),
+            explanation: format!(
+                "in {} requests (e.g. {}) errors in {} were followed by errors in {}",
+                c.requests,
+                c.correlation_ids.first().map_or("?", String::as_str),
+                c.services[0],
+                c.services[1..].join(", ")
+            ),
             suggestion: Some(format!("start with {}, which failed first", c.services[0])),
-            score: score(c.severity, c.count, 2.0),
+            score: score(Severity::High, c.requests, 2.0),
         });
     }
     for a in &anomalies {
+        // Template spikes are named by their text, not their id.
+        let what = a
+            .key
+            .strip_prefix("template:")
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .zip(a.services.first())
+            .and_then(|(id, service)| template_text(service, id))
+            .map_or_else(|| a.key.clone(), |t| format!("\"{t}\""));
         insights.push(Insight {
             rank: 0,
             kind: "anomaly",
             severity: a.severity,
-            title: format!("Spike of {}", a.key),
+            title: format!("Spike of {what}"),
             explanation: a.summary.clone(),
             suggestion: a.suggestion.clone(),
             score: score(a.severity, a.count, 1.5),
