@@ -3,34 +3,17 @@
 
 use ailogs_pipeline::analyze::{AnalyzeFilter, analyze as run};
 use ailogs_pipeline::normalize::time::format_rfc3339;
-use ailogs_pipeline::patterns::{Category, Severity};
 use ailogs_pipeline::query::spec::{MAX_TIME_RANGE_S, duration};
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::usage::params;
+use super::params::{categories, list, min_severity, params};
 use crate::store::memory::Selection;
 
 const PARAMS: &[&str] = &["time_range", "services", "categories", "min_severity"];
-
-fn bad(field: &str, message: String, suggestion: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message, suggestion).field(field)
-}
-
-fn list(raw: Option<&String>) -> Vec<String> {
-    raw.map(|s| {
-        s.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
-    })
-    .unwrap_or_default()
-}
 
 pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let p = params(raw, PARAMS)?;
@@ -38,28 +21,8 @@ pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
         Some(v) => duration("time_range", v, MAX_TIME_RANGE_S)?,
         None => 3600,
     };
-    let categories = list(p.get("categories"))
-        .iter()
-        .map(|c| {
-            Category::from_name(c).ok_or_else(|| {
-                bad(
-                    "categories",
-                    format!("unknown category `{c}`"),
-                    "one of: connectivity, performance, ai, security, infrastructure, data",
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let min_severity = match p.get("min_severity") {
-        Some(s) => Some(Severity::from_name(s).ok_or_else(|| {
-            bad(
-                "min_severity",
-                format!("unknown min_severity `{s}`"),
-                "one of: low, medium, high, critical",
-            )
-        })?),
-        None => None,
-    };
+    let categories = categories("categories", p.get("categories"))?;
+    let min_severity = min_severity(p.get("min_severity"))?;
     let services = list(p.get("services"));
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
     let since_ns = now.saturating_sub(range_s as i64 * 1_000_000_000);

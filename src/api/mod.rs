@@ -5,6 +5,7 @@ pub mod error;
 mod health;
 mod middleware;
 mod ops;
+mod params;
 mod patterns;
 mod query;
 mod usage;

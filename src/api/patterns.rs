@@ -2,7 +2,7 @@
 //! and removed through `POST /patterns`, `PUT /patterns/{id}`, `DELETE /patterns/{id}`.
 
 use ailogs_pipeline::normalize::time::format_rfc3339;
-use ailogs_pipeline::patterns::{CatalogError, Category, PatternDef, Severity};
+use ailogs_pipeline::patterns::{CatalogError, PatternDef};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -12,63 +12,16 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::usage::params;
+use super::params::{bad, categories, min_severity, params, severities};
 use crate::patterns::PatternError;
 
 const LIST_PARAMS: &[&str] = &["category", "severity", "min_severity", "source"];
 
-fn bad(field: &str, message: String, suggestion: &str) -> ApiError {
-    let mut e = ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message, suggestion);
-    e.field = Some(field.into());
-    e
-}
-
-/// Comma-separated names, each parsed by `parse`.
-fn list_of<T>(
-    field: &str,
-    raw: Option<&String>,
-    parse: fn(&str) -> Option<T>,
-    known: &str,
-) -> Result<Vec<T>, ApiError> {
-    let Some(raw) = raw else { return Ok(Vec::new()) };
-    raw.split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| {
-            parse(s).ok_or_else(|| {
-                bad(
-                    field,
-                    format!("unknown {field} `{}`", s.trim()),
-                    &format!("one of: {known}"),
-                )
-            })
-        })
-        .collect()
-}
-
 pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let p = params(raw, LIST_PARAMS)?;
-    let categories = list_of(
-        "category",
-        p.get("category"),
-        Category::from_name,
-        &names(&Category::ALL.map(Category::as_str)),
-    )?;
-    let severities = list_of(
-        "severity",
-        p.get("severity"),
-        Severity::from_name,
-        "low, medium, high, critical",
-    )?;
-    let min_severity = match p.get("min_severity") {
-        Some(s) => Some(Severity::from_name(s).ok_or_else(|| {
-            bad(
-                "min_severity",
-                format!("unknown min_severity `{s}`"),
-                "one of: low, medium, high, critical",
-            )
-        })?),
-        None => None,
-    };
+    let categories = categories("category", p.get("category"))?;
+    let severities = severities("severity", p.get("severity"))?;
+    let min_severity = min_severity(p.get("min_severity"))?;
     let source = match p.get("source").map(String::as_str) {
         None | Some("") => None,
         Some(s @ ("shipped" | "custom")) => Some(s.to_owned()),
@@ -146,10 +99,6 @@ pub async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Re
         .await
         .map(|()| StatusCode::NO_CONTENT)
         .map_err(pattern_error)
-}
-
-fn names(all: &[&str]) -> String {
-    all.join(", ")
 }
 
 /// The body as a pattern; serde's message names the field that is wrong.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ailogs_pipeline::normalize::time::format_rfc3339;
-use ailogs_pipeline::query::spec::{boolean, duration, unknown_param_in};
+use ailogs_pipeline::query::spec::{boolean, duration};
 use ailogs_pipeline::query::{ParamError, Verbosity};
 use ailogs_pipeline::usage::{Operation, SourcePos, UsageBatch, UsageRow, conversation_metrics, workspace_summary};
 use ailogs_pipeline::{Enriched, query::render_line};
@@ -16,19 +16,8 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
+use super::params::params;
 use crate::store::memory::Selection;
-
-/// Parses `name=value` pairs against the known names; every value stays a string.
-pub(super) fn params(raw: Option<String>, known: &[&str]) -> Result<HashMap<String, String>, ParamError> {
-    let mut out = HashMap::new();
-    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned() {
-        if !known.contains(&k.as_str()) {
-            return Err(unknown_param_in(&k, known));
-        }
-        out.insert(k, v);
-    }
-    Ok(out)
-}
 
 fn flag(p: &HashMap<String, String>, name: &str, default: bool) -> Result<bool, ParamError> {
     p.get(name).map_or(Ok(default), |v| boolean(name, v))
