@@ -54,8 +54,11 @@ impl Matcher {
                 .iter()
                 .enumerate()
                 .map(|(i, p)| Pattern {
+                    expression: p.regex.clone(),
+                    flags: FLAGS,
                     id: Some(i),
-                    ..Pattern::with_flags(p.regex.clone(), FLAGS).unwrap_or_else(|_| unreachable_pattern())
+                    ext: Default::default(),
+                    som: None,
                 })
                 .collect();
             Some(exprs.build().map_err(|e| compile_error(&patterns, e))?)
@@ -149,17 +152,6 @@ impl Matcher {
             }
         }
         Ok(())
-    }
-}
-
-fn unreachable_pattern() -> Pattern {
-    // `Pattern::with_flags` cannot fail (it only stores its arguments).
-    Pattern {
-        expression: String::new(),
-        flags: FLAGS,
-        id: None,
-        ext: Default::default(),
-        som: None,
     }
 }
 

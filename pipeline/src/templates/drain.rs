@@ -3,16 +3,18 @@
 //! most similar one if similar enough, which then generalizes (differing tokens become
 //! `<*>`), else it starts a new cluster. One pass; each line's cluster is known at once.
 //!
-//! Changes from the paper, all on by default: tokens are masked before routing and matching
-//! (`mask::token_is_variable`: numbers, hex, uuids, IPs, paths, quoted values, anything
-//! with a digit); the clusters are capped (least recently matched evicted, counted).
+//! Changes from the paper, all on by default: messages are masked before routing and
+//! matching (`mask::default_masks`: quoted values, URLs, paths, dotted names, date words;
+//! `mask::mask_numbers`: numbers, hex and uuids inside tokens); similarity is the share of
+//! equal words among the message's unmasked tokens; the clusters are capped (least
+//! recently matched evicted, counted).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use regex::Regex;
 
-use super::mask::{WILDCARD, default_masks, mask_numbers, token_is_variable};
+use super::mask::{WILDCARD, default_masks, mask_numbers};
 
 #[derive(Debug, Clone)]
 pub struct DrainConfig {
@@ -29,9 +31,6 @@ pub struct DrainConfig {
     pub masks: Vec<Regex>,
     /// Mask the numeric parts inside tokens (`mask::mask_numbers`).
     pub mask_numbers: bool,
-    /// Treat a whole token as a parameter when it has a digit, a quote, a path or a
-    /// masked part (`mask::token_is_variable`), as Drain's routing does.
-    pub mask_tokens: bool,
 }
 
 impl Default for DrainConfig {
@@ -43,7 +42,6 @@ impl Default for DrainConfig {
             max_clusters: 5_000,
             masks: default_masks(),
             mask_numbers: true,
-            mask_tokens: false,
         }
     }
 }
@@ -128,13 +126,14 @@ impl Miner {
                 text = std::borrow::Cow::Owned(re.replace_all(&text, WILDCARD).into_owned());
             }
         }
-        if self.config.mask_numbers {
-            text = std::borrow::Cow::Owned(mask_numbers(&text).into_owned());
+        if self.config.mask_numbers
+            && let std::borrow::Cow::Owned(masked) = mask_numbers(&text)
+        {
+            text = std::borrow::Cow::Owned(masked);
         }
         text.split_whitespace()
             .map(|t| {
-                // With whole-token masking, a token with a masked part is a parameter.
-                if self.config.mask_tokens && (t.contains(WILDCARD) || token_is_variable(t)) {
+                if t == WILDCARD {
                     Arc::clone(&self.wildcard)
                 } else {
                     Arc::from(t)
