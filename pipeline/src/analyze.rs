@@ -116,7 +116,7 @@ pub fn analyze(
     filter: &AnalyzeFilter,
 ) -> AnalyzeReport {
     let mut patterns: HashMap<Arc<str>, PatternFinding> = HashMap::new();
-    let mut templates: HashMap<(String, u64), TemplateFinding> = HashMap::new();
+    let mut templates: HashMap<(&str, u64), TemplateFinding> = HashMap::new();
     let mut new_templates = Vec::new();
     let mut examined = 0;
     let mut sorted: Vec<&Arc<Enriched>> = records.iter().filter(|r| filter.service(&r.service)).collect();
@@ -144,7 +144,7 @@ pub fn analyze(
         }
         if let Some(t) = r.template {
             let f = templates
-                .entry((r.service.clone(), t.id))
+                .entry((r.service.as_str(), t.id))
                 .or_insert_with(|| TemplateFinding {
                     id: format!("{:016x}", t.id),
                     service: r.service.clone(),
@@ -157,7 +157,7 @@ pub fn analyze(
             f.count += 1;
             f.errors += u64::from(r.level >= Level::Error);
             if t.new {
-                new_templates.push(f.clone());
+                new_templates.push((r.service.as_str(), t.id));
             }
         }
     }
@@ -171,13 +171,11 @@ pub fn analyze(
     let mut top: Vec<TemplateFinding> = templates.values().cloned().collect();
     top.sort_by(|a, b| b.count.cmp(&a.count).then(a.id.cmp(&b.id)));
     top.truncate(TOP_TEMPLATES);
-    // The count of a new template is what it gathered in the window since.
-    for n in &mut new_templates {
-        if let Some(f) = templates.values().find(|f| f.id == n.id && f.service == n.service) {
-            n.count = f.count;
-            n.errors = f.errors;
-        }
-    }
+    // A new template's counts are what it gathered in the window since it appeared.
+    let new_templates: Vec<TemplateFinding> = new_templates
+        .iter()
+        .filter_map(|key| templates.get(key).cloned())
+        .collect();
     let keep = |a: &&Alert| a.services.iter().any(|s| filter.service(s)) && filter.rank(a.severity, a.category);
     let anomalies: Vec<Alert> = alerts
         .iter()

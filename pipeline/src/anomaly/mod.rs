@@ -66,7 +66,11 @@ impl Detector {
     pub fn observe(&mut self, e: &Enriched) -> Vec<Alert> {
         let mut out = Vec::new();
         let r = &e.record;
-        let seen = self.lines_per_service.entry(r.service.clone()).or_insert(0);
+        // No key allocation per line once the service is known.
+        let seen = match self.lines_per_service.get_mut(&r.service) {
+            Some(n) => n,
+            None => self.lines_per_service.entry(r.service.clone()).or_insert(0),
+        };
         *seen += 1;
         let warmed_up = *seen > self.config.new_template_after_lines;
         for m in &e.patterns {
