@@ -9,8 +9,8 @@ use crate::harness::{TestApp, now_ns};
 async fn analyze_names_the_problems_and_ranks_them() {
     let app = TestApp::start().await;
     let t = now_ns();
-    let mut values: Vec<Value> = Vec::new();
-    let mut line = |dt: i64, l: Value| values.push(json!([(t + dt).to_string(), l.to_string()]));
+    let mut lines: Vec<(i64, String)> = Vec::new();
+    let mut line = |dt: i64, l: Value| lines.push((t + dt, l.to_string()));
     for i in 0..6 {
         line(
             i,
@@ -29,16 +29,7 @@ async fn analyze_names_the_problems_and_ranks_them() {
         30,
         json!({"level": "info", "service": "api", "message": "served 200 in 12ms"}),
     );
-    let body = json!({"streams": [{"stream": {"app": "ai"}, "values": values}]});
-    let (status, text) = app
-        .post(
-            "/loki/api/v1/push",
-            Some("application/json"),
-            None,
-            body.to_string().into_bytes(),
-        )
-        .await;
-    assert_eq!(status, 204, "{text}");
+    app.push_stream(json!({"app": "ai"}), &lines).await;
     app.wait_inserted(9).await;
 
     let (status, r) = app.get_json("/api/v1/ai_logs/analyze?time_range=15m").await;

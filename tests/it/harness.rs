@@ -81,6 +81,24 @@ impl TestApp {
         (resp.status().as_u16(), resp.text().await.expect("body"))
     }
 
+    /// Pushes one stream as Loki JSON: (timestamp ns, line) pairs; expects 204.
+    pub async fn push_stream(&self, labels: Value, lines: &[(i64, String)]) {
+        let values: Vec<Value> = lines
+            .iter()
+            .map(|(ts, l)| serde_json::json!([ts.to_string(), l]))
+            .collect();
+        let body = serde_json::json!({"streams": [{"stream": labels, "values": values}]});
+        let (status, text) = self
+            .post(
+                "/loki/api/v1/push",
+                Some("application/json"),
+                None,
+                body.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(status, 204, "{text}");
+    }
+
     /// Pushes the Promtail-shaped golden request from `shared/loki-golden`; returns the status.
     pub async fn push_golden(&self) -> u16 {
         self.post(

@@ -7,21 +7,12 @@ use crate::harness::{TestApp, now_ns};
 
 async fn push_lines(app: &TestApp, lines: &[&str]) {
     let t = now_ns();
-    let values: Vec<Value> = lines
+    let lines: Vec<(i64, String)> = lines
         .iter()
         .enumerate()
-        .map(|(i, l)| json!([(t + i as i64).to_string(), l]))
+        .map(|(i, l)| (t + i as i64, l.to_string()))
         .collect();
-    let body = json!({"streams": [{"stream": {"app": "gateway"}, "values": values}]});
-    let (status, text) = app
-        .post(
-            "/loki/api/v1/push",
-            Some("application/json"),
-            None,
-            body.to_string().into_bytes(),
-        )
-        .await;
-    assert_eq!(status, 204, "{text}");
+    app.push_stream(json!({"app": "gateway"}), &lines).await;
 }
 
 async fn send(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
