@@ -77,7 +77,8 @@ async fn main() -> anyhow::Result<()> {
         patterns: ailogs::patterns::PatternService::load(None).await?.matcher(),
         live: Default::default(),
     };
-    let consumer = RunningConsumer::start(&config, Arc::clone(&metrics), sink).await?;
+    let (pg_ready, prices) = ailogs::commands::postgres_ready(&config).await?;
+    let consumer = RunningConsumer::start(&config, pg_ready, prices, Arc::clone(&metrics), sink).await?;
     let pg = ailogs::store::postgres::Postgres::connect(&url).await?;
     let mut first_commit: Option<Instant> = None;
     loop {

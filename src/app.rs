@@ -110,15 +110,15 @@ impl Application {
                 None
             }
         };
-        let consumer = match (&kafka, &config.database_url) {
-            (Some(_), Some(_)) => {
+        let consumer = match (&kafka, &pg) {
+            (Some(_), Some(pg)) => {
                 let sink = RecordSink {
                     memory: Some(Arc::clone(&views)),
                     redis: redis.clone(),
                     patterns: patterns.matcher(),
                     live: Arc::clone(&live),
                 };
-                Some(RunningConsumer::start(&config, Arc::clone(&metrics), sink).await?)
+                Some(RunningConsumer::start(&config, pg.clone(), prices.clone(), Arc::clone(&metrics), sink).await?)
             }
             (Some(_), None) => {
                 tracing::warn!("kafka without postgres: this process only ingests; run `ailogs consume` to process");

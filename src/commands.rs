@@ -84,9 +84,15 @@ pub struct RunningConsumer {
 }
 
 impl RunningConsumer {
-    pub async fn start(config: &Config, metrics: Arc<Metrics>, views: RecordSink) -> anyhow::Result<Self> {
+    /// `pg` and `prices` as `postgres_ready` returns them (the caller has them already).
+    pub async fn start(
+        config: &Config,
+        pg: Postgres,
+        prices: PriceBook,
+        metrics: Arc<Metrics>,
+        views: RecordSink,
+    ) -> anyhow::Result<Self> {
         let settings = consumer_settings(config)?;
-        let (pg, prices) = postgres_ready(config).await?;
         let stop = Arc::new(AtomicBool::new(false));
         let handle = tokio::runtime::Handle::current();
         let flag = Arc::clone(&stop);
@@ -111,17 +117,16 @@ pub async fn consume(config: &Config) -> anyhow::Result<()> {
         Some(url) => Some(RedisViews::new(url, &config.redis_prefix).context("AILOGS_REDIS_URL")?),
         None => None,
     };
-    let consumer = RunningConsumer::start(
-        config,
-        Arc::new(Metrics::new()),
-        RecordSink {
-            memory: None,
-            redis,
-            patterns: crate::patterns::PatternService::matcher_for(config).await?,
-            live: Default::default(),
-        },
-    )
-    .await?;
+    let (pg, prices) = postgres_ready(config).await?;
+    let patterns = crate::patterns::PatternService::load(Some(pg.clone())).await?;
+    patterns.spawn_reload();
+    let sink = RecordSink {
+        memory: None,
+        redis,
+        patterns: patterns.matcher(),
+        live: Default::default(),
+    };
+    let consumer = RunningConsumer::start(config, pg, prices, Arc::new(Metrics::new()), sink).await?;
     crate::app::shutdown_signal().await;
     consumer.stop().await
 }

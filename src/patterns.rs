@@ -8,7 +8,6 @@ use std::time::Duration;
 use ailogs_pipeline::patterns::{Catalog, CatalogError, Matcher, PatternDef, SharedMatcher};
 use tokio::sync::Mutex;
 
-use crate::config::Config;
 use crate::store::postgres::Postgres;
 
 #[derive(Debug, thiserror::Error)]
@@ -70,18 +69,6 @@ impl PatternService {
             matcher: SharedMatcher::new(matcher),
             pg,
         }))
-    }
-
-    /// For processes without an API (`ailogs consume`): the catalog, kept current with the
-    /// custom patterns in Postgres.
-    pub async fn matcher_for(config: &Config) -> anyhow::Result<SharedMatcher> {
-        let pg = match &config.database_url {
-            Some(_) => Some(crate::commands::postgres_ready(config).await?.0),
-            None => None,
-        };
-        let service = PatternService::load(pg).await?;
-        service.spawn_reload();
-        Ok(service.matcher())
     }
 
     pub fn matcher(&self) -> SharedMatcher {
