@@ -149,8 +149,7 @@ impl Miner {
 
     pub fn add_tokens(&mut self, tokens: Vec<Arc<str>>) -> Placement {
         self.clock += 1;
-        let leaf = self.leaf(&tokens);
-        let best = self.best_match(&leaf, &tokens);
+        let best = self.best_match(self.leaf(&tokens), &tokens);
         match best {
             Some(id) => {
                 let clock = self.clock;
@@ -197,18 +196,17 @@ impl Miner {
     }
 
     /// The cluster ids in the leaf a message routes to.
-    fn leaf(&self, tokens: &[Arc<str>]) -> Vec<ClusterId> {
-        let mut node = match self.root.get(&tokens.len()) {
-            Some(n) => n,
-            None => return Vec::new(),
+    fn leaf(&self, tokens: &[Arc<str>]) -> &[ClusterId] {
+        let Some(mut node) = self.root.get(&tokens.len()) else {
+            return &[];
         };
         for t in tokens.iter().take(self.prefix_len()) {
             node = match node.children.get(t).or_else(|| node.children.get(WILDCARD)) {
                 Some(n) => n,
-                None => return Vec::new(),
+                None => return &[],
             };
         }
-        node.clusters.clone()
+        &node.clusters
     }
 
     fn prefix_len(&self) -> usize {
