@@ -5,9 +5,12 @@
 //!
 //! Changes from the paper, all on by default: messages are masked before routing and
 //! matching (`mask::default_masks`: quoted values, URLs, paths, dotted names, date words;
-//! `mask::mask_numbers`: numbers, hex and uuids inside tokens); similarity is the share of
-//! equal words among the message's unmasked tokens; the clusters are capped (least
-//! recently matched evicted, counted).
+//! `mask::mask_numbers`: numbers, hex and uuids inside tokens, booleans) and runs of
+//! parameters of one shape count as one token (lists of any length); similarity is the share
+//! of equal words among the message's unmasked tokens; once a cluster has absorbed
+//! `settle_after` lines its remaining words are settled: a line differing in one of them is
+//! another event, however similar otherwise ("client SPP." vs "client WindowsUpdateAgent.");
+//! the clusters are capped (least recently matched evicted, counted).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,17 +34,25 @@ pub struct DrainConfig {
     pub masks: Vec<Regex>,
     /// Mask the numeric parts inside tokens (`mask::mask_numbers`).
     pub mask_numbers: bool,
+    /// A cluster that has absorbed this many lines keeps its remaining words: a line that
+    /// differs in one of them is another event.
+    pub settle_after: u64,
+    /// Runs of parameters of one shape (`blk_<*> blk_-<*> blk_<*>`) count as one token, so
+    /// that lists of any length are one event.
+    pub collapse_lists: bool,
 }
 
 impl Default for DrainConfig {
     fn default() -> Self {
         DrainConfig {
             depth: 4,
-            sim_threshold: 0.5,
+            sim_threshold: 0.7,
             max_children: 100,
             max_clusters: 5_000,
             masks: default_masks(),
             mask_numbers: true,
+            settle_after: 100,
+            collapse_lists: true,
         }
     }
 }
@@ -131,7 +142,17 @@ impl Miner {
         {
             text = std::borrow::Cow::Owned(masked);
         }
+        let mut prev: Option<&str> = None;
         text.split_whitespace()
+            .filter(|&t| {
+                if !self.config.collapse_lists || !t.contains(WILDCARD) {
+                    prev = None;
+                    return true;
+                }
+                let repeat = prev.is_some_and(|p| same_shape(p, t));
+                prev = Some(t);
+                !repeat
+            })
             .map(|t| {
                 if t == WILDCARD {
                     Arc::clone(&self.wildcard)
@@ -237,17 +258,23 @@ impl Miner {
             }
             // Similarity over the message's words: a masked token tells nothing either way
             // (the template has a parameter there, or a word that was masked in this line).
-            let (mut same, mut words, mut wild) = (0usize, 0usize, 0usize);
+            let settled = c.size >= self.config.settle_after;
+            let (mut same, mut words, mut wild, mut broken) = (0usize, 0usize, 0usize, false);
             for (t, m) in c.tokens.iter().zip(tokens) {
                 if **m != *WILDCARD {
                     words += 1;
                     if t == m {
                         same += 1;
+                    } else if settled && **t != *WILDCARD && has_letter(t) && has_letter(m) {
+                        broken = true;
                     }
                 }
                 if **t == *WILDCARD {
                     wild += 1;
                 }
+            }
+            if broken {
+                continue;
             }
             let sim = if words == 0 { 1.0 } else { same as f64 / words as f64 };
             if best.is_none_or(|(s, w, _)| sim > s || (sim == s && wild > w)) {
@@ -275,5 +302,93 @@ fn remove_id(node: &mut Node, id: ClusterId) {
     node.clusters.retain(|c| *c != id);
     for child in node.children.values_mut() {
         remove_id(child, id);
+    }
+}
+
+fn has_letter(t: &str) -> bool {
+    t.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// Equal but for minus signs: `blk_<*>` and `blk_-<*>` are one shape.
+fn same_shape(a: &str, b: &str) -> bool {
+    a.bytes().filter(|&c| c != b'-').eq(b.bytes().filter(|&c| c != b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mine(miner: &mut Miner, line: &str) -> ClusterId {
+        miner.add(line).cluster
+    }
+
+    #[test]
+    fn variants_of_one_event_share_a_cluster_that_generalizes() {
+        let mut m = Miner::new(DrainConfig::default());
+        let a = m.add("Received block blk_1 of size 67108864 from /10.0.0.1");
+        let b = m.add("Received block blk_-9 of size 512 from /10.0.0.2");
+        assert!(a.new && !b.new);
+        assert_eq!(a.cluster, b.cluster);
+        assert_eq!(
+            m.cluster(a.cluster).map(Cluster::template).as_deref(),
+            Some("Received block blk_<*> of size <*> from /<*>")
+        );
+        let other = mine(&mut m, "Deleting block blk_1 file /data/x");
+        assert_ne!(other, a.cluster);
+    }
+
+    #[test]
+    fn settled_words_split_late_variants_but_young_clusters_generalize() {
+        let mut m = Miner::new(DrainConfig::default());
+        // Two values early: a variable.
+        let first = mine(&mut m, "session opened for user cyrus by uid 0");
+        assert_eq!(mine(&mut m, "session opened for user news by uid 0"), first);
+        // One value for 100 lines, then another: a different event.
+        let agent = mine(&mut m, "Session 1 initialized by client WindowsUpdateAgent.");
+        for i in 0..100 {
+            assert_eq!(
+                mine(
+                    &mut m,
+                    &format!("Session {i} initialized by client WindowsUpdateAgent.")
+                ),
+                agent
+            );
+        }
+        let spp = m.add("Session 7 initialized by client SPP.");
+        assert!(spp.new, "a settled word that differs starts another event");
+        assert_eq!(mine(&mut m, "Session 8 initialized by client SPP."), spp.cluster);
+        // Parameters still vary freely in a settled cluster.
+        assert_eq!(
+            mine(&mut m, "Session 99999 initialized by client WindowsUpdateAgent."),
+            agent
+        );
+    }
+
+    #[test]
+    fn lists_of_parameters_of_any_length_are_one_event() {
+        let mut m = Miner::new(DrainConfig::default());
+        let a = mine(&mut m, "ask 10.0.0.1:50010 to delete blk_1 blk_-2 blk_3");
+        let b = mine(&mut m, "ask 10.0.0.2:50010 to delete blk_4");
+        assert_eq!(a, b);
+        assert_eq!(
+            m.cluster(a).map(Cluster::template).as_deref(),
+            Some("ask <*> to delete blk_<*>")
+        );
+    }
+
+    #[test]
+    fn clusters_are_capped_least_recently_used_first() {
+        let mut m = Miner::new(DrainConfig {
+            max_clusters: 2,
+            ..DrainConfig::default()
+        });
+        let a = mine(&mut m, "alpha happened");
+        let b = mine(&mut m, "beta started now");
+        assert_eq!(mine(&mut m, "alpha happened"), a);
+        let c = mine(&mut m, "gamma stopped here again");
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.evicted, 1);
+        assert!(m.cluster(b).is_none() && m.cluster(a).is_some() && m.cluster(c).is_some());
+        assert!(m.add("beta started now").new, "an evicted template starts over");
     }
 }

@@ -30,6 +30,8 @@ struct ServiceMiner {
     miner: Miner,
     /// Cluster id -> stable id, fixed when the cluster starts.
     stable: HashMap<ClusterId, u64>,
+    /// Stable id -> cluster id.
+    clusters: HashMap<u64, ClusterId>,
     /// `miner.evicted` when `stable` was last pruned.
     pruned_at: u64,
 }
@@ -57,6 +59,7 @@ impl TemplateIndex {
         let s = self.services.entry(service.to_owned()).or_insert_with(|| ServiceMiner {
             miner: Miner::new(config.clone()),
             stable: HashMap::new(),
+            clusters: HashMap::new(),
             pruned_at: 0,
         });
         let tokens = s.miner.tokens(message);
@@ -69,9 +72,11 @@ impl TemplateIndex {
         let placed = s.miner.add_tokens(tokens);
         if placed.new {
             s.stable.insert(placed.cluster, first);
+            s.clusters.insert(first, placed.cluster);
             if s.miner.evicted != s.pruned_at {
                 s.pruned_at = s.miner.evicted;
                 s.stable.retain(|id, _| s.miner.cluster(*id).is_some());
+                s.clusters.retain(|_, id| s.miner.cluster(*id).is_some());
             }
         }
         TemplateTag {
@@ -82,9 +87,8 @@ impl TemplateIndex {
 
     /// The current template text of a stable id in a service.
     pub fn template(&self, service: &str, id: u64) -> Option<String> {
-        let s = self.services.get(service)?;
-        let (cluster, _) = s.stable.iter().find(|(_, v)| **v == id)?;
-        s.miner.cluster(*cluster).map(|c| c.template())
+        let s = self.services.get(service).or_else(|| self.services.get("*"))?;
+        s.miner.cluster(*s.clusters.get(&id)?).map(|c| c.template())
     }
 }
 

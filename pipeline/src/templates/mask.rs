@@ -16,9 +16,14 @@ static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
 static JOINED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"<\*>(?:[.:,/_+-]*<\*>)+").unwrap_or_else(|e| unreachable!("{e}")));
 
+/// A minus sign starting a value (`index:-3`, `x=-1`, `blk_-1`), not one inside a word
+/// (`utf-8`).
+static SIGNED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(^|[\s:=,(\[_])-<\*>").unwrap_or_else(|e| unreachable!("{e}")));
+
 /// The masks of the default configuration, applied in order before numbers are masked:
-/// quoted values, URLs, paths, dotted names (hosts, packages), and weekday and month names
-/// (parts of timestamps inside messages).
+/// quoted values, URLs, paths, dotted names (hosts, packages), weekday and month names
+/// (parts of timestamps inside messages), and booleans.
 pub fn default_masks() -> Vec<Regex> {
     [
         r#""[^"]*"|'[^'\s]*'"#,
@@ -26,6 +31,7 @@ pub fn default_masks() -> Vec<Regex> {
         r"(?:/[\w.@~+-]+){2,}/?",
         r"\b(?:[\w-]+\.){2,}[\w-]+\b",
         r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b",
+        r"(?i)\b(?:true|false)\b",
     ]
     .iter()
     .map(|p| Regex::new(p).unwrap_or_else(|e| unreachable!("{e}")))
@@ -33,14 +39,15 @@ pub fn default_masks() -> Vec<Regex> {
 }
 
 /// Masks the numeric parts of a message inside its tokens, keeping their words and
-/// punctuation: `index:42` -> `index:<*>`, `10.0.0.1:8080` -> `<*>`, `blk_-123` -> `blk_-<*>`.
+/// punctuation: `index:42` -> `index:<*>`, `10.0.0.1:8080` -> `<*>`, `blk_-123` -> `blk_<*>`, `x=-1` -> `x=<*>`.
 pub fn mask_numbers(text: &str) -> Cow<'_, str> {
     if !text.bytes().any(|b| b.is_ascii_digit()) {
         return Cow::Borrowed(text);
     }
     let masked = NUMERIC.replace_all(text, WILDCARD);
-    match JOINED.replace_all(&masked, WILDCARD) {
-        Cow::Borrowed(_) => Cow::Owned(masked.into_owned()),
+    let joined = JOINED.replace_all(&masked, WILDCARD).into_owned();
+    match SIGNED.replace_all(&joined, "${1}<*>") {
+        Cow::Borrowed(_) => Cow::Owned(joined),
         Cow::Owned(o) => Cow::Owned(o),
     }
 }
@@ -56,7 +63,7 @@ mod tests {
             mask_numbers(
                 "index:42 from 10.0.0.1:8080 blk_-123 at 2005-07-09 took 1.5s id=550e8400-e29b-41d4-a716-446655440000"
             ),
-            "index:<*> from <*> blk_-<*> at <*> took <*>s id=<*>"
+            "index:<*> from <*> blk_<*> at <*> took <*>s id=<*>"
         );
         assert_eq!(mask_numbers("no digits here"), "no digits here");
         let m = Miner::new(DrainConfig::default());
@@ -67,7 +74,8 @@ mod tests {
             .collect();
         assert_eq!(
             t.join(" "),
-            "connection from <*> (<*>) at <*> <*> <*> <*> <*> path <*> <*>"
+            "connection from <*> (<*>) at <*> path <*>",
+            "runs of parameters are one token"
         );
     }
 }
