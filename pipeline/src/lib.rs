@@ -9,6 +9,7 @@ pub mod anomaly;
 pub mod classify;
 pub mod decode;
 pub mod enrich;
+pub mod insight_delta;
 pub mod live;
 pub mod logfmt;
 pub mod normalize;

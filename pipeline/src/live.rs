@@ -32,8 +32,22 @@ impl Default for LiveAnalysis {
 impl LiveAnalysis {
     /// Tags each record with its template and records the alerts it raises, in order.
     pub fn process(&mut self, records: &mut [Enriched]) {
+        self.tag(records);
+        self.observe(records);
+    }
+
+    /// Tags each record with its template. Mining a line twice (a batch re-read after a
+    /// failed commit) only strengthens its template.
+    pub fn tag(&mut self, records: &mut [Enriched]) {
         for r in records {
             r.template = Some(self.templates.tag(&r.record.service, &r.record.message));
+        }
+    }
+
+    /// Feeds tagged records to the anomaly detector and records the alerts they raise. Once
+    /// per line: a consumer calls it after its batch is committed.
+    pub fn observe(&mut self, records: &[Enriched]) {
+        for r in records {
             for a in self.detector.observe(r) {
                 self.alerts.add(a);
             }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ailogs_pipeline::insight_delta::InsightBatch;
 use ailogs_pipeline::live::LiveAnalysis;
 use ailogs_pipeline::patterns::{Scanner, SharedMatcher};
 use ailogs_pipeline::usage::{PriceBook, SourcePos, UsageBatch};
@@ -423,6 +424,16 @@ impl Job<'_> {
             }
         }
         self.dead_letter(&dead)?;
+        // Templates are mined before the commit so that `log_templates` is written with it.
+        let mut insights = InsightBatch::default();
+        {
+            let mut live = self.views.live.lock();
+            live.tag(&mut records);
+            for r in &records {
+                insights.add(r);
+            }
+            insights.name_templates(|service, id| live.templates.template(service, id));
+        }
         let commits: Vec<PartitionCommit> = next
             .iter()
             .map(|(&p, &n)| PartitionCommit {
@@ -436,10 +447,10 @@ impl Job<'_> {
         let mut delay = Duration::from_millis(200);
         let mut paused = false;
         loop {
-            match self
-                .handle
-                .block_on(self.pg.commit_batch(&self.settings.group_id, &commits, &usage))
-            {
+            match self.handle.block_on(
+                self.pg
+                    .commit_batch(&self.settings.group_id, &commits, &usage, &insights),
+            ) {
                 Ok(()) => break,
                 Err(CommitError::Fenced { topic, partition }) => {
                     // Someone else owns this partition's progress now: drop the batch; the
@@ -495,7 +506,7 @@ impl Job<'_> {
             .consumer_commit_latency
             .observe(started.elapsed().as_secs_f64());
         // After the commit: a batch that is re-read must not count twice in the baselines.
-        self.views.live.lock().process(&mut records);
+        self.views.live.lock().observe(&records);
         if let Some(redis) = &self.views.redis {
             crate::store::redis::write_blocking(redis, self.handle, &records, self.metrics);
         }

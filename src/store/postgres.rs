@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use ailogs_pipeline::insight_delta::InsightBatch;
 use ailogs_pipeline::usage::{Price, PriceBook, UsageBatch};
 use chrono::{DateTime, Datelike, Utc};
 use sqlx::postgres::PgPoolOptions;
@@ -134,12 +135,13 @@ impl Postgres {
         ))
     }
 
-    /// Writes a batch's deltas and advances its partitions' offsets in one transaction.
+    /// Writes a batch's deltas (usage, operations, conversations, pattern hits, templates) and advances its partitions' offsets in one transaction.
     pub async fn commit_batch(
         &self,
         group: &str,
         commits: &[PartitionCommit],
         batch: &UsageBatch,
+        insights: &InsightBatch,
     ) -> Result<(), CommitError> {
         // Partitions first, in their own statements: DDL inside the batch transaction would
         // make concurrent consumers wait on (or fail against) each other's creation.
@@ -159,6 +161,7 @@ impl Postgres {
         write_usage(&mut tx, batch).await?;
         write_operations(&mut tx, batch).await?;
         write_conversations(&mut tx, batch).await?;
+        super::insights::write(&mut tx, insights).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Billing: re-pricing after a price change, and the report's reconciliation.
 
 use ailogs::store::postgres::PartitionCommit;
+use ailogs_pipeline::insight_delta::InsightBatch;
 use ailogs_pipeline::usage::{PriceBook, SourcePos, UsageBatch};
 use ailogs_pipeline::{Enriched, Level, LogRecord};
 
@@ -52,12 +53,13 @@ async fn reprice_applies_new_prices_and_keeps_reconciliation() {
         expected: None,
         next: 2,
     };
-    pg.commit_batch("g", std::slice::from_ref(&first), &batches[0])
+    pg.commit_batch("g", std::slice::from_ref(&first), &batches[0], &InsightBatch::default())
         .await
         .expect("first commit");
     assert!(
         matches!(
-            pg.commit_batch("g", &[first], &batches[1]).await,
+            pg.commit_batch("g", &[first], &batches[1], &InsightBatch::default())
+                .await,
             Err(ailogs::store::postgres::CommitError::Fenced { .. })
         ),
         "a commit that does not start where the stored offset is, is fenced"
@@ -68,7 +70,7 @@ async fn reprice_applies_new_prices_and_keeps_reconciliation() {
         expected: Some(2),
         next: 4,
     };
-    pg.commit_batch("g", &[second], &batches[1])
+    pg.commit_batch("g", &[second], &batches[1], &InsightBatch::default())
         .await
         .expect("second commit");
     let (models, lines): (serde_json::Value, i64) =

@@ -67,7 +67,18 @@ async fn usage_is_exact_across_consumer_crashes() {
     let pg = db.pg().await;
     ailogs::commands::migrate(&pg).await.expect("migrate");
     let kafka = Kafka::start(PARTITIONS);
-    let w = workload(12_000, 11);
+    let mut w = workload(12_000, 11);
+    // Operational lines (no AI usage) that the pattern catalog knows, spread through.
+    let incidents = [
+        "upstream connect error: connection refused",
+        "rate limit exceeded for key team-7",
+        "pool exhausted: could not obtain a connection",
+        "all good",
+    ];
+    for i in 0..400 {
+        let line = json!({"level": "error", "service": "api", "message": incidents[i % incidents.len()]}).to_string();
+        w.lines.insert(i * 29 % w.lines.len(), line);
+    }
     ingest(&kafka.brokers, &w.lines).await;
     let total = w.lines.len() as i64;
     assert_eq!(
@@ -140,9 +151,65 @@ async fn usage_is_exact_across_consumer_crashes() {
             .expect("billing report");
         assert!(report.mismatches.is_empty(), "{month}: {:?}", report.mismatches);
     }
+    // Pattern hits and templates are written in the batch transaction: exact too.
+    let (decoded, hits) = expected_pattern_hits(&w.lines);
+    let stored: std::collections::BTreeMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT pattern_id, SUM(count)::int8 FROM detected_patterns GROUP BY 1")
+            .fetch_all(pg.pool())
+            .await
+            .expect("detected_patterns")
+            .into_iter()
+            .collect();
+    assert!(!hits.is_empty(), "the workload has lines the catalog knows");
+    assert_eq!(stored, hits, "pattern hits per pattern, exactly once");
+    let templated: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(count), 0)::int8 FROM log_templates")
+        .fetch_one(pg.pool())
+        .await
+        .expect("log_templates");
+    assert_eq!(templated, decoded, "every decoded line counted once under its template");
+    let odd: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM log_templates WHERE template = '' OR service = '' OR first_seen > last_seen OR count < 1",
+    )
+    .fetch_one(pg.pool())
+    .await
+    .expect("log_templates rows");
+    assert_eq!(odd, 0, "template rows are well formed");
     // Dead letters are produced before the batch commits: at least once each.
     assert!(kafka.message_count(ailogs::kafka::DLQ_TOPIC, 1) >= w.undecodable as i64);
     db.drop_db().await;
+}
+
+/// Decodes the lines as the consumer does (with the pushed stream's labels) and counts the
+/// shipped catalog's hits: (decoded lines, hits per pattern id).
+fn expected_pattern_hits(lines: &[String]) -> (i64, std::collections::BTreeMap<String, i64>) {
+    use ailogs_pipeline::patterns::{Catalog, Matcher, SharedMatcher};
+    use ailogs_pipeline::{DecodeLimits, Decoder, RawEntry};
+    let matcher = SharedMatcher::new(Matcher::compile(Catalog::shipped().expect("catalog").patterns).expect("compile"));
+    let mut scanner = matcher.scanner();
+    let mut decoder = Decoder::new(DecodeLimits::default());
+    let labels = std::sync::Arc::new(
+        [("app", "gateway"), ("env", "test")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    );
+    let metadata: Vec<(String, String)> = Vec::new();
+    let now = chrono::Utc::now().timestamp_nanos_opt().expect("now");
+    let (mut decoded, mut hits) = (0, std::collections::BTreeMap::new());
+    for line in lines {
+        let raw = RawEntry {
+            ts_ns: now,
+            line,
+            labels: &labels,
+            metadata: &metadata,
+        };
+        let Ok(record) = decoder.decode(&raw) else { continue };
+        decoded += 1;
+        for m in scanner.scan(&record) {
+            *hits.entry(m.id.to_string()).or_insert(0) += 1;
+        }
+    }
+    (decoded, hits)
 }
 
 /// The workload's lines are up to five hours old.
