@@ -27,11 +27,11 @@ static SIGNED: LazyLock<Regex> =
 pub fn default_masks() -> Vec<Regex> {
     [
         r#""[^"]*"|'[^'\s]*'"#,
-        r"\b[a-z][a-z0-9+.-]*://\S+",
+        r"(?-u:\b)[a-z][a-z0-9+.-]*://\S+",
         r"(?:/[\w.@~+-]+){2,}/?",
-        r"\b(?:[\w-]+\.){2,}[\w-]+\b",
-        r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b",
-        r"(?i)\b(?:true|false)\b",
+        r"(?-u:\b)(?:[\w-]+\.){2,}[\w-]+(?-u:\b)",
+        r"(?-u:\b)(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)(?-u:\b)",
+        r"(?i)(?-u:\b)(?:true|false)(?-u:\b)",
     ]
     .iter()
     .map(|p| Regex::new(p).unwrap_or_else(|e| unreachable!("{e}")))
