@@ -9,7 +9,8 @@
 //! parameters of one shape count as one token (lists of any length); similarity is the share
 //! of equal words among the message's unmasked tokens; once a cluster has absorbed
 //! `settle_after` lines its remaining words are settled: a line differing in one of them is
-//! another event, however similar otherwise ("client SPP." vs "client WindowsUpdateAgent.");
+//! another event, however similar otherwise ("client SPP." vs "client WindowsUpdateAgent.";
+//! bracketed words and `key=value` tokens hold values and never settle);
 //! the clusters are capped (least recently matched evicted, counted).
 
 use std::collections::HashMap;
@@ -265,7 +266,7 @@ impl Miner {
                     words += 1;
                     if t == m {
                         same += 1;
-                    } else if settled && **t != *WILDCARD && has_letter(t) && has_letter(m) {
+                    } else if settled && **t != *WILDCARD && settles(t) && settles(m) {
                         broken = true;
                     }
                 }
@@ -305,8 +306,13 @@ fn remove_id(node: &mut Node, id: ClusterId) {
     }
 }
 
-fn has_letter(t: &str) -> bool {
+/// Words that settle: with a letter, and not bracketed or a `key=value` (such tokens hold
+/// values: "Killed process <*> (httpd)" then "(sshd)" is one event).
+fn settles(t: &str) -> bool {
     t.bytes().any(|b| b.is_ascii_alphabetic())
+        && !t
+            .bytes()
+            .any(|b| matches!(b, b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'=' | b'<' | b'>'))
 }
 
 /// Equal but for minus signs: `blk_<*>` and `blk_-<*>` are one shape.
