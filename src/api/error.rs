@@ -65,3 +65,14 @@ impl IntoResponse for ApiError {
         (self.status, Json(self)).into_response()
     }
 }
+
+/// Postgres failed a read: 503, the cause logged, not shown.
+pub fn db_error(e: sqlx::Error) -> ApiError {
+    tracing::warn!(error = %e, "postgres read failed");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "postgres_unavailable",
+        "Postgres did not answer".into(),
+        "retry shortly; /api/v1/ai_logs/health shows the components' status",
+    )
+}

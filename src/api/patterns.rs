@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, db_error};
 use super::params::{bad, categories, min_severity, params, severities};
 use crate::patterns::PatternError;
 
@@ -33,7 +33,15 @@ pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
             ));
         }
     };
-    let stats = state.views.pattern_stats();
+    // With Postgres, counts come from `detected_patterns` (every consumer's lines); else
+    // from the lines this process handled.
+    let (stats, counts_since) = match &state.pg {
+        Some(pg) => (
+            crate::store::insights::pattern_stats(pg).await.map_err(db_error)?,
+            "all time (postgres detected_patterns, minute precision)",
+        ),
+        None => (state.views.pattern_stats(), "process start"),
+    };
     let mut out = Vec::new();
     for (def, src) in state.patterns.list().await {
         if (!categories.is_empty() && !categories.contains(&def.category))
@@ -56,7 +64,7 @@ pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
         "catalog_version": state.patterns.version(),
         "total_patterns": out.len(),
         "total_matches": stats.total(),
-        "counts_since": "process start",
+        "counts_since": counts_since,
         "patterns": out,
     })))
 }

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, db_error};
 use super::params::params;
 use crate::store::memory::Selection;
 
@@ -39,18 +39,6 @@ fn id_ok(field: &str, id: &str) -> Result<(), ApiError> {
         return Err(e);
     }
     Ok(())
-}
-
-fn db_error(e: sqlx::Error) -> ApiError {
-    let mut err = ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "postgres_unavailable",
-        "Postgres did not answer".into(),
-        "retry shortly; /api/v1/ai_logs/health shows the components' status",
-    );
-    tracing::warn!(error = %e, "postgres read failed");
-    err.field = None;
-    err
 }
 
 /// Records of the in-memory views that pass `keep`, through the usage pipeline.

@@ -1,9 +1,13 @@
 //! The `detected_patterns` and `log_templates` views: a batch's pattern hits and templates,
-//! written inside the batch's offset transaction (`Postgres::commit_batch`).
+//! written inside the batch's offset transaction (`Postgres::commit_batch`), and read back
+//! for the API.
 
 use ailogs_pipeline::insight_delta::InsightBatch;
+use ailogs_pipeline::patterns::PatternStats;
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres as Pg, Transaction};
+
+use super::postgres::Postgres;
 
 fn ts(ns: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(ns)
@@ -54,4 +58,24 @@ pub async fn write(tx: &mut Transaction<'_, Pg>, batch: &InsightBatch) -> Result
         .await?;
     }
     Ok(())
+}
+
+/// pattern id, service, first minute, end of the last minute, count.
+type PatternRow = (String, String, DateTime<Utc>, DateTime<Utc>, i64);
+
+/// Pattern counts over everything `detected_patterns` holds (all consumers, all time):
+/// first and last seen at minute precision.
+pub async fn pattern_stats(pg: &Postgres) -> Result<PatternStats, sqlx::Error> {
+    let rows: Vec<PatternRow> = sqlx::query_as(
+        "SELECT pattern_id, service, MIN(minute), MAX(minute) + interval '59.999999 seconds', SUM(count)::int8 \
+         FROM detected_patterns GROUP BY 1, 2 ORDER BY 1, 5 DESC",
+    )
+    .fetch_all(pg.pool())
+    .await?;
+    let mut stats = PatternStats::default();
+    for (id, service, first, last, count) in rows {
+        let ns = |t: DateTime<Utc>| t.timestamp_nanos_opt().unwrap_or(i64::MAX);
+        stats.add_counts(&id, &service, ns(first), ns(last), count.max(0) as u64);
+    }
+    Ok(stats)
 }

@@ -3,6 +3,7 @@
 mod billing;
 mod env;
 mod exactly_once;
+mod insights;
 mod outage;
 mod patterns;
 mod rebalance;

@@ -28,21 +28,27 @@ pub struct PatternStats {
 impl PatternStats {
     pub fn observe(&mut self, rec: &Enriched) {
         for m in &rec.patterns {
-            let c = self.by_id.entry(Arc::clone(&m.id)).or_insert_with(|| PatternCounter {
-                first_seen_ns: rec.ts_ns,
-                last_seen_ns: rec.ts_ns,
-                ..Default::default()
-            });
-            c.count += 1;
-            c.first_seen_ns = c.first_seen_ns.min(rec.ts_ns);
-            c.last_seen_ns = c.last_seen_ns.max(rec.ts_ns);
-            if let Some(n) = c.services.get_mut(&rec.service) {
-                *n += 1;
-            } else if c.services.len() < MAX_SERVICES {
-                c.services.insert(rec.service.clone(), 1);
-            } else {
-                c.other_services += 1;
-            }
+            self.add_counts(&m.id, &rec.service, rec.ts_ns, rec.ts_ns, 1);
+        }
+    }
+
+    /// Adds `count` hits of one pattern in one service seen between `first_ns` and
+    /// `last_ns` (rows of the durable `detected_patterns` view).
+    pub fn add_counts(&mut self, id: &str, service: &str, first_ns: i64, last_ns: i64, count: u64) {
+        let c = self.by_id.entry(Arc::from(id)).or_insert_with(|| PatternCounter {
+            first_seen_ns: first_ns,
+            last_seen_ns: last_ns,
+            ..Default::default()
+        });
+        c.count += count;
+        c.first_seen_ns = c.first_seen_ns.min(first_ns);
+        c.last_seen_ns = c.last_seen_ns.max(last_ns);
+        if let Some(n) = c.services.get_mut(service) {
+            *n += count;
+        } else if c.services.len() < MAX_SERVICES {
+            c.services.insert(service.to_owned(), count);
+        } else {
+            c.other_services += count;
         }
     }
 
