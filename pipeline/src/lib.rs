@@ -7,6 +7,7 @@
 pub mod analyze;
 pub mod anomaly;
 pub mod classify;
+pub mod correlate;
 pub mod decode;
 pub mod enrich;
 pub mod insight_delta;

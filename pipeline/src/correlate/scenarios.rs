@@ -1,0 +1,245 @@
+//! Requests with a known answer, through the tracker and the analysis.
+
+use serde_json::json;
+
+use super::tracker::{Tracker, TrackerConfig};
+use super::{RequestAnalysis, analyze};
+use crate::enrich::Enriched;
+use crate::record::{Level, LogRecord};
+
+const MS: i64 = 1_000_000;
+const T0: i64 = 1_800_000_000_000 * MS;
+
+struct Line {
+    at_ms: i64,
+    service: &'static str,
+    level: Level,
+    message: &'static str,
+    extra: Vec<(&'static str, serde_json::Value)>,
+    duration_ms: Option<f64>,
+}
+
+fn line(at_ms: i64, service: &'static str, message: &'static str) -> Line {
+    Line {
+        at_ms,
+        service,
+        level: Level::Info,
+        message,
+        extra: Vec::new(),
+        duration_ms: None,
+    }
+}
+
+impl Line {
+    fn error(mut self) -> Self {
+        self.level = Level::Error;
+        self
+    }
+    fn calls(mut self, target: &'static str) -> Self {
+        self.extra.push(("target_service", json!(target)));
+        self
+    }
+    fn took(mut self, ms: f64) -> Self {
+        self.duration_ms = Some(ms);
+        self
+    }
+    fn record(&self, cid: Option<&str>) -> Enriched {
+        let mut r = LogRecord::new(T0 + self.at_ms * MS, self.service, self.level, self.message);
+        r.correlation_id = cid.map(str::to_owned);
+        r.duration_ms = self.duration_ms;
+        for (k, v) in &self.extra {
+            r.extra.insert((*k).to_owned(), v.clone());
+        }
+        Enriched::new(r)
+    }
+}
+
+fn run(lines: &[Line]) -> RequestAnalysis {
+    let mut t = Tracker::new(TrackerConfig::default());
+    for l in lines {
+        assert!(t.observe(&l.record(Some("req-1"))).is_empty());
+    }
+    let done = t.expire(T0 + 3_600_000 * MS);
+    assert_eq!(done.len(), 1, "one request, complete after the idle timeout");
+    assert_eq!(t.live_count(), 0);
+    analyze(&done[0].request, &t.services)
+}
+
+fn edges(a: &RequestAnalysis) -> Vec<(String, String, &'static str)> {
+    let mut e: Vec<_> = a
+        .request_flow
+        .edges
+        .iter()
+        .map(|e| (e.from.clone(), e.to.clone(), e.source))
+        .collect();
+    e.sort();
+    e
+}
+
+fn e(from: &str, to: &str, source: &'static str) -> (String, String, &'static str) {
+    (from.to_owned(), to.to_owned(), source)
+}
+
+#[test]
+fn a_chain_inferred_from_nested_spans() {
+    let a = run(&[
+        line(0, "browser", "click send"),
+        line(5, "api", "POST /chat"),
+        line(10, "llm-gateway", "calling model"),
+        line(910, "llm-gateway", "model answered").took(900.0),
+        line(950, "api", "200 OK"),
+        line(960, "browser", "rendered"),
+    ]);
+    assert_eq!(
+        edges(&a),
+        vec![e("api", "llm-gateway", "inferred"), e("browser", "api", "inferred")]
+    );
+    assert_eq!(a.critical_path, ["browser", "api", "llm-gateway"]);
+    assert_eq!(a.total_duration_ms, 960.0);
+    assert_eq!(a.service_durations["llm-gateway"], 900.0);
+    assert_eq!(a.bottlenecks[0].service, "llm-gateway");
+    assert!(a.root_cause.is_none() && a.errors.is_empty());
+    let order: Vec<_> = a.service_timeline.iter().map(|t| t.service.as_str()).collect();
+    assert_eq!(order, ["browser", "api", "llm-gateway"]);
+    // Self time: the api's 945 ms minus the gateway's 900.
+    let api = a.request_flow.nodes.iter().find(|n| n.service == "api").expect("api");
+    assert_eq!(api.self_time_ms, 45.0);
+}
+
+#[test]
+fn fan_out_with_explicit_calls_and_the_slowest_branch_on_the_critical_path() {
+    let a = run(&[
+        line(0, "api", "plan").calls("retriever"),
+        line(0, "api", "plan").calls("vector-db"),
+        line(0, "api", "plan").calls("llm-gateway"),
+        line(1, "retriever", "fetch"),
+        line(40, "retriever", "fetched"),
+        line(2, "vector-db", "search"),
+        line(30, "vector-db", "found"),
+        line(3, "llm-gateway", "generate"),
+        line(700, "llm-gateway", "done"),
+        line(710, "api", "answered"),
+    ]);
+    assert_eq!(
+        edges(&a),
+        vec![
+            e("api", "llm-gateway", "explicit"),
+            e("api", "retriever", "explicit"),
+            e("api", "vector-db", "explicit"),
+        ]
+    );
+    assert_eq!(a.critical_path, ["api", "llm-gateway"]);
+    assert_eq!(a.bottlenecks[0].service, "llm-gateway");
+}
+
+#[test]
+fn retries_count_calls_on_one_edge_and_a_recovered_callee_is_still_named() {
+    let a = run(&[
+        line(0, "api", "calling provider").calls("openai"),
+        line(100, "openai", "429 too many requests").error(),
+        line(300, "api", "calling provider").calls("openai"),
+        line(400, "openai", "ok"),
+        line(410, "api", "done"),
+    ]);
+    let edge = &a.request_flow.edges[0];
+    assert_eq!((edge.from.as_str(), edge.to.as_str(), edge.calls), ("api", "openai", 2));
+    let root = a.root_cause.expect("the failed attempt is the only error");
+    assert_eq!(root.service, "openai");
+    assert!(root.propagated_to.is_empty());
+    assert_eq!(root.evidence[0].message, "429 too many requests");
+}
+
+#[test]
+fn a_deep_timeout_cascading_upward_names_the_deep_service() {
+    // The callers notice first (their timeouts fire), the deep service logs last.
+    let a = run(&[
+        line(0, "browser", "send"),
+        line(1, "api", "POST /chat"),
+        line(2, "llm-gateway", "route"),
+        line(3, "vector-db", "query start"),
+        line(5000, "api", "upstream timed out").error(),
+        line(5001, "llm-gateway", "context fetch timed out").error(),
+        line(5002, "browser", "request failed").error(),
+        line(5100, "vector-db", "query cancelled after 5097 ms").error(),
+    ]);
+    let root = a.root_cause.expect("root cause");
+    assert_eq!(root.service, "vector-db");
+    assert_eq!(root.propagated_to, ["api", "llm-gateway", "browser"]);
+    assert!(a.independent_failures.is_empty());
+    assert_eq!(a.errors[0].service, "api", "errors listed in the order they happened");
+}
+
+#[test]
+fn errors_in_two_unrelated_services() {
+    let a = run(&[
+        line(0, "api", "start").calls("billing"),
+        line(0, "api", "start").calls("search"),
+        line(10, "billing", "card declined").error(),
+        line(20, "search", "index missing").error(),
+        line(30, "api", "partial answer"),
+    ]);
+    let root = a.root_cause.expect("root cause");
+    assert_eq!(root.service, "billing");
+    assert!(root.propagated_to.is_empty(), "api did not fail");
+    assert_eq!(a.independent_failures, ["search"]);
+}
+
+#[test]
+fn out_of_order_arrival_gives_the_same_answer() {
+    let lines = [
+        line(0, "browser", "send"),
+        line(1, "api", "POST"),
+        line(2, "worker", "job").calls("db"),
+        line(3, "db", "lock wait").error(),
+        line(50, "worker", "job failed").error(),
+        line(60, "api", "500").error(),
+        line(70, "browser", "shown error"),
+    ];
+    let forward = run(&lines);
+    let mut reversed: Vec<Line> = lines.into_iter().rev().collect();
+    reversed.swap(0, 3);
+    let backward = run(&reversed);
+    assert_eq!(edges(&forward), edges(&backward));
+    assert_eq!(forward.critical_path, backward.critical_path);
+    let (f, b) = (forward.root_cause.expect("f"), backward.root_cause.expect("b"));
+    assert_eq!(
+        (f.service.as_str(), &f.propagated_to),
+        ("db", &vec!["worker".to_owned(), "api".to_owned()])
+    );
+    assert_eq!((b.service, b.propagated_to), (f.service, f.propagated_to));
+}
+
+#[test]
+fn lines_without_a_correlation_id_are_counted_not_tracked() {
+    let mut t = Tracker::new(TrackerConfig::default());
+    assert!(t.observe(&line(0, "api", "health check").record(None)).is_empty());
+    assert!(t.observe(&line(0, "api", "health check").record(Some(""))).is_empty());
+    assert_eq!((t.live_count(), t.lines_without_id), (0, 2));
+}
+
+#[test]
+fn live_requests_are_capped_oldest_first_and_evictions_counted() {
+    let mut t = Tracker::new(TrackerConfig {
+        max_live: 16,
+        ..TrackerConfig::default()
+    });
+    let mut evicted = Vec::new();
+    for i in 0..40 {
+        let cid = format!("r{i}");
+        evicted.extend(t.observe(&line(i, "api", "x").record(Some(&cid))));
+    }
+    assert!(t.live_count() <= 16);
+    assert_eq!(t.evicted as usize, evicted.len());
+    assert!(evicted.iter().all(|c| c.evicted));
+    assert!(evicted.iter().any(|c| c.request.id() == "r0"));
+    assert!(t.live("r39").is_some());
+}
+
+#[test]
+fn callee_from_the_http_url_host() {
+    let mut l = line(0, "api", "GET");
+    l.extra
+        .push(("http.url", json!("https://user@llm-gateway.internal:8443/v1/chat?x=1")));
+    let a = run(&[l, line(5, "llm-gateway.internal", "served")]);
+    assert_eq!(edges(&a), vec![e("api", "llm-gateway.internal", "explicit")]);
+}
