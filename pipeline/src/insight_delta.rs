@@ -1,10 +1,12 @@
-//! The durable side of pattern and template analysis: per batch, the pattern hits per
-//! (pattern, service, minute) and the templates seen, as deltas written in the same
-//! transaction as the batch's offsets (the `detected_patterns` and `log_templates` views).
+//! The durable side of the analysis: per batch, the pattern hits per (pattern, service,
+//! minute), the templates seen, and the requests completed, written in the same transaction
+//! as the batch's offsets (the `detected_patterns`, `log_templates` and `ai_correlations`
+//! views).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::correlate::RequestAnalysis;
 use crate::enrich::Enriched;
 
 const MINUTE_NS: i64 = 60 * 1_000_000_000;
@@ -31,6 +33,8 @@ pub struct InsightBatch {
     pub patterns: HashMap<PatternMinute, i64>,
     /// Keyed by stable template id.
     pub templates: HashMap<u64, TemplateDelta>,
+    /// Requests completed since the last commit.
+    pub correlations: Vec<RequestAnalysis>,
 }
 
 impl InsightBatch {
@@ -82,7 +86,7 @@ impl InsightBatch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty() && self.templates.is_empty()
+        self.patterns.is_empty() && self.templates.is_empty() && self.correlations.is_empty()
     }
 }
 

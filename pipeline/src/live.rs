@@ -1,8 +1,9 @@
 //! The per-line analysis that needs state across lines: templates, anomalies and the
-//! alerts they raise. One per process (the embedded workers share it under a lock taken
-//! once per batch; a Kafka consumer owns its own).
+//! alerts they raise, request correlation. One per process (the embedded workers share it
+//! under a lock taken once per batch; a Kafka consumer owns its own).
 
 use crate::anomaly::{AlertBook, Detector, DetectorConfig};
+use crate::correlate::Correlations;
 use crate::enrich::Enriched;
 use crate::templates::{DrainConfig, TemplateIndex};
 
@@ -17,6 +18,7 @@ pub struct LiveAnalysis {
     pub templates: TemplateIndex,
     pub detector: Detector,
     pub alerts: AlertBook,
+    pub correlations: Correlations,
 }
 
 impl Default for LiveAnalysis {
@@ -25,6 +27,7 @@ impl Default for LiveAnalysis {
             templates: TemplateIndex::new(DrainConfig::default(), MAX_TEMPLATE_SERVICES),
             detector: Detector::new(DetectorConfig::default()),
             alerts: AlertBook::new(MAX_ALERTS, ALERT_FOLD_WINDOW_NS),
+            correlations: Correlations::default(),
         }
     }
 }
@@ -51,6 +54,8 @@ impl LiveAnalysis {
             for a in self.detector.observe(r) {
                 self.alerts.add(a);
             }
+            self.correlations.observe(r);
         }
+        self.correlations.expire();
     }
 }

@@ -31,6 +31,18 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     } else {
         "degraded"
     };
+    let correlation = {
+        let live = state.live.lock();
+        let c = &live.correlations;
+        json!({
+            "status": "ok",
+            "live_requests": c.tracker.live_count(),
+            "completed_total": c.completed,
+            "evicted_total": c.tracker.evicted,
+            "lines_without_correlation_id": c.tracker.lines_without_id,
+            "unwritten_dropped_total": c.dropped_pending,
+        })
+    };
     Json(json!({
         "status": status,
         "mode": "embedded",
@@ -40,6 +52,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
         "components": {
             "ingest": { "status": queue_status, "queue_depth_lines": depth, "queue_capacity_lines": capacity },
             "pipeline": { "status": "ok", "workers": state.workers },
+            "correlation": correlation,
             "views": {
                 "status": "ok",
                 "kind": "memory",

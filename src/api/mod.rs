@@ -1,6 +1,7 @@
 //! The HTTP API: agent queries, health, metrics and the ingest endpoints, on one router.
 
 mod analyze;
+mod correlate;
 pub mod error;
 mod health;
 mod middleware;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ai_logs/workspace/{id}/summary", get(usage::workspace))
         .route("/api/v1/ai_logs/conversations/{id}", get(usage::conversation))
         .route("/api/v1/ai_logs/analyze", get(analyze::analyze))
+        .route("/api/v1/ai_logs/correlate", get(correlate::correlate))
         .route("/api/v1/ai_logs/patterns", get(patterns::list).post(patterns::create))
         .route(
             "/api/v1/ai_logs/patterns/{id}",

@@ -162,6 +162,8 @@ pub fn run(
     metrics: Arc<Metrics>,
     views: RecordSink,
 ) -> anyhow::Result<()> {
+    // Completed requests go to `ai_correlations` with the next commit.
+    views.live.lock().correlations.persist = true;
     let assigned: Assigned = Arc::default();
     let generation = Arc::new(AtomicU64::new(0));
     let context = Context {
@@ -433,6 +435,8 @@ impl Job<'_> {
                 insights.add(r);
             }
             insights.name_templates(|service, id| live.templates.template(service, id));
+            // Requests completed by earlier batches: durable with this commit.
+            insights.correlations = live.correlations.take_pending();
         }
         let commits: Vec<PartitionCommit> = next
             .iter()
@@ -460,6 +464,8 @@ impl Job<'_> {
                     if paused && let Ok(tpl) = consumer.assignment() {
                         let _ = consumer.resume(&tpl);
                     }
+                    let done = std::mem::take(&mut insights.correlations);
+                    self.views.live.lock().correlations.restore_pending(done);
                     self.reseek(consumer, assigned)?;
                     return Ok(());
                 }

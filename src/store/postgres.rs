@@ -162,6 +162,7 @@ impl Postgres {
         write_operations(&mut tx, batch).await?;
         write_conversations(&mut tx, batch).await?;
         super::insights::write(&mut tx, insights).await?;
+        super::correlations::write(&mut tx, &insights.correlations).await?;
         tx.commit().await?;
         Ok(())
     }

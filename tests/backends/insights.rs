@@ -106,3 +106,71 @@ async fn pattern_hits_and_templates_merge_across_batches() {
     assert_eq!(last.timestamp_nanos_opt(), Some(t0 + 2 * MINUTE));
     db.drop_db().await;
 }
+
+fn completed(id: &str, lines: &[(&str, i64, bool)]) -> ailogs_pipeline::correlate::RequestAnalysis {
+    use ailogs_pipeline::correlate::{Tracker, TrackerConfig, analyze};
+    use ailogs_pipeline::{Enriched, Level, LogRecord};
+    let mut t = Tracker::new(TrackerConfig::default());
+    for &(service, ts_ns, failed) in lines {
+        let level = if failed { Level::Error } else { Level::Info };
+        let mut r = LogRecord::new(ts_ns, service, level, "x");
+        r.correlation_id = Some(id.into());
+        t.observe(&Enriched::new(r));
+    }
+    let done = t.drain();
+    analyze(&done[0].request, &t.services)
+}
+
+#[tokio::test]
+async fn completed_requests_are_stored_and_a_request_completed_twice_adds_up() {
+    let db = TestDb::create().await;
+    let pg = db.pg().await;
+    ailogs::commands::migrate(&pg).await.expect("migrate");
+    let t0 = 1_800_000_000 * 1_000_000_000i64;
+    let commit = |expected, next| PartitionCommit {
+        topic: "t".into(),
+        partition: 0,
+        expected,
+        next,
+    };
+    let first = InsightBatch {
+        correlations: vec![
+            completed("req-\"1\"", &[("api", t0, false), ("db", t0 + MINUTE / 60, true)]),
+            completed("req-2", &[("api", t0, false)]),
+        ],
+        ..InsightBatch::default()
+    };
+    pg.commit_batch("g", &[commit(None, 1)], &UsageBatch::default(), &first)
+        .await
+        .expect("first");
+    // Lines of req-"1" that came after its idle timeout: a second, smaller completion.
+    let second = InsightBatch {
+        correlations: vec![completed("req-\"1\"", &[("worker", t0 + 2 * MINUTE, false)])],
+        ..InsightBatch::default()
+    };
+    pg.commit_batch("g", &[commit(Some(1), 2)], &UsageBatch::default(), &second)
+        .await
+        .expect("second");
+    let row: (Vec<String>, i64, i64, Option<String>, serde_json::Value) = sqlx::query_as(
+        "SELECT services, lines, errors, root_cause, graph FROM ai_correlations WHERE correlation_id = $1",
+    )
+    .bind("req-\"1\"")
+    .fetch_one(pg.pool())
+    .await
+    .expect("row");
+    let (mut services, lines, errors, root_cause, graph) = row;
+    services.sort();
+    assert_eq!(services, ["api", "db", "worker"]);
+    assert_eq!((lines, errors), (3, 1));
+    assert_eq!(root_cause.as_deref(), Some("db"), "the larger part's analysis is kept");
+    assert_eq!(graph["root_cause"]["service"], "db");
+    let read = ailogs::store::correlations::read(&pg, "req-2").await.expect("read");
+    assert_eq!(read.map(|g| g["lines"].clone()), Some(serde_json::json!(1)));
+    assert!(
+        ailogs::store::correlations::read(&pg, "nope")
+            .await
+            .expect("read")
+            .is_none()
+    );
+    db.drop_db().await;
+}

@@ -1,6 +1,7 @@
 //! Integration tests: a real server on 127.0.0.1:0, driven over HTTP.
 
 mod analyze;
+mod correlate;
 mod harness;
 mod ops;
 mod patterns;

@@ -99,6 +99,10 @@ pub struct RootCause {
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestAnalysis {
     pub correlation_id: String,
+    #[serde(skip)]
+    pub first_ns: i64,
+    #[serde(skip)]
+    pub last_ns: i64,
     pub first_seen: String,
     pub last_seen: String,
     pub total_duration_ms: f64,
@@ -325,6 +329,8 @@ pub fn analyze(request: &Request, names: &Interner) -> RequestAnalysis {
         .collect();
     RequestAnalysis {
         correlation_id: correlation_id.to_owned(),
+        first_ns,
+        last_ns,
         first_seen: format_rfc3339(first_ns),
         last_seen: format_rfc3339(last_ns),
         total_duration_ms: total,

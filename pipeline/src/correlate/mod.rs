@@ -2,11 +2,15 @@
 //! (`Tracker`, `Request`), analysed on demand or when it completes (`analysis`).
 
 pub mod analysis;
+pub mod dependency;
 pub mod request;
 #[cfg(test)]
 mod scenarios;
 pub mod tracker;
+pub mod views;
 
 pub use analysis::{RequestAnalysis, analyze, call_graph};
+pub use dependency::{DependencyGraph, DependencyView};
 pub use request::Request;
 pub use tracker::{Completed, Tracker, TrackerConfig};
+pub use views::Correlations;

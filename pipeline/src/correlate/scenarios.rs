@@ -243,3 +243,50 @@ fn callee_from_the_http_url_host() {
     let a = run(&[l, line(5, "llm-gateway.internal", "served")]);
     assert_eq!(edges(&a), vec![e("api", "llm-gateway.internal", "explicit")]);
 }
+
+/// Synthetic traffic with model-timeout incidents: the gateway (anythingllm) times out,
+/// then the API answers 504 and the browser shows an error. Every failing chat request must
+/// name the gateway.
+#[test]
+fn synthetic_model_timeouts_name_the_gateway() {
+    use crate::synth::{Incident, Traffic};
+    use crate::{DecodeLimits, Decoder, RawEntry, labels_from};
+    let mut traffic = Traffic::new(5);
+    let labels = labels_from([("env", "test")]);
+    let mut decoder = Decoder::new(DecodeLimits::default());
+    let mut t = Tracker::new(TrackerConfig::default());
+    for i in 0..8_000i64 {
+        if i % 500 == 0 {
+            traffic.start_incident(Incident::ModelTimeout, 400);
+        }
+        // Requests overlap: a new one every 20 ms, each lasting up to a minute.
+        for l in traffic.request(T0 + i * 20 * MS) {
+            let raw = RawEntry {
+                ts_ns: l.ts_ns,
+                line: &l.line,
+                labels: &labels,
+                metadata: &[],
+            };
+            if let Ok(rec) = decoder.decode(&raw) {
+                t.observe(&Enriched::new(rec));
+            }
+        }
+    }
+    let done = t.drain();
+    let failing: Vec<RequestAnalysis> = done
+        .iter()
+        .map(|c| analyze(&c.request, &t.services))
+        .filter(|a| a.errors.iter().any(|e| e.service == "anythingllm"))
+        .collect();
+    assert!(failing.len() > 1000, "{} failing requests", failing.len());
+    let right = failing
+        .iter()
+        .filter(|a| a.root_cause.as_ref().is_some_and(|r| r.service == "anythingllm"))
+        .count();
+    assert_eq!(
+        right,
+        failing.len(),
+        "root cause named right in {right} of {}",
+        failing.len()
+    );
+}

@@ -1,0 +1,125 @@
+//! `GET /correlate`: what happened to one request (`correlation_id`), or a service's
+//! neighbourhood in the dependency graph (`service`).
+//!
+//! A request is looked up in this process's live and recently completed requests, then in
+//! Postgres `ai_correlations`, then rebuilt from the recent lines the views hold (Redis, or
+//! this process's memory); unknown everywhere is a 404.
+
+use ailogs_pipeline::Enriched;
+use ailogs_pipeline::correlate::{Tracker, TrackerConfig, analyze};
+use ailogs_pipeline::normalize::time::format_rfc3339;
+use ailogs_pipeline::query::spec::{MAX_TIME_RANGE_S, duration};
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::{ApiError, db_error};
+use super::params::{bad, params};
+use crate::store::memory::Selection;
+
+const PARAMS: &[&str] = &["correlation_id", "service", "time_window"];
+
+pub async fn correlate(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+    let p = params(raw, PARAMS)?;
+    let window_s = match p.get("time_window") {
+        Some(v) => duration("time_window", v, MAX_TIME_RANGE_S)?,
+        None => 3600,
+    };
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let since_ns = now.saturating_sub(window_s as i64 * 1_000_000_000);
+    let id = p.get("correlation_id").filter(|v| !v.is_empty());
+    let service = p.get("service").filter(|v| !v.is_empty());
+    match (id, service) {
+        (Some(id), None) => request(&state, id, since_ns).await.map(Json),
+        (None, Some(service)) => Ok(Json(neighbourhood(&state, service, since_ns))),
+        (Some(_), Some(_)) => Err(bad(
+            "service",
+            "give either correlation_id or service, not both".into(),
+            "correlation_id explains one request; service shows its dependencies",
+        )),
+        (None, None) => Err(bad(
+            "correlation_id",
+            "correlation_id or service is required".into(),
+            "e.g. ?correlation_id=req-123, or ?service=api&time_window=1h",
+        )),
+    }
+}
+
+async fn request(state: &AppState, id: &str, since_ns: i64) -> Result<Value, ApiError> {
+    let found = state.live.lock().correlations.lookup(id);
+    if let Some((analysis, complete)) = found {
+        let mut body = serde_json::to_value(&analysis).map_err(|e| ApiError::internal("rendering", e))?;
+        body["status"] = json!(if complete { "complete" } else { "in_progress" });
+        body["source"] = json!("views");
+        return Ok(body);
+    }
+    if let Some(pg) = &state.pg
+        && let Some(mut body) = crate::store::correlations::read(pg, id).await.map_err(db_error)?
+    {
+        body["status"] = json!("complete");
+        body["source"] = json!("postgres");
+        return Ok(body);
+    }
+    let (lines, source) = recent_lines(state, id, since_ns).await;
+    if !lines.is_empty() {
+        let mut tracker = Tracker::new(TrackerConfig {
+            idle_ns: i64::MAX,
+            max_live: 1,
+        });
+        for l in &lines {
+            tracker.observe(l);
+        }
+        if let Some(r) = tracker.live(id) {
+            let mut body =
+                serde_json::to_value(analyze(r, &tracker.services)).map_err(|e| ApiError::internal("rendering", e))?;
+            body["status"] = json!("rebuilt_from_lines");
+            body["source"] = json!(source);
+            return Ok(body);
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "correlation_not_found",
+        format!("no request with correlation_id {id:?} in the views"),
+        "check the id (the X-Correlation-ID header or the correlation_id/trace_id field); \
+         lines older than the views' window are only in Loki: widen time_window or query Loki",
+    )
+    .field("correlation_id"))
+}
+
+/// The request's lines still held: Redis when configured (every consumer's lines), else
+/// this process's memory.
+async fn recent_lines(state: &AppState, id: &str, since_ns: i64) -> (Vec<Enriched>, &'static str) {
+    let sel = Selection {
+        services: &[],
+        min_level: None,
+        correlation_id: Some(id),
+        conversation_id: None,
+        since_ns,
+    };
+    if let Some(redis) = &state.redis {
+        match redis.read(&sel, 20_000).await {
+            Ok(lines) => return (lines, "redis"),
+            Err(e) => tracing::warn!(error = %e, "redis unavailable; rebuilding from memory views"),
+        }
+    }
+    let lines = state.views.select_all(&sel).iter().map(|r| (**r).clone()).collect();
+    (lines, "memory")
+}
+
+fn neighbourhood(state: &AppState, service: &str, since_ns: i64) -> Value {
+    let live = state.live.lock();
+    let view = live.correlations.dependencies.view(since_ns, Some(service));
+    json!({
+        "service": service,
+        "window": {"from": format_rfc3339(since_ns)},
+        "requests_in_window": view.requests,
+        "callers": view.edges.iter().filter(|e| e.to == service).collect::<Vec<_>>(),
+        "callees": view.edges.iter().filter(|e| e.from == service).collect::<Vec<_>>(),
+        "cycles": view.cycles,
+        "fan_out": view.fan_out.iter().find(|(s, _)| s == service).map_or(0, |(_, n)| *n),
+        "source": "views (requests completed in this process)",
+    })
+}
