@@ -6,7 +6,7 @@
 //! this process's memory); unknown everywhere is a 404.
 
 use ailogs_pipeline::Enriched;
-use ailogs_pipeline::correlate::{Tracker, TrackerConfig, analyze};
+use ailogs_pipeline::correlate::{DependencyGraph, Tracker, TrackerConfig, analyze};
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::query::spec::{MAX_TIME_RANGE_S, duration};
 use axum::Json;
@@ -27,13 +27,12 @@ pub async fn correlate(State(state): State<AppState>, RawQuery(raw): RawQuery) -
         Some(v) => duration("time_window", v, MAX_TIME_RANGE_S)?,
         None => 3600,
     };
-    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-    let since_ns = now.saturating_sub(window_s as i64 * 1_000_000_000);
+    let since_ns = now_ns().saturating_sub(window_s as i64 * 1_000_000_000);
     let id = p.get("correlation_id").filter(|v| !v.is_empty());
     let service = p.get("service").filter(|v| !v.is_empty());
     match (id, service) {
         (Some(id), None) => request(&state, id, since_ns).await.map(Json),
-        (None, Some(service)) => Ok(Json(neighbourhood(&state, service, since_ns))),
+        (None, Some(service)) => neighbourhood(&state, service, since_ns).await.map(Json),
         (Some(_), Some(_)) => Err(bad(
             "service",
             "give either correlation_id or service, not both".into(),
@@ -109,10 +108,35 @@ async fn recent_lines(state: &AppState, id: &str, since_ns: i64) -> (Vec<Enriche
     (lines, "memory")
 }
 
-fn neighbourhood(state: &AppState, service: &str, since_ns: i64) -> Value {
-    let live = state.live.lock();
-    let view = live.correlations.dependencies.view(since_ns, Some(service));
-    json!({
+/// Requests read from Postgres for one neighbourhood, newest first.
+const MAX_STORED_REQUESTS: i64 = 50_000;
+
+/// With Postgres: from the requests every consumer completed; else from this process's.
+async fn neighbourhood(state: &AppState, service: &str, since_ns: i64) -> Result<Value, ApiError> {
+    let (view, source) = match &state.pg {
+        Some(pg) => {
+            let stored = crate::store::correlations::around(pg, service, since_ns, MAX_STORED_REQUESTS)
+                .await
+                .map_err(db_error)?;
+            let minutes = usize::try_from((now_ns() - since_ns) / 60_000_000_000 + 2).unwrap_or(usize::MAX);
+            let mut graph = DependencyGraph::new(minutes.min(60 * 24 * 31));
+            for (start_ns, a) in &stored {
+                graph.add(a, *start_ns);
+            }
+            (
+                graph.view(since_ns, Some(service)),
+                "postgres ai_correlations (completed requests)",
+            )
+        }
+        None => {
+            let live = state.live.lock();
+            (
+                live.correlations.dependencies.view(since_ns, Some(service)),
+                "views (requests completed in this process)",
+            )
+        }
+    };
+    Ok(json!({
         "service": service,
         "window": {"from": format_rfc3339(since_ns)},
         "requests_in_window": view.requests,
@@ -120,6 +144,10 @@ fn neighbourhood(state: &AppState, service: &str, since_ns: i64) -> Value {
         "callees": view.edges.iter().filter(|e| e.from == service).collect::<Vec<_>>(),
         "cycles": view.cycles,
         "fan_out": view.fan_out.iter().find(|(s, _)| s == service).map_or(0, |(_, n)| *n),
-        "source": "views (requests completed in this process)",
-    })
+        "source": source,
+    }))
+}
+
+fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
 }

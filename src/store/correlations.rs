@@ -76,3 +76,29 @@ fn array_literal<'a>(items: impl Iterator<Item = &'a str>) -> String {
         .collect();
     format!("{{{}}}", quoted.join(","))
 }
+
+/// Requests that ended at or after `since_ns` and touched `service`, for the dependency
+/// graph across every consumer: (start, analysis), newest first, at most `limit`.
+pub async fn around(
+    pg: &Postgres,
+    service: &str,
+    since_ns: i64,
+    limit: i64,
+) -> Result<Vec<(i64, RequestAnalysis)>, sqlx::Error> {
+    let rows: Vec<(DateTime<Utc>, serde_json::Value)> = sqlx::query_as(
+        "SELECT first_seen, graph FROM ai_correlations WHERE last_seen >= $1 AND services @> ARRAY[$2] \
+         ORDER BY last_seen DESC LIMIT $3",
+    )
+    .bind(ts(since_ns))
+    .bind(service)
+    .bind(limit)
+    .fetch_all(pg.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(first, graph)| {
+            let a: RequestAnalysis = serde_json::from_value(graph).ok()?;
+            Some((first.timestamp_nanos_opt().unwrap_or(0), a))
+        })
+        .collect())
+}

@@ -16,13 +16,13 @@ use std::collections::BTreeMap;
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Bfs, Reversed};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::request::{Node, Request};
 use super::tracker::Interner;
 use crate::normalize::time::format_rfc3339;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FlowNode {
     pub service: String,
     pub first_seen: String,
@@ -33,25 +33,25 @@ pub struct FlowNode {
     pub self_time_ms: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FlowEdge {
     pub from: String,
     pub to: String,
     /// `explicit` (a line named the call) or `inferred` (time order and nesting).
-    pub source: &'static str,
+    pub source: String,
     pub calls: u32,
     pub first_seen: String,
     /// The longest duration reported for the call, else the callee's duration.
     pub latency_ms: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Flow {
     pub nodes: Vec<FlowNode>,
     pub edges: Vec<FlowEdge>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TimelineEntry {
     pub service: String,
     pub start: String,
@@ -61,7 +61,7 @@ pub struct TimelineEntry {
     pub errors: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bottleneck {
     pub service: String,
     pub self_time_ms: f64,
@@ -70,14 +70,14 @@ pub struct Bottleneck {
     pub on_critical_path: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvidenceLine {
     pub ts: String,
     pub message: String,
     pub patterns: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceErrors {
     pub service: String,
     pub count: u32,
@@ -85,7 +85,7 @@ pub struct ServiceErrors {
     pub evidence: Vec<EvidenceLine>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RootCause {
     pub service: String,
     pub first_error: String,
@@ -96,7 +96,7 @@ pub struct RootCause {
     pub propagated_to: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestAnalysis {
     pub correlation_id: String,
     #[serde(skip)]
@@ -317,7 +317,7 @@ pub fn analyze(request: &Request, names: &Interner) -> RequestAnalysis {
             Some(FlowEdge {
                 from: name(a),
                 to: name(b),
-                source: if g[e] { "explicit" } else { "inferred" },
+                source: if g[e] { "explicit" } else { "inferred" }.to_owned(),
                 calls: named.map_or(1, |x| x.calls),
                 first_seen: format_rfc3339(named.map_or(nodes[b].first_ns(), |x| x.first_ns)),
                 latency_ms: named

@@ -207,7 +207,7 @@ mod tests {
                     .map(|(a, b, ms)| FlowEdge {
                         from: (*a).into(),
                         to: (*b).into(),
-                        source: "explicit",
+                        source: "explicit".into(),
                         calls: 1,
                         first_seen: String::new(),
                         latency_ms: *ms,

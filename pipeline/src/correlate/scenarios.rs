@@ -65,19 +65,19 @@ fn run(lines: &[Line]) -> RequestAnalysis {
     analyze(&done[0].request, &t.services)
 }
 
-fn edges(a: &RequestAnalysis) -> Vec<(String, String, &'static str)> {
+fn edges(a: &RequestAnalysis) -> Vec<(String, String, String)> {
     let mut e: Vec<_> = a
         .request_flow
         .edges
         .iter()
-        .map(|e| (e.from.clone(), e.to.clone(), e.source))
+        .map(|e| (e.from.clone(), e.to.clone(), e.source.clone()))
         .collect();
     e.sort();
     e
 }
 
-fn e(from: &str, to: &str, source: &'static str) -> (String, String, &'static str) {
-    (from.to_owned(), to.to_owned(), source)
+fn e(from: &str, to: &str, source: &str) -> (String, String, String) {
+    (from.to_owned(), to.to_owned(), source.to_owned())
 }
 
 #[test]
