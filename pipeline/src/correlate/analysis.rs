@@ -7,9 +7,10 @@
 //! encloses it, the service that started last before it (time order). Spans come from the
 //! lines' timestamps, so the answer does not depend on the order lines arrived in.
 //!
-//! Root cause: a failing service none of whose callees (transitively) failed, the earliest
-//! such; the failing services that call it, directly or not, are where the error propagated
-//! to; any other failing service failed independently.
+//! Root cause: a failing service none of whose callees (transitively) failed; of several,
+//! the one with the most failing callers (it explains the most), then the earliest. The
+//! failing services that call it, directly or not, are where the error propagated to; any
+//! other failing service failed independently.
 
 use std::collections::BTreeMap;
 
@@ -250,10 +251,19 @@ pub fn analyze(request: &Request, names: &Interner) -> RequestAnalysis {
         seen.retain(|&n| n != from);
         seen
     };
+    // Candidates: failing services none of whose callees failed. The one whose failure
+    // explains the most failing callers wins (a stray error elsewhere does not), then the
+    // earliest.
     let root_cause = failing
         .iter()
         .copied()
-        .find(|&i| !reachable(i, false).iter().any(|d| nodes[*d].errors > 0))
+        .filter(|&i| !reachable(i, false).iter().any(|d| nodes[*d].errors > 0))
+        .map(|i| (i, reachable(i, true).iter().filter(|c| nodes[**c].errors > 0).count()))
+        .fold(None, |best: Option<(usize, usize)>, (i, explained)| match best {
+            Some((_, e)) if e >= explained => best,
+            _ => Some((i, explained)),
+        })
+        .map(|(i, _)| i)
         .or_else(|| failing.first().copied());
     let mut independent = Vec::new();
     let root_cause = root_cause.map(|r| {

@@ -185,6 +185,27 @@ fn errors_in_two_unrelated_services() {
 }
 
 #[test]
+fn a_stray_earlier_error_does_not_hide_the_cascade() {
+    let a = run(&[
+        line(0, "api", "start").calls("cache"),
+        line(1, "cache", "evict failed").error(),
+        line(2, "cache", "ok"),
+        line(5, "api", "calling").calls("llm-gateway"),
+        line(6, "llm-gateway", "calling").calls("openai"),
+        line(900, "openai", "overloaded").error(),
+        line(901, "llm-gateway", "provider failed").error(),
+        line(902, "api", "500").error(),
+    ]);
+    let root = a.root_cause.expect("root cause");
+    assert_eq!(
+        root.service, "openai",
+        "it explains two failing callers; the cache none"
+    );
+    assert_eq!(root.propagated_to, ["llm-gateway", "api"]);
+    assert_eq!(a.independent_failures, ["cache"]);
+}
+
+#[test]
 fn out_of_order_arrival_gives_the_same_answer() {
     let lines = [
         line(0, "browser", "send"),
