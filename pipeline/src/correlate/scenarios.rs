@@ -311,3 +311,18 @@ fn synthetic_model_timeouts_name_the_gateway() {
         failing.len()
     );
 }
+
+#[test]
+fn requests_complete_once_event_time_passes_their_idle_timeout() {
+    let mut c = super::Correlations::default();
+    let mut req1 = line(0, "api", "start").record(Some("req-1"));
+    c.observe(&req1);
+    req1.record.ts_ns += 5_000 * MS;
+    c.observe(&req1);
+    c.expire();
+    assert_eq!(c.lookup("req-1").map(|(_, done)| done), Some(false));
+    c.observe(&line(400_000, "api", "later").record(Some("req-3")));
+    c.expire();
+    assert_eq!(c.lookup("req-1").map(|(_, done)| done), Some(true));
+    assert_eq!(c.lookup("req-3").map(|(_, done)| done), Some(false));
+}

@@ -57,7 +57,9 @@ pub struct TrackerConfig {
 impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
-            idle_ns: 30 * 1_000_000_000,
+            // Longer than the slowest model calls (60 s timeouts are common): a request that
+            // waits on one must not complete in the middle.
+            idle_ns: 300 * 1_000_000_000,
             max_live: 1_000_000,
         }
     }
