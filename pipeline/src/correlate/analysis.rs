@@ -1,11 +1,12 @@
 //! What happened to one request: its call graph (petgraph), timeline, durations and self
 //! times, critical path and bottleneck, and where its errors started.
 //!
-//! Edges: the calls lines name explicitly are taken as they are. Every other service but
-//! the first gets an inferred caller: of the services whose span (first to last line)
-//! encloses its first line, the one that started last (the innermost span); if none
-//! encloses it, the service that started last before it (time order). Spans come from the
-//! lines' timestamps, so the answer does not depend on the order lines arrived in.
+//! Edges: the calls lines name explicitly (fields naming a callee or caller, or a line's
+//! `parent_span_id` naming another service's `span_id`) are taken as they are. Every other
+//! service but the first gets an inferred caller: of the services whose time span (first to
+//! last line) encloses its first line, the one that started last (the innermost); if none
+//! encloses it, the service that started last before it (time order). Time spans come from
+//! the lines' timestamps, so the answer does not depend on the order lines arrived in.
 //!
 //! Root cause: a failing service none of whose callees (transitively) failed; of several,
 //! the one with the most failing callers (it explains the most), then the earliest. The
@@ -135,7 +136,7 @@ pub fn call_graph(request: &Request) -> DiGraph<usize, bool> {
     let idx: Vec<NodeIndex> = (0..request.nodes.len()).map(|i| g.add_node(i)).collect();
     let pos = |s| request.nodes.iter().position(|n| n.service == s);
     let mut has_caller = vec![false; request.nodes.len()];
-    for e in request.edges() {
+    for e in &request.edges() {
         if let (Some(a), Some(b)) = (pos(e.from), pos(e.to)) {
             g.update_edge(idx[a], idx[b], true);
             has_caller[b] = true;
@@ -313,6 +314,7 @@ pub fn analyze(request: &Request, names: &Interner) -> RequestAnalysis {
         ));
     }
 
+    let named_edges = request.edges();
     let mut timeline: Vec<usize> = (0..nodes.len()).collect();
     timeline.sort_by_key(|&i| (nodes[i].first_ns(), i));
     let flow_edges = g
@@ -320,8 +322,7 @@ pub fn analyze(request: &Request, names: &Interner) -> RequestAnalysis {
         .filter_map(|e| {
             let (a, b) = g.edge_endpoints(e)?;
             let (a, b) = (g[a], g[b]);
-            let named = request
-                .edges()
+            let named = named_edges
                 .iter()
                 .find(|x| x.from == nodes[a].service && x.to == nodes[b].service);
             Some(FlowEdge {

@@ -113,10 +113,18 @@ pub struct Evidence {
     pub patterns: Box<[Arc<str>]>,
 }
 
-/// What few requests have: explicit calls, errors, pattern hits, overflow.
+/// Spans kept per request (lines carrying `span_id` / `parent_span_id`).
+pub const MAX_SPANS: usize = 128;
+
+/// What few requests have: explicit calls, span ids, errors, pattern hits, overflow.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Detail {
     pub edges: Vec<Edge>,
+    /// (span id hash, the service whose line carried it).
+    pub spans: Vec<(u64, ServiceId)>,
+    /// (parent span id hash, the child's service, its line's time): resolved against
+    /// `spans` when analysed, so a child may arrive before its parent.
+    pub parents: Vec<(u64, ServiceId, i64)>,
     pub evidence: Vec<Evidence>,
     pub suggestions: Vec<Arc<str>>,
     pub dropped_lines: u32,
@@ -143,8 +151,30 @@ impl Request {
         std::str::from_utf8(&self.id).unwrap_or_default()
     }
 
-    pub fn edges(&self) -> &[Edge] {
-        self.detail.as_ref().map_or(&[], |d| &d.edges)
+    /// The calls lines named, plus those their span ids imply (parent span's service ->
+    /// child's), as far as both ends have arrived.
+    pub fn edges(&self) -> Vec<Edge> {
+        let Some(d) = &self.detail else { return Vec::new() };
+        let mut edges = d.edges.clone();
+        for &(parent, child, ts_ns) in &d.parents {
+            let Some(&(_, from)) = d.spans.iter().find(|(s, _)| *s == parent) else {
+                continue;
+            };
+            if from == child {
+                continue;
+            }
+            match edges.iter_mut().find(|e| e.from == from && e.to == child) {
+                Some(e) => e.first_ns = e.first_ns.min(ts_ns),
+                None => edges.push(Edge {
+                    from,
+                    to: child,
+                    calls: 1,
+                    first_ns: ts_ns,
+                    reported_ms: 0.0,
+                }),
+            }
+        }
+        edges
     }
 
     pub fn first_ns(&self) -> i64 {
@@ -168,13 +198,14 @@ impl Request {
     }
 
     /// Adds one line of `service`; `target`/`caller` are the services the line names as
-    /// callee or caller, if any.
+    /// callee or caller, and `spans` its (span id, parent span id) hashes, if any.
     pub fn observe(
         &mut self,
         e: &Enriched,
         service: ServiceId,
         target: Option<ServiceId>,
         caller: Option<ServiceId>,
+        spans: (Option<u64>, Option<u64>),
         touched: u64,
     ) {
         let rec = &e.record;
@@ -199,6 +230,21 @@ impl Request {
         if let Some(from) = caller.filter(|c| *c != service) {
             self.edge(from, service, rec.ts_ns, reported);
             let _ = self.node(from, rec.ts_ns);
+        }
+        if spans.0.is_some() || spans.1.is_some() {
+            let detail = self.detail.get_or_insert_with(Box::default);
+            if let Some(id) = spans.0
+                && detail.spans.len() < MAX_SPANS
+                && !detail.spans.iter().any(|(s, _)| *s == id)
+            {
+                detail.spans.push((id, service));
+            }
+            if let Some(parent) = spans.1
+                && detail.parents.len() < MAX_SPANS
+                && !detail.parents.iter().any(|(p, c, _)| *p == parent && *c == service)
+            {
+                detail.parents.push((parent, service, rec.ts_ns));
+            }
         }
         if failed || !e.patterns.is_empty() {
             let detail = self.detail.get_or_insert_with(Box::default);

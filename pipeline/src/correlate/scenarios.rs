@@ -231,6 +231,34 @@ fn out_of_order_arrival_gives_the_same_answer() {
 }
 
 #[test]
+fn span_parents_give_the_calls_even_when_children_arrive_first() {
+    let span = |l: Line, id: &str, parent: Option<&str>| {
+        let mut l = l;
+        l.extra.push(("span_id", json!(id)));
+        if let Some(p) = parent {
+            l.extra.push(("parent_span_id", json!(p)));
+        }
+        l
+    };
+    // Sequential calls from a router that logs once: time order alone would chain them.
+    let a = run(&[
+        span(line(30, "tools", "tool ran"), "s3", Some("s1")).error(),
+        span(line(10, "retriever", "retrieved"), "s2", Some("s1")),
+        span(line(0, "router", "routing"), "s1", None),
+        span(line(50, "router", "tool failed"), "s1", None).error(),
+    ]);
+    assert_eq!(
+        edges(&a),
+        vec![e("router", "retriever", "explicit"), e("router", "tools", "explicit")]
+    );
+    let root = a.root_cause.expect("root cause");
+    assert_eq!(
+        (root.service.as_str(), root.propagated_to.as_slice()),
+        ("tools", &["router".to_owned()][..])
+    );
+}
+
+#[test]
 fn lines_without_a_correlation_id_are_counted_not_tracked() {
     let mut t = Tracker::new(TrackerConfig::default());
     assert!(t.observe(&line(0, "api", "health check").record(None)).is_empty());

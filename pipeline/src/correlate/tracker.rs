@@ -130,6 +130,20 @@ impl Tracker {
             .and_then(|v| v.as_str())
             .filter(|c| !c.is_empty())
             .map(|c| self.services.id(c));
+        let spans = (
+            span_hash(e, &["span_id", "spanId", "span.id"], &self.hasher),
+            span_hash(
+                e,
+                &[
+                    "parent_span_id",
+                    "parentSpanId",
+                    "parent_id",
+                    "parent.id",
+                    "span.parent_id",
+                ],
+                &self.hasher,
+            ),
+        );
         let mut evicted = Vec::new();
         let slot = match self.find(cid) {
             Some(i) => i,
@@ -140,7 +154,7 @@ impl Tracker {
                 self.insert(Request::new(cid))
             }
         };
-        self.slab[slot as usize].observe(e, service, target, caller, self.clock);
+        self.slab[slot as usize].observe(e, service, target, caller, spans, self.clock);
         evicted
     }
 
@@ -224,6 +238,15 @@ impl Tracker {
         out.sort_by_key(|c| c.request.first_ns());
         out
     }
+}
+
+/// A hash of the first of `keys` the line carries (a string or a number), for span ids.
+fn span_hash(e: &Enriched, keys: &[&str], hasher: &FxBuildHasher) -> Option<u64> {
+    keys.iter().find_map(|k| match e.record.extra.get(*k)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(hasher.hash_one(s.as_str())),
+        serde_json::Value::Number(n) => Some(hasher.hash_one(n.to_string())),
+        _ => None,
+    })
 }
 
 /// The service a line says it calls: `target_service`, `peer.service`, `upstream`, or the
