@@ -72,6 +72,7 @@ impl Application {
         };
         let patterns = PatternService::load(pg.clone()).await?;
         let live = Arc::new(parking_lot::Mutex::new(LiveAnalysis::default()));
+        let hub = crate::stream::Hub::new(crate::stream::HubConfig::default());
         patterns.spawn_reload();
         let sinks = Sinks {
             views: Arc::clone(&views),
@@ -80,6 +81,7 @@ impl Application {
             redis: redis.clone().map(|r| (r, tokio::runtime::Handle::current())),
             patterns: patterns.matcher(),
             live: Arc::clone(&live),
+            hub: Arc::clone(&hub),
         };
         let handles = spawn_workers(workers, rx, sinks, limits, Arc::clone(&queue));
         for backend in config.unsupported_backends() {
@@ -117,6 +119,7 @@ impl Application {
                     redis: redis.clone(),
                     patterns: patterns.matcher(),
                     live: Arc::clone(&live),
+                    hub: Some(Arc::clone(&hub)),
                 };
                 Some(RunningConsumer::start(&config, pg.clone(), prices.clone(), Arc::clone(&metrics), sink).await?)
             }
@@ -141,6 +144,7 @@ impl Application {
             prices: Arc::new(prices),
             patterns,
             live,
+            hub,
         });
         Ok(Application {
             listener,

@@ -125,6 +125,7 @@ pub async fn consume(config: &Config) -> anyhow::Result<()> {
         redis,
         patterns: patterns.matcher(),
         live: Default::default(),
+        hub: None,
     };
     let consumer = RunningConsumer::start(config, pg, prices, Arc::new(Metrics::new()), sink).await?;
     crate::app::shutdown_signal().await;

@@ -14,4 +14,5 @@ pub mod kafka;
 pub mod metrics;
 pub mod patterns;
 pub mod store;
+pub mod stream;
 pub mod telemetry;

@@ -18,6 +18,7 @@ pub mod patterns;
 pub mod query;
 pub mod record;
 pub mod shape;
+pub mod stream;
 pub mod synth;
 pub mod templates;
 pub mod usage;

@@ -2,7 +2,7 @@
 //! alerts they raise, request correlation. One per process (the embedded workers share it
 //! under a lock taken once per batch; a Kafka consumer owns its own).
 
-use crate::anomaly::{AlertBook, Detector, DetectorConfig};
+use crate::anomaly::{Alert, AlertBook, AlertKind, Detector, DetectorConfig};
 use crate::correlate::Correlations;
 use crate::enrich::Enriched;
 use crate::templates::{DrainConfig, TemplateIndex};
@@ -34,9 +34,9 @@ impl Default for LiveAnalysis {
 
 impl LiveAnalysis {
     /// Tags each record with its template and records the alerts it raises, in order.
-    pub fn process(&mut self, records: &mut [Enriched]) {
+    pub fn process(&mut self, records: &mut [Enriched]) -> Vec<Alert> {
         self.tag(records);
-        self.observe(records);
+        self.observe(records)
     }
 
     /// Tags each record with its template. Mining a line twice (a batch re-read after a
@@ -47,15 +47,40 @@ impl LiveAnalysis {
         }
     }
 
-    /// Feeds tagged records to the anomaly detector and records the alerts they raise. Once
-    /// per line: a consumer calls it after its batch is committed.
-    pub fn observe(&mut self, records: &[Enriched]) {
+    /// Feeds tagged records to the anomaly detector and the correlation tracker; records the
+    /// alerts they raise (pattern hits too) and returns the new ones (repeats within the fold
+    /// window are folded into their alert, not returned). Once per line: a consumer calls it
+    /// after its batch is committed.
+    pub fn observe(&mut self, records: &[Enriched]) -> Vec<Alert> {
+        let mut raised = Vec::new();
         for r in records {
-            for a in self.detector.observe(r) {
-                self.alerts.add(a);
+            for a in pattern_alerts(r).chain(self.detector.observe(r)) {
+                if self.alerts.add(a.clone()) {
+                    raised.push(a);
+                }
             }
             self.correlations.observe(r);
         }
         self.correlations.expire();
+        raised
     }
+}
+
+/// One alert per pattern a line matched.
+fn pattern_alerts(r: &Enriched) -> impl Iterator<Item = Alert> + '_ {
+    let rec = &r.record;
+    r.patterns.iter().map(move |m| Alert {
+        kind: AlertKind::Pattern,
+        severity: m.severity,
+        category: Some(m.category),
+        key: m.id.to_string(),
+        summary: format!("{} in {}", m.id, rec.service),
+        suggestion: Some(m.suggestion.to_string()),
+        first_seen_ns: rec.ts_ns,
+        last_seen_ns: rec.ts_ns,
+        count: 1,
+        services: vec![rec.service.clone()],
+        correlation_ids: rec.correlation_id.iter().cloned().collect(),
+        samples: vec![rec.message.clone()],
+    })
 }

@@ -9,6 +9,7 @@ mod ops;
 mod params;
 mod patterns;
 mod query;
+mod stream;
 mod usage;
 
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct State {
     pub patterns: Arc<crate::patterns::PatternService>,
     /// Templates, anomalies and alerts of the lines this process handled.
     pub live: Arc<parking_lot::Mutex<ailogs_pipeline::live::LiveAnalysis>>,
+    /// Lines and alerts of this process, fanned out to stream subscribers.
+    pub hub: Arc<crate::stream::Hub>,
 }
 
 pub type AppState = Arc<State>;
@@ -70,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ai_logs/conversations/{id}", get(usage::conversation))
         .route("/api/v1/ai_logs/analyze", get(analyze::analyze))
         .route("/api/v1/ai_logs/correlate", get(correlate::correlate))
+        .route("/api/v1/ai_logs/stream", get(stream::stream))
         .route("/api/v1/ai_logs/patterns", get(patterns::list).post(patterns::create))
         .route(
             "/api/v1/ai_logs/patterns/{id}",

@@ -10,6 +10,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ailogs_pipeline::live::LiveAnalysis;
+
+use crate::stream::Payload;
 use ailogs_pipeline::patterns::{Scanner, SharedMatcher};
 use ailogs_pipeline::{DecodeLimits, Decoder, Enriched, LineFormat};
 use crossbeam_channel::{Receiver, Sender};
@@ -112,6 +114,8 @@ pub struct Sinks {
     pub patterns: SharedMatcher,
     /// Templates, anomalies and alerts, shared by the workers (locked once per batch).
     pub live: Arc<Mutex<LiveAnalysis>>,
+    /// Stream subscribers' hub: every processed line and new alert.
+    pub hub: Arc<crate::stream::Hub>,
 }
 
 /// Starts `n` worker threads; they exit when the queue is closed and drained.
@@ -187,11 +191,17 @@ pub fn process(decoder: &mut Decoder, scanner: &mut Scanner, queued: Queued, sin
             sinks.metrics.lines_decoded.with_label_values(&[name]).inc_by(n);
         }
     }
-    sinks.live.lock().process(&mut records);
+    let alerts = sinks.live.lock().process(&mut records);
     if let Some((redis, handle)) = &sinks.redis {
         crate::store::redis::write_blocking(redis, handle, &records, &sinks.metrics);
     }
-    sinks.views.insert(records, Instant::now());
+    let stored = sinks.views.insert(records, Instant::now());
+    sinks.hub.publish(
+        stored
+            .into_iter()
+            .map(Payload::Log)
+            .chain(alerts.into_iter().map(Payload::Alert)),
+    );
     sinks
         .metrics
         .pipeline_latency

@@ -149,6 +149,8 @@ pub struct RecordSink {
     pub patterns: SharedMatcher,
     /// Templates, anomalies and alerts (shared with the API in a serving process).
     pub live: Arc<Mutex<LiveAnalysis>>,
+    /// Stream subscribers of this process (serve), if any.
+    pub hub: Option<Arc<crate::stream::Hub>>,
 }
 
 /// Runs the consumer on the current thread until `stop` is set. Call from a dedicated
@@ -512,12 +514,22 @@ impl Job<'_> {
             .consumer_commit_latency
             .observe(started.elapsed().as_secs_f64());
         // After the commit: a batch that is re-read must not count twice in the baselines.
-        self.views.live.lock().observe(&records);
+        let alerts = self.views.live.lock().observe(&records);
         if let Some(redis) = &self.views.redis {
             crate::store::redis::write_blocking(redis, self.handle, &records, self.metrics);
         }
-        if let Some(views) = &self.views.memory {
-            views.insert(records, Instant::now());
+        let stored = match &self.views.memory {
+            Some(views) => views.insert(records, Instant::now()),
+            None => records.into_iter().map(Arc::new).collect(),
+        };
+        if let Some(hub) = &self.views.hub {
+            use crate::stream::Payload;
+            hub.publish(
+                stored
+                    .into_iter()
+                    .map(Payload::Log)
+                    .chain(alerts.into_iter().map(Payload::Alert)),
+            );
         }
         Ok(())
     }

@@ -86,15 +86,18 @@ impl MemoryViews {
     }
 
     /// Adds a batch of records (one lock for the batch), evicting what no longer fits.
-    pub fn insert(&self, records: Vec<Enriched>, now: Instant) {
+    /// Returns the records as stored (shared, for the stream hub).
+    pub fn insert(&self, records: Vec<Enriched>, now: Instant) -> Vec<Arc<Enriched>> {
         if records.is_empty() {
-            return;
+            return Vec::new();
         }
+        let mut stored = Vec::with_capacity(records.len());
         let mut inner = self.inner.write();
         for mut rec in records {
             let seq = inner.front_seq + inner.ring.len() as u64;
             rec.seq = seq;
             let rec = Arc::new(rec);
+            stored.push(Arc::clone(&rec));
             let service = rec.service.clone();
             inner
                 .by_service_level
@@ -118,6 +121,7 @@ impl MemoryViews {
         let evicted = (0..over).filter(|_| inner.evict_front()).count();
         self.count_evictions(&mut inner, evicted, "count");
         self.expire_locked(&mut inner, now);
+        stored
     }
 
     /// Pattern counts over every line inserted since the process started.

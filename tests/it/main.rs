@@ -8,4 +8,5 @@ mod patterns;
 mod push;
 mod query;
 mod redis;
+mod stream;
 mod usage;

@@ -24,7 +24,8 @@ impl AlertBook {
     }
 
     /// Adds an alert, or folds it into the same alert (kind and key) seen within the window.
-    pub fn add(&mut self, a: Alert) {
+    /// Returns whether it was new (not folded).
+    pub fn add(&mut self, a: Alert) -> bool {
         let window = self.fold_window_ns;
         if let Some(old) = self
             .alerts
@@ -50,13 +51,14 @@ impl AlertBook {
                     old.samples.push(s);
                 }
             }
-            return;
+            return false;
         }
         if self.alerts.len() >= self.max {
             self.alerts.pop_front();
             self.dropped += 1;
         }
         self.alerts.push_back(a);
+        true
     }
 
     /// Alerts whose last sighting is at or after `since_ns`, oldest first.
