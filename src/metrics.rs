@@ -24,6 +24,10 @@ pub struct Metrics {
     pub spool_lines: IntCounter,
     pub spool_replayed_lines: IntCounter,
     pub redis_write_failures: IntCounter,
+    pub stream_delivery: Histogram,
+    pub stream_subscribers: IntGauge,
+    pub stream_dropped: IntCounter,
+    pub stream_closed: IntCounterVec,
 }
 
 impl Metrics {
@@ -138,9 +142,36 @@ impl Metrics {
             "ailogs_redis_write_failures_total",
             "Batches that could not be written to the Redis hot views.",
         );
+        let stream_delivery = Histogram::with_opts(
+            HistogramOpts::new(
+                "ailogs_stream_delivery_seconds",
+                "From an event's publication (its line processed) to its WebSocket send.",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+            ]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(stream_delivery.clone()))
+            .expect("unique metric");
+        let stream_subscribers = gauge("ailogs_stream_subscribers", "WebSocket stream subscribers connected.");
+        let stream_dropped = plain_counter(
+            "ailogs_stream_dropped_total",
+            "Messages slow stream subscribers lost (told to them as `dropped`).",
+        );
+        let stream_closed = counter(
+            "ailogs_stream_closed_total",
+            "Stream connections closed by the server, by reason.",
+            &["reason"],
+        );
         Metrics {
             registry,
             redis_write_failures,
+            stream_delivery,
+            stream_subscribers,
+            stream_dropped,
+            stream_closed,
             spool_bytes,
             spool_lines,
             spool_replayed_lines,

@@ -2,7 +2,9 @@
 //! event id. The protocol is in `ailogs_pipeline::stream::protocol`.
 //!
 //! Close codes: 4008 when the client stays too far behind (it lost a whole queue of
-//! messages three times within a minute); 1009 for a message over 64 KiB.
+//! messages three times within a minute); 1009 for a message over 64 KiB; 1013 when the
+//! process already serves `MAX_SUBSCRIBERS`; 1008 when a client sends more than
+//! `MAX_CLIENT_MESSAGES` messages in `CLIENT_WINDOW`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
+use crate::metrics::Metrics;
 use crate::stream::{Event, Hub, Payload, Replay};
 
 const HEARTBEAT: Duration = Duration::from_secs(30);
@@ -27,20 +30,35 @@ const LAG_WINDOW: Duration = Duration::from_secs(60);
 /// A send that takes longer means the client stopped reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CLOSE_TOO_SLOW: u16 = 4008;
+pub const MAX_SUBSCRIBERS: i64 = 10_000;
+const MAX_CLIENT_MESSAGES: usize = 100;
+const CLIENT_WINDOW: Duration = Duration::from_secs(10);
 
 pub async fn stream(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
-    ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| Session::new(socket, Arc::clone(&state.hub)).run())
+    ws.max_message_size(64 * 1024).on_upgrade(move |socket| async move {
+        let metrics = Arc::clone(&state.metrics);
+        metrics.stream_subscribers.inc();
+        let full = metrics.stream_subscribers.get() > MAX_SUBSCRIBERS;
+        Session::new(socket, Arc::clone(&state.hub), Arc::clone(&metrics))
+            .run(full)
+            .await;
+        metrics.stream_subscribers.dec();
+    })
 }
 
 struct Session {
     socket: WebSocket,
     hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+    /// Arrival times of the client's recent messages, for its rate limit.
+    received: VecDeque<Instant>,
     filter: Option<Filter>,
     rx: Option<Receiver<Arc<Event>>>,
     /// The newest event id sent (replay and live may overlap).
     last_sent: u64,
     lags: VecDeque<Instant>,
+    /// Sending retained events (their delivery time is not the stream's latency).
+    replaying: bool,
 }
 
 /// Why a session ends.
@@ -50,21 +68,27 @@ enum End {
 }
 
 impl Session {
-    fn new(socket: WebSocket, hub: Arc<Hub>) -> Self {
+    fn new(socket: WebSocket, hub: Arc<Hub>, metrics: Arc<Metrics>) -> Self {
         Session {
             socket,
             hub,
+            metrics,
+            received: VecDeque::new(),
             filter: None,
             rx: None,
             last_sent: 0,
             lags: VecDeque::new(),
+            replaying: false,
         }
     }
 
-    async fn run(mut self) {
+    async fn run(mut self, full: bool) {
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.tick().await;
         let end = loop {
+            if full {
+                break End::Close(1013, "too many subscribers; retry later");
+            }
             let step = tokio::select! {
                 msg = self.socket.recv() => match msg {
                     Some(Ok(Message::Text(text))) => self.on_message(&text).await,
@@ -84,6 +108,13 @@ impl Session {
             }
         };
         if let End::Close(code, reason) = end {
+            let label = match code {
+                CLOSE_TOO_SLOW => "too_slow",
+                1013 => "too_many_subscribers",
+                1008 => "message_rate",
+                _ => "shutdown",
+            };
+            self.metrics.stream_closed.with_label_values(&[label]).inc();
             let frame = CloseFrame {
                 code,
                 reason: Utf8Bytes::from_static(reason),
@@ -93,6 +124,18 @@ impl Session {
     }
 
     async fn on_message(&mut self, text: &str) -> Result<(), End> {
+        let now = Instant::now();
+        self.received.push_back(now);
+        while self
+            .received
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > CLIENT_WINDOW)
+        {
+            self.received.pop_front();
+        }
+        if self.received.len() > MAX_CLIENT_MESSAGES {
+            return Err(End::Close(1008, "too many messages from the client"));
+        }
         match parse(text) {
             Err((code, message)) => self.error(code, message).await,
             Ok(ClientMessage::Heartbeat) => {
@@ -155,16 +198,23 @@ impl Session {
             }
         };
         self.last_sent = last;
+        self.replaying = true;
+        let mut sent = Ok(());
         for e in events {
-            self.deliver(&e).await?;
+            sent = self.deliver(&e).await;
+            if sent.is_err() {
+                break;
+            }
         }
-        Ok(())
+        self.replaying = false;
+        sent
     }
 
     async fn on_event(&mut self, event: Result<Arc<Event>, RecvError>) -> Result<(), End> {
         match event {
             Ok(e) => self.deliver(&e).await,
             Err(RecvError::Lagged(missed)) => {
+                self.metrics.stream_dropped.inc_by(missed);
                 let now = Instant::now();
                 self.lags.push_back(now);
                 while self.lags.front().is_some_and(|t| now.duration_since(*t) > LAG_WINDOW) {
@@ -193,7 +243,11 @@ impl Session {
             _ => return Ok(()),
         };
         self.last_sent = e.id;
-        self.send(body).await
+        self.send(body).await?;
+        if !self.replaying {
+            self.metrics.stream_delivery.observe(e.at.elapsed().as_secs_f64());
+        }
+        Ok(())
     }
 
     async fn error(&mut self, code: &str, message: String) -> Result<(), End> {

@@ -162,3 +162,54 @@ async fn stream_filters_updates_and_resumes() {
         .expect("ok");
     assert!(beat.to_text().is_ok_and(|t| t.contains("\"heartbeat\"")), "{beat:?}");
 }
+
+#[tokio::test]
+async fn a_client_flooding_messages_is_closed_with_a_code_and_latency_is_measured() {
+    let app = TestApp::start().await;
+    let mut ws = connect(&app).await;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "filter": {"severity_threshold": "info"}}),
+    )
+    .await;
+    assert_eq!(next(&mut ws).await["type"], "connected");
+    app.push_stream(json!({"app": "ai"}), &[(now_ns(), line("api", "info", "hello"))])
+        .await;
+    assert_eq!(
+        until(&mut ws, "log").await.last().map(|m| m["log"]["message"].clone()),
+        Some(json!("hello"))
+    );
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let count = metrics
+        .lines()
+        .find(|l| l.starts_with("ailogs_stream_delivery_seconds_count"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(count.is_some_and(|n| n >= 1), "delivery latency measured: {count:?}");
+
+    for _ in 0..150 {
+        if ws
+            .send(Message::text(json!({"type": "heartbeat"}).to_string()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("closed within 10 s")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => break Some(u16::from(frame.code)),
+            Some(Ok(_)) => continue,
+            _ => break None,
+        }
+    };
+    assert_eq!(code, Some(1008), "closed for its message rate, with a code");
+}
