@@ -237,13 +237,25 @@ impl Session {
             return Ok(());
         }
         let Some(filter) = &self.filter else { return Ok(()) };
-        let body = match &e.payload {
-            Payload::Log(r) if filter.wants_log(r) => log_message(e.id, r),
-            Payload::Alert(a) if filter.wants_alert(a) => alert_message(e.id, a),
-            _ => return Ok(()),
+        let wanted = match &e.payload {
+            Payload::Log(r) => filter.wants_log(r),
+            Payload::Alert(a) => filter.wants_alert(a),
         };
+        if !wanted {
+            return Ok(());
+        }
         self.last_sent = e.id;
-        self.send(body).await?;
+        let text = e
+            .rendered
+            .get_or_init(|| {
+                let body = match &e.payload {
+                    Payload::Log(r) => log_message(e.id, r),
+                    Payload::Alert(a) => alert_message(e.id, a),
+                };
+                Utf8Bytes::from(body.to_string())
+            })
+            .clone();
+        self.send_text(text).await?;
         if !self.replaying {
             self.metrics.stream_delivery.observe(e.at.elapsed().as_secs_f64());
         }
@@ -256,8 +268,11 @@ impl Session {
     }
 
     async fn send(&mut self, body: Value) -> Result<(), End> {
-        let text = Message::Text(Utf8Bytes::from(body.to_string()));
-        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(text)).await {
+        self.send_text(Utf8Bytes::from(body.to_string())).await
+    }
+
+    async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text))).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(End::Gone),
             Err(_) => Err(End::Close(CLOSE_TOO_SLOW, "too slow: a send did not complete")),

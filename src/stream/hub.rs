@@ -25,6 +25,9 @@ pub struct Event {
     pub id: u64,
     pub at: Instant,
     pub payload: Payload,
+    /// The message as sent, rendered by the first subscriber that wants it and shared by
+    /// the rest.
+    pub rendered: std::sync::OnceLock<axum::extract::ws::Utf8Bytes>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +100,7 @@ impl Hub {
                 id: *next,
                 at: now,
                 payload,
+                rendered: std::sync::OnceLock::new(),
             });
             *next += 1;
             retained.push_back(Arc::clone(&event));

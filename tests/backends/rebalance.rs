@@ -20,6 +20,20 @@ async fn two_consumers_then_one_count_each_line_once() {
     let log_b = std::env::temp_dir().join(format!("{}-b.log", db.name()));
     let mut a = spawn_consumer(&kafka.brokers, &db.url, &log_a);
     let mut b = spawn_consumer(&kafka.brokers, &db.url, &log_b);
+    // Both must hold partitions before a dies (on a loaded machine one may join the group
+    // only after the other took everything).
+    let (la, lb) = (log_a.clone(), log_b.clone());
+    wait_until(
+        "both consumers to be assigned partitions",
+        Duration::from_secs(90),
+        || {
+            let assigned =
+                |p: &std::path::Path| std::fs::read_to_string(p).is_ok_and(|l| l.contains("partitions assigned"));
+            let both = assigned(&la) && assigned(&lb);
+            async move { both }
+        },
+    )
+    .await;
     let probe = pg.clone();
     wait_until("both consumers to make progress", Duration::from_secs(60), || {
         let pg = probe.clone();
