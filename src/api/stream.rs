@@ -188,7 +188,8 @@ impl Session {
     }
 
     async fn replay(&mut self, last: u64) -> Result<(), End> {
-        let events = match self.hub.replay(last, u64::MAX) {
+        let (after, replay) = self.hub.replay(last, u64::MAX);
+        let events = match replay {
             Replay::Events(events) => events,
             Replay::Gap { from, to, events } => {
                 self.send(json!({"type": "gone", "from_id": from, "to_id": to,
@@ -197,7 +198,8 @@ impl Session {
                 events
             }
         };
-        self.last_sent = last;
+        // An id from another run of the server counts from 0 (see `Hub::replay`).
+        self.last_sent = after;
         self.replaying = true;
         let mut sent = Ok(());
         for e in events {

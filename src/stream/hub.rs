@@ -116,18 +116,21 @@ impl Hub {
         }
     }
 
-    /// The retained events after `last_seen` and before `until` (the id the live receiver
-    /// starts at), or the gap when some are gone.
-    pub fn replay(&self, last_seen: u64, until: u64) -> Replay {
+    /// The retained events after `last_seen` and before `until`, or the gap when some are
+    /// gone; with the id the replay counts from (0 for an id this hub never issued).
+    pub fn replay(&self, last_seen: u64, until: u64) -> (u64, Replay) {
         let guard = self.retained.lock();
         let (retained, next) = &*guard;
         let oldest = retained.front().map_or(*next, |e| e.id);
+        // An id this hub never issued (the client saw another run of the server): what is
+        // retained follows, and everything before it is gone.
+        let last_seen = if last_seen >= *next { 0 } else { last_seen };
         let events: Vec<Arc<Event>> = retained
             .iter()
             .filter(|e| e.id > last_seen && e.id < until)
             .cloned()
             .collect();
-        if last_seen + 1 < oldest {
+        let replay = if last_seen + 1 < oldest {
             Replay::Gap {
                 from: last_seen + 1,
                 to: oldest - 1,
@@ -135,7 +138,8 @@ impl Hub {
             }
         } else {
             Replay::Events(events)
-        }
+        };
+        (last_seen, replay)
     }
 }
 
@@ -157,16 +161,35 @@ mod tests {
         });
         hub.publish((0..8).map(log));
         assert_eq!(hub.next_id(), 9);
-        match hub.replay(6, u64::MAX) {
+        match hub.replay(6, u64::MAX).1 {
             Replay::Events(e) => assert_eq!(e.iter().map(|e| e.id).collect::<Vec<_>>(), [7, 8]),
             Replay::Gap { .. } => panic!("6 is retained"),
         }
-        match hub.replay(1, u64::MAX) {
+        match hub.replay(1, u64::MAX).1 {
             Replay::Gap { from, to, events } => {
                 assert_eq!((from, to), (2, 3), "ids 4..=8 are retained");
                 assert_eq!(events.len(), 5);
             }
             Replay::Events(_) => panic!("2 and 3 are gone"),
+        }
+    }
+
+    #[test]
+    fn an_id_from_another_run_replays_everything_retained() {
+        let hub = Hub::new(HubConfig {
+            queue: 16,
+            retain: 3,
+            retain_age: Duration::from_secs(60),
+        });
+        hub.publish((0..5).map(log));
+        let (from_id, replay) = hub.replay(900, u64::MAX);
+        assert_eq!(from_id, 0);
+        match replay {
+            Replay::Gap { from, to, events } => {
+                assert_eq!((from, to), (1, 2));
+                assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 4, 5]);
+            }
+            Replay::Events(_) => panic!("900 was never issued"),
         }
     }
 
