@@ -48,15 +48,15 @@ impl LiveAnalysis {
     }
 
     /// Feeds tagged records to the anomaly detector and the correlation tracker; records the
-    /// alerts they raise (pattern hits too) and returns the new ones (repeats within the fold
-    /// window are folded into their alert, not returned). Once per line: a consumer calls it
-    /// after its batch is committed.
+    /// alerts they raise (pattern hits too) and returns those to publish: new ones, and folded
+    /// ones that keep firing, with their count, at most every 10 s. Once per line: a consumer
+    /// calls it after its batch is committed.
     pub fn observe(&mut self, records: &[Enriched]) -> Vec<Alert> {
         let mut raised = Vec::new();
         for r in records {
             for a in pattern_alerts(r).chain(self.detector.observe(r)) {
-                if self.alerts.add(a.clone()) {
-                    raised.push(a);
+                if let Some(publish) = self.alerts.add(a) {
+                    raised.push(publish);
                 }
             }
             self.correlations.observe(r);

@@ -213,3 +213,33 @@ async fn a_client_flooding_messages_is_closed_with_a_code_and_latency_is_measure
     };
     assert_eq!(code, Some(1008), "closed for its message rate, with a code");
 }
+
+#[tokio::test]
+async fn an_alert_that_keeps_firing_is_sent_again_with_its_count() {
+    let app = TestApp::start().await;
+    let mut ws = connect(&app).await;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "filter": {"logs": false, "pattern_alerts": ["rate_limit"]}}),
+    )
+    .await;
+    assert_eq!(next(&mut ws).await["type"], "connected");
+    let t = now_ns() - 60_000_000_000;
+    let hit = |dt_s: i64| {
+        (
+            t + dt_s * 1_000_000_000,
+            line("gw", "warn", "Rate limit exceeded for gpt-4o"),
+        )
+    };
+    app.push_stream(json!({"app": "ai"}), &[hit(0), hit(1), hit(2), hit(11)])
+        .await;
+    let first = until(&mut ws, "alert").await.pop().expect("first");
+    assert_eq!(first["alert"]["count"], 1, "{first}");
+    let again = until(&mut ws, "alert").await.pop().expect("again");
+    assert_eq!(
+        again["alert"]["count"], 4,
+        "folded repeats, sent again after 10 s: {again}"
+    );
+    assert_eq!(again["alert"]["key"], first["alert"]["key"]);
+    assert!(again["id"].as_u64() > first["id"].as_u64());
+}

@@ -1,13 +1,19 @@
 //! The alerts raised lately, bounded; repeats of one alert within a window are folded
-//! into it (count, last seen, more samples).
+//! into it (count, last seen, more samples). `add` says what to tell subscribers: a new
+//! alert at once, a folded one again (with its count) at most every `REPUBLISH_NS`.
 
 use std::collections::VecDeque;
 
 use super::alert::{Alert, MAX_SAMPLES};
 
+/// A folded alert that keeps firing is re-sent this often (event time) with its count.
+pub const REPUBLISH_NS: i64 = 10 * 1_000_000_000;
+
 #[derive(Debug)]
 pub struct AlertBook {
     alerts: VecDeque<Alert>,
+    /// When each alert (same positions as `alerts`) was last handed out by `add`.
+    published_ns: VecDeque<i64>,
     max: usize,
     fold_window_ns: i64,
     pub dropped: u64,
@@ -17,6 +23,7 @@ impl AlertBook {
     pub fn new(max: usize, fold_window_ns: i64) -> Self {
         AlertBook {
             alerts: VecDeque::new(),
+            published_ns: VecDeque::new(),
             max,
             fold_window_ns,
             dropped: 0,
@@ -24,15 +31,16 @@ impl AlertBook {
     }
 
     /// Adds an alert, or folds it into the same alert (kind and key) seen within the window.
-    /// Returns whether it was new (not folded).
-    pub fn add(&mut self, a: Alert) -> bool {
+    /// Returns the alert to publish: a new one, or a folded one whose last publication is
+    /// `REPUBLISH_NS` old (as it stands now, count included); else nothing.
+    pub fn add(&mut self, a: Alert) -> Option<Alert> {
         let window = self.fold_window_ns;
-        if let Some(old) = self
+        if let Some(pos) = self
             .alerts
-            .iter_mut()
-            .rev()
-            .find(|o| o.kind == a.kind && o.key == a.key && a.first_seen_ns - o.last_seen_ns <= window)
+            .iter()
+            .rposition(|o| o.kind == a.kind && o.key == a.key && a.first_seen_ns - o.last_seen_ns <= window)
         {
+            let old = &mut self.alerts[pos];
             old.count += a.count;
             old.last_seen_ns = old.last_seen_ns.max(a.last_seen_ns);
             old.severity = old.severity.max(a.severity);
@@ -51,14 +59,21 @@ impl AlertBook {
                     old.samples.push(s);
                 }
             }
-            return false;
+            let published = &mut self.published_ns[pos];
+            if old.last_seen_ns - *published >= REPUBLISH_NS {
+                *published = old.last_seen_ns;
+                return Some(old.clone());
+            }
+            return None;
         }
         if self.alerts.len() >= self.max {
             self.alerts.pop_front();
+            self.published_ns.pop_front();
             self.dropped += 1;
         }
-        self.alerts.push_back(a);
-        true
+        self.published_ns.push_back(a.last_seen_ns);
+        self.alerts.push_back(a.clone());
+        Some(a)
     }
 
     /// Alerts whose last sighting is at or after `since_ns`, oldest first.
@@ -92,6 +107,22 @@ mod tests {
             correlation_ids: vec![],
             samples: vec![format!("line {ts}")],
         }
+    }
+
+    #[test]
+    fn a_folded_alert_is_published_again_with_its_count_at_most_every_ten_seconds() {
+        let s = 1_000_000_000;
+        let mut b = AlertBook::new(10, 60 * s);
+        assert_eq!(b.add(a(0, "x")).map(|x| x.count), Some(1), "new: at once");
+        assert!(b.add(a(s, "x")).is_none(), "folded, published 1 s ago");
+        assert!(b.add(a(9 * s, "x")).is_none());
+        assert_eq!(
+            b.add(a(10 * s, "x")).map(|x| x.count),
+            Some(4),
+            "10 s on: again, with the count"
+        );
+        assert!(b.add(a(11 * s, "x")).is_none());
+        assert_eq!(b.add(a(12 * s, "y")).map(|x| x.key), Some("y".to_owned()));
     }
 
     #[test]
