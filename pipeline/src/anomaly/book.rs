@@ -2,9 +2,9 @@
 //! into it (count, last seen, more samples). `add` says what to tell subscribers: a new
 //! alert at once, a folded one again (with its count) at most every `REPUBLISH_NS`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
-use super::alert::{Alert, MAX_SAMPLES};
+use super::alert::{Alert, AlertKind, MAX_SAMPLES};
 
 /// A folded alert that keeps firing is re-sent this often (event time) with its count.
 pub const REPUBLISH_NS: i64 = 10 * 1_000_000_000;
@@ -14,6 +14,10 @@ pub struct AlertBook {
     alerts: VecDeque<Alert>,
     /// When each alert (same positions as `alerts`) was last handed out by `add`.
     published_ns: VecDeque<i64>,
+    /// Positions of the alerts of each kind and key, oldest first, counted from the first
+    /// alert ever added (`dropped` is how many left the front): folding finds its alert
+    /// without scanning the whole book, once per pattern hit.
+    by_key: HashMap<AlertKind, HashMap<String, VecDeque<u64>>>,
     max: usize,
     fold_window_ns: i64,
     pub dropped: u64,
@@ -24,6 +28,7 @@ impl AlertBook {
         AlertBook {
             alerts: VecDeque::new(),
             published_ns: VecDeque::new(),
+            by_key: HashMap::new(),
             max,
             fold_window_ns,
             dropped: 0,
@@ -35,11 +40,18 @@ impl AlertBook {
     /// `REPUBLISH_NS` old (as it stands now, count included); else nothing.
     pub fn add(&mut self, a: Alert) -> Option<Alert> {
         let window = self.fold_window_ns;
-        if let Some(pos) = self
-            .alerts
-            .iter()
-            .rposition(|o| o.kind == a.kind && o.key == a.key && a.first_seen_ns - o.last_seen_ns <= window)
-        {
+        let dropped = self.dropped;
+        let found = self
+            .by_key
+            .get(&a.kind)
+            .and_then(|keys| keys.get(a.key.as_str()))
+            .and_then(|seqs| {
+                seqs.iter()
+                    .rev()
+                    .map(|seq| (seq - dropped) as usize)
+                    .find(|&pos| a.first_seen_ns - self.alerts[pos].last_seen_ns <= window)
+            });
+        if let Some(pos) = found {
             let old = &mut self.alerts[pos];
             old.count += a.count;
             old.last_seen_ns = old.last_seen_ns.max(a.last_seen_ns);
@@ -66,11 +78,27 @@ impl AlertBook {
             }
             return None;
         }
-        if self.alerts.len() >= self.max {
-            self.alerts.pop_front();
+        if self.alerts.len() >= self.max
+            && let Some(old) = self.alerts.pop_front()
+        {
             self.published_ns.pop_front();
             self.dropped += 1;
+            if let Some(keys) = self.by_key.get_mut(&old.kind)
+                && let Some(seqs) = keys.get_mut(old.key.as_str())
+            {
+                seqs.pop_front();
+                if seqs.is_empty() {
+                    keys.remove(old.key.as_str());
+                }
+            }
         }
+        let seq = self.dropped + self.alerts.len() as u64;
+        self.by_key
+            .entry(a.kind)
+            .or_default()
+            .entry(a.key.clone())
+            .or_default()
+            .push_back(seq);
         self.published_ns.push_back(a.last_seen_ns);
         self.alerts.push_back(a.clone());
         Some(a)
@@ -123,6 +151,22 @@ mod tests {
         );
         assert!(b.add(a(11 * s, "x")).is_none());
         assert_eq!(b.add(a(12 * s, "y")).map(|x| x.key), Some("y".to_owned()));
+    }
+
+    #[test]
+    fn folding_finds_the_right_alert_after_evictions() {
+        let mut b = AlertBook::new(3, 100);
+        b.add(a(0, "x"));
+        b.add(a(500, "x")); // out of the window: a second x
+        b.add(a(510, "y"));
+        b.add(a(520, "z")); // evicts the first x
+        assert_eq!(b.dropped, 1);
+        assert!(b.add(a(530, "x")).is_none(), "folds into the second x");
+        assert!(b.add(a(540, "w")).is_some(), "evicts the second x");
+        let keys: Vec<(String, u64)> = b.since(0).into_iter().map(|x| (x.key, x.count)).collect();
+        assert_eq!(keys, [("y".to_owned(), 1), ("z".to_owned(), 1), ("w".to_owned(), 1)]);
+        assert!(b.add(a(550, "x")).is_some(), "no x left: a new one");
+        assert!(b.add(a(560, "z")).is_none(), "z still folds at its new position");
     }
 
     #[test]
