@@ -11,6 +11,7 @@ use crate::enrich::Enriched;
 use crate::normalize::time::format_rfc3339;
 use crate::patterns::{Category, Severity};
 use crate::record::Level;
+use crate::templates::template_key;
 
 #[derive(Debug, Clone, Default)]
 pub struct AnalyzeFilter {
@@ -146,7 +147,7 @@ pub fn analyze(
             let f = templates
                 .entry((r.service.as_str(), t.id))
                 .or_insert_with(|| TemplateFinding {
-                    id: format!("{:016x}", t.id),
+                    id: template_key(t.id),
                     service: r.service.clone(),
                     template: template_text(&r.service, t.id).unwrap_or_else(|| r.message.clone()),
                     count: 0,

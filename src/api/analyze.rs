@@ -8,9 +8,9 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::error::ApiError;
 use super::params::{categories, list, min_severity, params};
+use super::{AppState, now_ns};
 use crate::store::memory::Selection;
 
 const PARAMS: &[&str] = &["time_range", "services", "categories", "min_severity"];
@@ -24,7 +24,7 @@ pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
     let categories = categories("categories", p.get("categories"))?;
     let min_severity = min_severity(p.get("min_severity"))?;
     let services = list(p.get("services"));
-    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let now = now_ns();
     let since_ns = now.saturating_sub(range_s as i64 * 1_000_000_000);
     let records = state.views.select_all(&Selection {
         services: &services,

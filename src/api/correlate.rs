@@ -14,9 +14,9 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::error::{ApiError, db_error};
 use super::params::{bad, params};
+use super::{AppState, now_ns};
 use crate::store::memory::Selection;
 
 const PARAMS: &[&str] = &["correlation_id", "service", "time_window"];
@@ -146,8 +146,4 @@ async fn neighbourhood(state: &AppState, service: &str, since_ns: i64) -> Result
         "fan_out": view.fan_out.iter().find(|(s, _)| s == service).map_or(0, |(_, n)| *n),
         "source": source,
     }))
-}
-
-fn now_ns() -> i64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
 }

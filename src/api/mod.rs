@@ -58,6 +58,11 @@ pub struct State {
 
 pub type AppState = Arc<State>;
 
+/// The wall clock in Unix nanoseconds, for query windows.
+pub(crate) fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
 pub const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 
 /// Requests slower than this are answered 408 so they cannot hold up shutdown.

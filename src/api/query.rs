@@ -7,8 +7,8 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, now_ns};
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
         .into_owned()
         .collect();
     let spec = QuerySpec::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let now = now_ns();
     let window = Window::for_query(now, &spec);
     // Redis holds every partition's lines, whichever process consumed them: read it first.
     let mut missing: Vec<&str> = Vec::new();

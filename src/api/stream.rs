@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::stream::{ClientMessage, Filter, FilterSpec, parse};
+use ailogs_pipeline::templates::template_key;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::AppState;
+use super::{AppState, now_ns};
 use crate::metrics::Metrics;
 use crate::stream::{Event, Hub, Payload, Replay};
 
@@ -302,7 +303,7 @@ fn log_message(id: u64, e: &ailogs_pipeline::Enriched) -> Value {
             "correlation_id": r.correlation_id,
             "error": r.error,
             "patterns": e.patterns.iter().map(|m| m.id.to_string()).collect::<Vec<_>>(),
-            "template_id": e.template.map(|t| format!("{:016x}", t.id)),
+            "template_id": e.template.map(|t| template_key(t.id)),
         },
     })
 }
@@ -313,8 +314,4 @@ fn alert_message(id: u64, a: &ailogs_pipeline::anomaly::Alert) -> Value {
     alert["first_seen"] = json!(format_rfc3339(a.first_seen_ns));
     alert["last_seen"] = json!(format_rfc3339(a.last_seen_ns));
     json!({"type": "alert", "id": id, "alert": alert})
-}
-
-fn now_ns() -> i64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
 }

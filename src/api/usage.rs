@@ -14,17 +14,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::error::{ApiError, db_error};
 use super::params::params;
+use super::{AppState, now_ns};
 use crate::store::memory::Selection;
 
 fn flag(p: &HashMap<String, String>, name: &str, default: bool) -> Result<bool, ParamError> {
     p.get(name).map_or(Ok(default), |v| boolean(name, v))
-}
-
-fn now_ns() -> i64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
 
 fn id_ok(field: &str, id: &str) -> Result<(), ApiError> {

@@ -5,11 +5,7 @@ use ailogs_pipeline::correlate::RequestAnalysis;
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres as Pg, Transaction};
 
-use super::postgres::Postgres;
-
-fn ts(ns: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_nanos(ns)
-}
+use super::postgres::{Postgres, ts};
 
 /// Upserts the analyses. A request completed twice (lines arriving after its idle timeout)
 /// adds up its lines and errors, widens its times, unions its services and keeps the

@@ -4,19 +4,11 @@
 
 use ailogs_pipeline::insight_delta::InsightBatch;
 use ailogs_pipeline::patterns::PatternStats;
+use ailogs_pipeline::templates::template_key;
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres as Pg, Transaction};
 
-use super::postgres::Postgres;
-
-fn ts(ns: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_nanos(ns)
-}
-
-/// Template ids as stored: the stable u64 in hex, as the API shows them.
-pub fn template_key(id: u64) -> String {
-    format!("{id:016x}")
-}
+use super::postgres::{Postgres, ts};
 
 pub async fn write(tx: &mut Transaction<'_, Pg>, batch: &InsightBatch) -> Result<(), sqlx::Error> {
     if !batch.patterns.is_empty() {

@@ -42,7 +42,8 @@ pub enum CommitError {
     Db(#[from] sqlx::Error),
 }
 
-fn ts(ns: i64) -> DateTime<Utc> {
+/// A nanosecond Unix time as Postgres binds it.
+pub(crate) fn ts(ns: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(ns)
 }
 

@@ -92,7 +92,7 @@ async fn pattern_hits_and_templates_merge_across_batches() {
         chrono::DateTime<chrono::Utc>,
         i64,
     ) = sqlx::query_as("SELECT template, first_seen, last_seen, count FROM log_templates WHERE template_id = $1")
-        .bind(ailogs::store::insights::template_key(7))
+        .bind(ailogs_pipeline::templates::template_key(7))
         .fetch_one(pg.pool())
         .await
         .expect("template row");

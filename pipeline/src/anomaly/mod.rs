@@ -19,6 +19,7 @@ pub use rates::{RateConfig, RateTracker, Spike};
 use crate::enrich::Enriched;
 use crate::patterns::Severity;
 use crate::record::Level;
+use crate::templates::template_key;
 
 #[derive(Debug, Clone)]
 pub struct DetectorConfig {
@@ -96,7 +97,7 @@ impl Detector {
             if r.level >= Level::Warn
                 && let Some(s) = self.template_rates.observe(&(r.service.clone(), t.id), r.ts_ns)
             {
-                let key = format!("template:{:016x}", t.id);
+                let key = format!("template:{}", template_key(t.id));
                 let severity = if r.level >= Level::Error {
                     Severity::High
                 } else {
@@ -124,7 +125,7 @@ impl Detector {
                     e,
                     AlertKind::NewTemplate,
                     severity,
-                    format!("template:{:016x}", t.id),
+                    format!("template:{}", template_key(t.id)),
                     summary,
                 ));
             }

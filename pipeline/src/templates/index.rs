@@ -19,6 +19,11 @@ pub struct TemplateTag {
     pub new: bool,
 }
 
+/// A template id as the API shows it and Postgres stores it: 16 hex digits.
+pub fn template_key(id: u64) -> String {
+    format!("{id:016x}")
+}
+
 pub struct TemplateIndex {
     config: DrainConfig,
     max_services: usize,

@@ -5,4 +5,4 @@ pub mod index;
 pub mod mask;
 
 pub use drain::{Cluster, ClusterId, DrainConfig, Miner, Placement};
-pub use index::{TemplateIndex, TemplateTag};
+pub use index::{TemplateIndex, TemplateTag, template_key};
