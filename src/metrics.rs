@@ -43,6 +43,11 @@ impl Metrics {
             registry.register(Box::new(g.clone())).expect("unique metric");
             g
         };
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid metric");
+            registry.register(Box::new(h.clone())).expect("unique metric");
+            h
+        };
         let lines_received = counter(
             "ailogs_lines_received_total",
             "Log lines received, by endpoint.",
@@ -65,19 +70,13 @@ impl Metrics {
         );
         let queue_depth_lines = gauge("ailogs_queue_depth_lines", "Lines waiting in the ingest queue.");
         let queue_capacity_lines = gauge("ailogs_queue_capacity_lines", "Capacity of the ingest queue, in lines.");
-        let pipeline_latency = Histogram::with_opts(
-            HistogramOpts::new(
-                "ailogs_pipeline_latency_seconds",
-                "From a request's acceptance to its lines being queryable.",
-            )
-            .buckets(vec![
+        let pipeline_latency = histogram(
+            "ailogs_pipeline_latency_seconds",
+            "From a request's acceptance to its lines being queryable.",
+            vec![
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(pipeline_latency.clone()))
-            .expect("unique metric");
+            ],
+        );
         let http_duration = HistogramVec::new(
             HistogramOpts::new(
                 "ailogs_http_request_duration_seconds",
@@ -111,19 +110,11 @@ impl Metrics {
             "Batch commits to Postgres, by outcome (ok, retry: Postgres unavailable, fenced: partition moved).",
             &["outcome"],
         );
-        let consumer_commit_latency = Histogram::with_opts(
-            HistogramOpts::new(
-                "ailogs_consumer_commit_seconds",
-                "Time to write a batch and its offsets, retries included.",
-            )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
-            ]),
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(consumer_commit_latency.clone()))
-            .expect("unique metric");
+        let consumer_commit_latency = histogram(
+            "ailogs_consumer_commit_seconds",
+            "Time to write a batch and its offsets, retries included.",
+            vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0],
+        );
         let spool_bytes = gauge("ailogs_spool_bytes", "Bytes waiting in the local spool for Kafka.");
         let plain_counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid metric");
@@ -142,19 +133,13 @@ impl Metrics {
             "ailogs_redis_write_failures_total",
             "Batches that could not be written to the Redis hot views.",
         );
-        let stream_delivery = Histogram::with_opts(
-            HistogramOpts::new(
-                "ailogs_stream_delivery_seconds",
-                "From an event's publication (its line processed) to its WebSocket send.",
-            )
-            .buckets(vec![
+        let stream_delivery = histogram(
+            "ailogs_stream_delivery_seconds",
+            "From an event's publication (its line processed) to its WebSocket send.",
+            vec![
                 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
-            ]),
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(stream_delivery.clone()))
-            .expect("unique metric");
+            ],
+        );
         let stream_subscribers = gauge("ailogs_stream_subscribers", "WebSocket stream subscribers connected.");
         let stream_dropped = plain_counter(
             "ailogs_stream_dropped_total",
