@@ -5,8 +5,10 @@
 //! Postgres `ai_correlations`, then rebuilt from the recent lines the views hold (Redis, or
 //! this process's memory); unknown everywhere is a 404.
 
+use std::sync::Arc;
+
 use ailogs_pipeline::Enriched;
-use ailogs_pipeline::correlate::{DependencyGraph, Tracker, TrackerConfig, analyze};
+use ailogs_pipeline::correlate::{DependencyGraph, analyze_lines};
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::query::spec::{MAX_TIME_RANGE_S, duration};
 use axum::Json;
@@ -62,21 +64,11 @@ async fn request(state: &AppState, id: &str, since_ns: i64) -> Result<Value, Api
         return Ok(body);
     }
     let (lines, source) = recent_lines(state, id, since_ns).await;
-    if !lines.is_empty() {
-        let mut tracker = Tracker::new(TrackerConfig {
-            idle_ns: i64::MAX,
-            max_live: 1,
-        });
-        for l in &lines {
-            tracker.observe(l);
-        }
-        if let Some(r) = tracker.live(id) {
-            let mut body =
-                serde_json::to_value(analyze(r, &tracker.services)).map_err(|e| ApiError::internal("rendering", e))?;
-            body["status"] = json!("rebuilt_from_lines");
-            body["source"] = json!(source);
-            return Ok(body);
-        }
+    if let Some(analysis) = analyze_lines(id, lines.iter().map(|l| &**l)) {
+        let mut body = serde_json::to_value(analysis).map_err(|e| ApiError::internal("rendering", e))?;
+        body["status"] = json!("rebuilt_from_lines");
+        body["source"] = json!(source);
+        return Ok(body);
     }
     Err(ApiError::new(
         StatusCode::NOT_FOUND,
@@ -90,7 +82,7 @@ async fn request(state: &AppState, id: &str, since_ns: i64) -> Result<Value, Api
 
 /// The request's lines still held: Redis when configured (every consumer's lines), else
 /// this process's memory.
-async fn recent_lines(state: &AppState, id: &str, since_ns: i64) -> (Vec<Enriched>, &'static str) {
+async fn recent_lines(state: &AppState, id: &str, since_ns: i64) -> (Vec<Arc<Enriched>>, &'static str) {
     let sel = Selection {
         services: &[],
         min_level: None,
@@ -100,12 +92,11 @@ async fn recent_lines(state: &AppState, id: &str, since_ns: i64) -> (Vec<Enriche
     };
     if let Some(redis) = &state.redis {
         match redis.read(&sel, 20_000).await {
-            Ok(lines) => return (lines, "redis"),
+            Ok(lines) => return (lines.into_iter().map(Arc::new).collect(), "redis"),
             Err(e) => tracing::warn!(error = %e, "redis unavailable; rebuilding from memory views"),
         }
     }
-    let lines = state.views.select_all(&sel).iter().map(|r| (**r).clone()).collect();
-    (lines, "memory")
+    (state.views.select_all(&sel), "memory")
 }
 
 /// Requests read from Postgres for one neighbourhood, newest first.

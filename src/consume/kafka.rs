@@ -518,9 +518,10 @@ impl Job<'_> {
         if let Some(redis) = &self.views.redis {
             crate::store::redis::write_blocking(redis, self.handle, &records, self.metrics);
         }
-        let stored = match &self.views.memory {
-            Some(views) => views.insert(records, Instant::now()),
-            None => records.into_iter().map(Arc::new).collect(),
+        let stored = match (&self.views.memory, &self.views.hub) {
+            (Some(views), _) => views.insert(records, Instant::now()),
+            (None, Some(_)) => records.into_iter().map(Arc::new).collect(),
+            (None, None) => Vec::new(),
         };
         if let Some(hub) = &self.views.hub {
             use crate::stream::Payload;

@@ -21,7 +21,8 @@ use petgraph::visit::{Bfs, Reversed};
 use serde::{Deserialize, Serialize};
 
 use super::request::{Node, Request};
-use super::tracker::Interner;
+use super::tracker::{Interner, Tracker, TrackerConfig};
+use crate::enrich::Enriched;
 use crate::normalize::time::format_rfc3339;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -163,6 +164,24 @@ pub fn call_graph(request: &Request) -> DiGraph<usize, bool> {
         }
     }
     g
+}
+
+/// Rebuilds one request from its lines (as views hold them, any order) and analyses it;
+/// `None` when no line carries `correlation_id`.
+pub fn analyze_lines<'a>(
+    correlation_id: &str,
+    lines: impl IntoIterator<Item = &'a Enriched>,
+) -> Option<RequestAnalysis> {
+    let mut tracker = Tracker::new(TrackerConfig {
+        idle_ns: i64::MAX,
+        max_live: 1,
+    });
+    for l in lines {
+        if l.record.correlation_id.as_deref() == Some(correlation_id) {
+            tracker.observe(l);
+        }
+    }
+    tracker.live(correlation_id).map(|r| analyze(r, &tracker.services))
 }
 
 pub fn analyze(request: &Request, names: &Interner) -> RequestAnalysis {

@@ -9,7 +9,7 @@ mod scenarios;
 pub mod tracker;
 pub mod views;
 
-pub use analysis::{RequestAnalysis, analyze, call_graph};
+pub use analysis::{RequestAnalysis, analyze, analyze_lines, call_graph};
 pub use dependency::{DependencyGraph, DependencyView};
 pub use request::Request;
 pub use tracker::{Completed, Tracker, TrackerConfig};

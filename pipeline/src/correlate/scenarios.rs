@@ -354,3 +354,23 @@ fn requests_complete_once_event_time_passes_their_idle_timeout() {
     assert_eq!(c.lookup("req-1").map(|(_, done)| done), Some(true));
     assert_eq!(c.lookup("req-3").map(|(_, done)| done), Some(false));
 }
+
+#[test]
+fn a_request_rebuilt_from_stored_lines_matches_the_live_answer() {
+    let lines = [
+        line(5000, "api", "upstream timed out").error(),
+        line(0, "api", "start").calls("llm"),
+        line(4000, "llm", "provider failed").error(),
+    ];
+    let mut stored: Vec<Enriched> = lines.iter().map(|l| l.record(Some("req-1"))).collect();
+    stored.push(line(1, "api", "other request").record(Some("req-2")));
+    let rebuilt = super::analyze_lines("req-1", &stored).expect("req-1 is there");
+    let live = run(&lines);
+    assert_eq!(rebuilt.lines, 3, "the other request's line is left out");
+    assert_eq!(edges(&rebuilt), edges(&live));
+    assert_eq!(
+        rebuilt.root_cause.map(|r| (r.service, r.propagated_to)),
+        Some(("llm".to_owned(), vec!["api".to_owned()]))
+    );
+    assert!(super::analyze_lines("req-9", &stored).is_none());
+}
