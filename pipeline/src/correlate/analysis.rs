@@ -20,7 +20,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Bfs, Reversed};
 use serde::{Deserialize, Serialize};
 
-use super::request::{Node, Request};
+use super::request::{Edge, Node, Request};
 use super::tracker::{Interner, Tracker, TrackerConfig};
 use crate::enrich::Enriched;
 use crate::normalize::time::format_rfc3339;
@@ -132,12 +132,13 @@ fn duration_ms(n: &Node) -> f64 {
 
 /// The request as a graph: node weights index `request.nodes`, edge weights say whether a
 /// line named the call (`true`) or it was inferred.
-pub fn call_graph(request: &Request) -> DiGraph<usize, bool> {
+/// `edges` are `request.edges()`, computed once by the caller.
+pub fn call_graph(request: &Request, edges: &[Edge]) -> DiGraph<usize, bool> {
     let mut g = DiGraph::new();
     let idx: Vec<NodeIndex> = (0..request.nodes.len()).map(|i| g.add_node(i)).collect();
     let pos = |s| request.nodes.iter().position(|n| n.service == s);
     let mut has_caller = vec![false; request.nodes.len()];
-    for e in &request.edges() {
+    for e in edges {
         if let (Some(a), Some(b)) = (pos(e.from), pos(e.to)) {
             g.update_edge(idx[a], idx[b], true);
             has_caller[b] = true;
@@ -188,7 +189,8 @@ pub fn analyze(request: &Request, names: &Interner) -> RequestAnalysis {
     let correlation_id = request.id();
     let nodes = &request.nodes;
     let name = |i: usize| names.name(nodes[i].service).to_owned();
-    let g = call_graph(request);
+    let named_edges = request.edges();
+    let g = call_graph(request, &named_edges);
     let first_ns = request.first_ns();
     let last_ns = request.last_ns();
     let durations: Vec<f64> = nodes.iter().map(duration_ms).collect();
@@ -333,7 +335,6 @@ pub fn analyze(request: &Request, names: &Interner) -> RequestAnalysis {
         ));
     }
 
-    let named_edges = request.edges();
     let mut timeline: Vec<usize> = (0..nodes.len()).collect();
     timeline.sort_by_key(|&i| (nodes[i].first_ns(), i));
     let flow_edges = g
