@@ -76,7 +76,6 @@ async fn main() -> anyhow::Result<()> {
         redis: None,
         patterns: ailogs::patterns::PatternService::load(None).await?.matcher(),
         live: Default::default(),
-        hub: None,
     };
     let (pg_ready, prices) = ailogs::commands::postgres_ready(&config).await?;
     let consumer = RunningConsumer::start(&config, pg_ready, prices, Arc::clone(&metrics), sink).await?;

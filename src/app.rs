@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,7 @@ use crate::patterns::PatternService;
 use crate::store::dead_letters::DeadLetters;
 use crate::store::memory::{MemoryViews, ViewLimits};
 use crate::store::redis::RedisViews;
+use crate::stream::tail::TailSettings;
 use ailogs_pipeline::live::LiveAnalysis;
 
 pub struct Application {
@@ -30,6 +32,8 @@ pub struct Application {
     state: AppState,
     workers: Vec<JoinHandle<()>>,
     consumer: Option<RunningConsumer>,
+    /// The stream's tail of the Kafka topics, and its stop flag.
+    tail: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
 
 impl Application {
@@ -72,7 +76,7 @@ impl Application {
         };
         let patterns = PatternService::load(pg.clone()).await?;
         let live = Arc::new(parking_lot::Mutex::new(LiveAnalysis::default()));
-        let hub = crate::stream::Hub::new(crate::stream::HubConfig::default());
+        let hub = crate::stream::Hub::new(crate::stream::HubConfig::from(&config.stream));
         patterns.spawn_reload();
         let sinks = Sinks {
             views: Arc::clone(&views),
@@ -119,7 +123,6 @@ impl Application {
                     redis: redis.clone(),
                     patterns: patterns.matcher(),
                     live: Arc::clone(&live),
-                    hub: Some(Arc::clone(&hub)),
                 };
                 Some(RunningConsumer::start(&config, pg.clone(), prices.clone(), Arc::clone(&metrics), sink).await?)
             }
@@ -129,7 +132,24 @@ impl Application {
             }
             _ => None,
         };
+        // With Kafka the stream is fed from the topics, so every replica sees every alert.
+        let tail_stop = Arc::new(AtomicBool::new(false));
+        let tail = config.kafka_brokers.as_ref().map(|brokers| {
+            let settings = TailSettings {
+                brokers: brokers.clone(),
+                alerts_topic: config.kafka.alerts_topic.clone(),
+                raw_topic: config.kafka.raw_topic.clone(),
+                limits,
+                retain_alerts: config.stream.retain_alerts,
+            };
+            crate::stream::tail::spawn(settings, Arc::clone(&hub), patterns.matcher(), Arc::clone(&tail_stop))
+        });
         let state = Arc::new(State {
+            api_keys: crate::api::auth::ApiKeys::new(&config.auth.api_keys),
+            stream_slots: crate::stream::Slots::new(
+                config.stream.max_subscribers,
+                config.stream.max_subscribers_per_key,
+            ),
             config,
             queue,
             views,
@@ -151,6 +171,7 @@ impl Application {
             state,
             workers: handles,
             consumer,
+            tail: tail.map(|t| (tail_stop, t)),
         })
     }
 
@@ -171,6 +192,7 @@ impl Application {
             state,
             workers,
             consumer,
+            tail,
         } = self;
         tracing::info!(addr = %listener.local_addr()?, workers = state.workers, "ailogs listening");
         let expiry = tokio::spawn(expire_views(Arc::clone(&state)));
@@ -188,6 +210,10 @@ impl Application {
             && let Err(e) = kafka.flush(grace)
         {
             tracing::warn!(error = %e, "kafka producer did not flush before the grace period ended");
+        }
+        if let Some((stop, thread)) = tail {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         if let Some(consumer) = consumer
             && let Err(e) = consumer.stop().await

@@ -1,4 +1,4 @@
-//! Command line: `ailogs serve`, `ailogs demo`.
+//! Command line: `ailogs serve`, `ailogs demo`, and the operator commands.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +35,20 @@ pub enum Command {
     /// Billing reports from the Postgres usage tables.
     #[command(subcommand)]
     Billing(BillingCommand),
+    /// API keys.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Print a new random key and the `[[auth.api_keys]]` entry (its SHA-256) to add to the
+    /// config file. The key itself is stored nowhere.
+    New {
+        /// Who holds the key (shown in logs instead of the key).
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -67,6 +67,7 @@ pub fn consumer_settings(config: &Config) -> anyhow::Result<ConsumerSettings> {
         group_id: config.kafka.group_id.clone(),
         topic: config.kafka.raw_topic.clone(),
         dlq_topic: config.kafka.dlq_topic.clone(),
+        alerts_topic: config.kafka.alerts_topic.clone(),
         session_timeout_ms: config.kafka.session_timeout_ms,
         batch_max_lines: config.kafka.batch_max_lines.max(1),
         batch_max_wait: Duration::from_millis(config.kafka.batch_max_wait_ms),
@@ -125,7 +126,6 @@ pub async fn consume(config: &Config) -> anyhow::Result<()> {
         redis,
         patterns: patterns.matcher(),
         live: Default::default(),
-        hub: None,
     };
     let consumer = RunningConsumer::start(config, pg, prices, Arc::new(Metrics::new()), sink).await?;
     crate::app::shutdown_signal().await;

@@ -35,6 +35,64 @@ pub struct Config {
     pub redis_prefix: String,
     /// Loki base URL for fallback queries (`AILOGS_LOKI_URL`). Not used by this build yet.
     pub loki_url: Option<String>,
+    pub stream: StreamConfig,
+    pub auth: AuthConfig,
+}
+
+/// The WebSocket stream (`/api/v1/ai_logs/stream`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Messages a subscriber may fall behind before it loses the oldest.
+    pub queue: usize,
+    /// Alerts kept for `resume_from`. Kept apart from lines, so a burst of lines does not
+    /// push out the alerts a reconnecting client missed.
+    pub retain_alerts: usize,
+    /// Lines kept for `resume_from`.
+    pub retain_lines: usize,
+    /// Nothing older than this (since it was published) is replayed.
+    pub retain_age_s: u64,
+    /// Subscribers this process serves; more are closed with 1013 (try again later).
+    pub max_subscribers: usize,
+    /// Subscribers one API key may hold open (with keys configured); more are closed with 4029.
+    pub max_subscribers_per_key: usize,
+    /// A send to a client that takes longer means it stopped reading: closed with 4008.
+    pub send_timeout_ms: u64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            queue: 4096,
+            retain_alerts: 10_000,
+            retain_lines: 20_000,
+            retain_age_s: 15 * 60,
+            max_subscribers: 10_000,
+            max_subscribers_per_key: 1_000,
+            send_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// API keys. With none configured the API is open (the embedded default); with any, every
+/// request but `/`, health and metrics must present one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Keys are stored as their SHA-256 (`ailogs api-key new` prints one and its entry).
+    pub api_keys: Vec<ApiKeyEntry>,
+    /// Accept `?api_key=` on the stream URL, for browsers, which cannot set headers on a
+    /// WebSocket. Off by default: URLs end up in proxy and access logs.
+    pub allow_url_key: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyEntry {
+    /// Who holds the key: shown in logs and metrics instead of the key.
+    pub name: String,
+    /// Hex SHA-256 of the key.
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +100,8 @@ pub struct Config {
 pub struct KafkaConfig {
     pub raw_topic: String,
     pub dlq_topic: String,
+    /// Alerts for the stream on every API replica (one partition: one order of alerts).
+    pub alerts_topic: String,
     pub group_id: String,
     /// A consumer that stops heartbeating for this long loses its partitions.
     pub session_timeout_ms: u32,
@@ -60,6 +120,7 @@ impl Default for KafkaConfig {
         KafkaConfig {
             raw_topic: crate::kafka::RAW_TOPIC.into(),
             dlq_topic: crate::kafka::DLQ_TOPIC.into(),
+            alerts_topic: crate::kafka::ALERTS_TOPIC.into(),
             group_id: crate::kafka::GROUP_ID.into(),
             session_timeout_ms: 10_000,
             spool_dir: "ailogs-spool".into(),
@@ -125,6 +186,8 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "ailogs".into(),
             loki_url: None,
+            stream: StreamConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -195,6 +258,17 @@ impl Config {
         }
         if self.ingest.max_line_bytes == 0 || self.ingest.max_body_bytes == 0 {
             return Err("ingest limits must be at least 1 byte".into());
+        }
+        if self.stream.queue == 0 || self.stream.max_subscribers == 0 || self.stream.max_subscribers_per_key == 0 {
+            return Err("stream.queue and the stream subscriber limits must be at least 1".into());
+        }
+        for key in &self.auth.api_keys {
+            if key.sha256.len() != 64 || !key.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "auth.api_keys: the entry named {:?} needs sha256 = 64 hex digits (`ailogs api-key new` prints one)",
+                    key.name
+                ));
+            }
         }
         Ok(())
     }

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub stream_subscribers: IntGauge,
     pub stream_dropped: IntCounter,
     pub stream_closed: IntCounterVec,
+    pub auth_refused: IntCounter,
+    pub alerts_published: IntCounter,
 }
 
 impl Metrics {
@@ -150,8 +152,18 @@ impl Metrics {
             "Stream connections closed by the server, by reason.",
             &["reason"],
         );
+        let auth_refused = plain_counter(
+            "ailogs_auth_refused_total",
+            "Requests and stream connections that presented an invalid API key.",
+        );
+        let alerts_published = plain_counter(
+            "ailogs_alerts_published_total",
+            "Alerts this consumer produced to ai-logs.alerts.",
+        );
         Metrics {
             registry,
+            auth_refused,
+            alerts_published,
             redis_write_failures,
             stream_delivery,
             stream_subscribers,

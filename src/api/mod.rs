@@ -1,6 +1,7 @@
 //! The HTTP API: agent queries, health, metrics and the ingest endpoints, on one router.
 
 mod analyze;
+pub mod auth;
 mod correlate;
 pub mod error;
 mod health;
@@ -54,6 +55,10 @@ pub struct State {
     pub live: Arc<parking_lot::Mutex<ailogs_pipeline::live::LiveAnalysis>>,
     /// Lines and alerts of this process, fanned out to stream subscribers.
     pub hub: Arc<crate::stream::Hub>,
+    /// Stream subscribers per process and per key.
+    pub stream_slots: Arc<crate::stream::Slots>,
+    /// Configured API keys (none: the API is open).
+    pub api_keys: auth::ApiKeys,
 }
 
 pub type AppState = Arc<State>;
@@ -62,6 +67,8 @@ pub type AppState = Arc<State>;
 pub(crate) fn now_ns() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
+
+pub const STREAM_PATH: &str = "/api/v1/ai_logs/stream";
 
 pub const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 
@@ -78,7 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ai_logs/conversations/{id}", get(usage::conversation))
         .route("/api/v1/ai_logs/analyze", get(analyze::analyze))
         .route("/api/v1/ai_logs/correlate", get(correlate::correlate))
-        .route("/api/v1/ai_logs/stream", get(stream::stream))
+        .route(STREAM_PATH, get(stream::stream))
         .route("/api/v1/ai_logs/patterns", get(patterns::list).post(patterns::create))
         .route(
             "/api/v1/ai_logs/patterns/{id}",
@@ -88,6 +95,10 @@ pub fn router(state: AppState) -> Router {
         .route("/loki/api/v1/push", post(ingest::http::loki_push))
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require_key,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             middleware::track_http,

@@ -1,9 +1,16 @@
 //! `GET /stream` (WebSocket): live lines and alerts for a subscriber's filter, resumable by
-//! event id. The protocol is in `ailogs_pipeline::stream::protocol`.
+//! event id (or, for alerts that came through Kafka, by offset). The protocol is in
+//! `ailogs_pipeline::stream::protocol`.
 //!
-//! Close codes: 4008 when the client stays too far behind (it lost a whole queue of
-//! messages three times within a minute); 1009 for a message over 64 KiB; 1013 when the
-//! process already serves `MAX_SUBSCRIBERS`; 1008 when a client sends more than
+//! With API keys configured a client presents its key in the upgrade request's headers
+//! (`Authorization: Bearer`, `X-API-Key`), in `?api_key=` if `auth.allow_url_key` is set,
+//! or in its first message (`auth`, or `api_key` in `subscribe`).
+//!
+//! Close codes: 4001 without a valid key; 4008 when the client stays too far behind (it
+//! lost a whole queue of messages three times within a minute, or a send stalled for
+//! `stream.send_timeout_ms`); 1009 for
+//! a message over 64 KiB; 1013 when the process serves `stream.max_subscribers`; 4029 when
+//! the key holds `stream.max_subscribers_per_key`; 1008 when a client sends more than
 //! `MAX_CLIENT_MESSAGES` messages in `CLIENT_WINDOW`.
 
 use std::collections::VecDeque;
@@ -11,46 +18,95 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ailogs_pipeline::normalize::time::format_rfc3339;
+use ailogs_pipeline::stream::protocol::ApiKey;
 use ailogs_pipeline::stream::{ClientMessage, Filter, FilterSpec, parse};
 use ailogs_pipeline::templates::template_key;
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{AppState, now_ns};
-use crate::metrics::Metrics;
-use crate::stream::{Event, Hub, Payload, Replay};
+use super::error::ApiError;
+use super::{AppState, auth, now_ns};
+use crate::stream::{Event, Full, Payload, Slot};
 
 const HEARTBEAT: Duration = Duration::from_secs(30);
 /// Lost queues tolerated within `LAG_WINDOW` before the client is disconnected.
 const MAX_LAGS: usize = 3;
 const LAG_WINDOW: Duration = Duration::from_secs(60);
-/// A send that takes longer means the client stopped reading.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that must send its key in a message has this long to do it.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+pub const CLOSE_UNAUTHORIZED: u16 = 4001;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
-pub const MAX_SUBSCRIBERS: i64 = 10_000;
+pub const CLOSE_KEY_LIMIT: u16 = 4029;
 const MAX_CLIENT_MESSAGES: usize = 100;
 const CLIENT_WINDOW: Duration = Duration::from_secs(10);
 
-pub async fn stream(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// Who the connection is, as far as the upgrade request tells.
+enum Access {
+    /// No keys are configured.
+    Open,
+    /// The key holder's name.
+    Holder(Arc<str>),
+    /// Keys are configured and the request carried none: the first message must.
+    AwaitingKey,
+}
+
+pub async fn stream(
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    State(state): State<AppState>,
+) -> Response {
+    let access = match access(&state, &headers, query.as_deref()) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
     ws.max_message_size(64 * 1024).on_upgrade(move |socket| async move {
         let metrics = Arc::clone(&state.metrics);
         metrics.stream_subscribers.inc();
-        let full = metrics.stream_subscribers.get() > MAX_SUBSCRIBERS;
-        Session::new(socket, Arc::clone(&state.hub), Arc::clone(&metrics))
-            .run(full)
-            .await;
+        Session::new(socket, state).run(access).await;
         metrics.stream_subscribers.dec();
     })
 }
 
+/// Checks a key the upgrade request carries; a wrong one is refused before the upgrade.
+fn access(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<Access, ApiError> {
+    let url_key = query.and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "api_key")
+            .map(|(_, v)| v.into_owned())
+    });
+    if url_key.is_some() && !state.config.auth.allow_url_key {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "this server does not accept API keys in the URL".into(),
+            "send the key in `Authorization: Bearer <key>`, `X-API-Key`, or an `auth` message",
+        )
+        .field("api_key"));
+    }
+    if !state.api_keys.enabled() {
+        return Ok(Access::Open);
+    }
+    let Some(key) = auth::presented(headers).map(str::to_owned).or(url_key) else {
+        return Ok(Access::AwaitingKey);
+    };
+    match state.api_keys.holder(&key) {
+        Some(holder) => Ok(Access::Holder(holder)),
+        None => {
+            state.metrics.auth_refused.inc();
+            Err(auth::unauthorized("the API key is not valid"))
+        }
+    }
+}
+
 struct Session {
     socket: WebSocket,
-    hub: Arc<Hub>,
-    metrics: Arc<Metrics>,
+    state: AppState,
     /// Arrival times of the client's recent messages, for its rate limit.
     received: VecDeque<Instant>,
     filter: Option<Filter>,
@@ -69,11 +125,10 @@ enum End {
 }
 
 impl Session {
-    fn new(socket: WebSocket, hub: Arc<Hub>, metrics: Arc<Metrics>) -> Self {
+    fn new(socket: WebSocket, state: AppState) -> Self {
         Session {
             socket,
-            hub,
-            metrics,
+            state,
             received: VecDeque::new(),
             filter: None,
             rx: None,
@@ -83,13 +138,93 @@ impl Session {
         }
     }
 
-    async fn run(mut self, full: bool) {
+    async fn run(mut self, access: Access) {
+        let end = match self.admit(access).await {
+            Ok((_slot, first)) => self.serve(first).await,
+            Err(end) => end,
+        };
+        if let End::Close(code, reason) = end {
+            let label = match code {
+                CLOSE_TOO_SLOW => "too_slow",
+                CLOSE_UNAUTHORIZED => "unauthorized",
+                CLOSE_KEY_LIMIT => "key_subscriber_limit",
+                1013 => "too_many_subscribers",
+                1008 => "message_rate",
+                _ => "shutdown",
+            };
+            self.state.metrics.stream_closed.with_label_values(&[label]).inc();
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(Some(frame)))).await;
+        }
+    }
+
+    /// Authenticates (reading the first message if the key must come in it) and takes a
+    /// subscriber slot. Returns the slot, held for the session, and the first message when
+    /// it was a `subscribe` carrying the key, still to be handled.
+    async fn admit(&mut self, access: Access) -> Result<(Slot, Option<String>), End> {
+        let (holder, first) = match access {
+            Access::Open => (None, None),
+            Access::Holder(h) => (Some(h), None),
+            Access::AwaitingKey => {
+                let (holder, first) = self.first_message_key().await?;
+                (Some(holder), first)
+            }
+        };
+        match self.state.stream_slots.take(holder) {
+            Ok(slot) => Ok((slot, first)),
+            Err(Full::Process) => Err(End::Close(1013, "too many subscribers; retry later")),
+            Err(Full::Key) => Err(End::Close(CLOSE_KEY_LIMIT, "this API key holds too many subscriptions")),
+        }
+    }
+
+    async fn first_message_key(&mut self) -> Result<(Arc<str>, Option<String>), End> {
+        let refuse = |_| End::Close(CLOSE_UNAUTHORIZED, "an API key is required");
+        let text = match tokio::time::timeout(AUTH_TIMEOUT, self.socket.recv())
+            .await
+            .map_err(refuse)?
+        {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(_)) => return Err(End::Close(CLOSE_UNAUTHORIZED, "an API key is required")),
+            None | Some(Err(_)) => return Err(End::Gone),
+        };
+        let (key, pass_on): (Option<ApiKey>, bool) = match parse(&text) {
+            Ok(ClientMessage::Auth { api_key }) => (Some(api_key), false),
+            Ok(ClientMessage::Subscribe { api_key, .. }) => (api_key, true),
+            _ => (None, false),
+        };
+        let holder = key.and_then(|k| self.state.api_keys.holder(&k.0));
+        match holder {
+            Some(holder) => {
+                if !pass_on {
+                    self.send(json!({"type": "authenticated", "holder": &*holder})).await?;
+                }
+                Ok((holder, pass_on.then(|| text.to_string())))
+            }
+            None => {
+                self.state.metrics.auth_refused.inc();
+                let _ = self
+                    .error(
+                        "unauthorized",
+                        "send a valid API key first: {\"type\":\"auth\",\"api_key\":\"...\"}, or in the upgrade request's headers".into(),
+                    )
+                    .await;
+                Err(End::Close(CLOSE_UNAUTHORIZED, "an API key is required"))
+            }
+        }
+    }
+
+    async fn serve(&mut self, first: Option<String>) -> End {
+        if let Some(text) = first
+            && let Err(end) = self.on_message(&text).await
+        {
+            return end;
+        }
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.tick().await;
-        let end = loop {
-            if full {
-                break End::Close(1013, "too many subscribers; retry later");
-            }
+        loop {
             let step = tokio::select! {
                 msg = self.socket.recv() => match msg {
                     Some(Ok(Message::Text(text))) => self.on_message(&text).await,
@@ -100,28 +235,18 @@ impl Session {
                     Some(Ok(_)) => Ok(()),
                 },
                 event = next_event(&mut self.rx) => self.on_event(event).await,
-                _ = heartbeat.tick() => {
-                    self.send(json!({"type": "heartbeat", "ts": format_rfc3339(now_ns()), "next_id": self.hub.next_id()})).await
-                }
+                _ = heartbeat.tick() => self.heartbeat().await,
             };
             if let Err(end) = step {
-                break end;
+                return end;
             }
-        };
-        if let End::Close(code, reason) = end {
-            let label = match code {
-                CLOSE_TOO_SLOW => "too_slow",
-                1013 => "too_many_subscribers",
-                1008 => "message_rate",
-                _ => "shutdown",
-            };
-            self.metrics.stream_closed.with_label_values(&[label]).inc();
-            let frame = CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(Some(frame)))).await;
         }
+    }
+
+    async fn heartbeat(&mut self) -> Result<(), End> {
+        let next_id = self.state.hub.next_id();
+        self.send(json!({"type": "heartbeat", "ts": format_rfc3339(now_ns()), "next_id": next_id}))
+            .await
     }
 
     async fn on_message(&mut self, text: &str) -> Result<(), End> {
@@ -139,10 +264,9 @@ impl Session {
         }
         match parse(text) {
             Err((code, message)) => self.error(code, message).await,
-            Ok(ClientMessage::Heartbeat) => {
-                self.send(json!({"type": "heartbeat", "ts": format_rfc3339(now_ns()), "next_id": self.hub.next_id()}))
-                    .await
-            }
+            Ok(ClientMessage::Heartbeat) => self.heartbeat().await,
+            // Already authenticated (by header, or by this very message): nothing to do.
+            Ok(ClientMessage::Auth { .. }) => Ok(()),
             Ok(ClientMessage::Unsubscribe) => {
                 self.rx = None;
                 self.filter = None;
@@ -154,53 +278,87 @@ impl Session {
                         .error("not_subscribed", "subscribe before update_filter".into())
                         .await;
                 }
-                self.set_filter(filter, "filter_updated").await
+                self.set_filter(filter, "filter_updated").await.map(drop)
             }
-            Ok(ClientMessage::Subscribe { filter, resume_from }) => {
-                // Subscribe before reading the retained events: nothing falls in between
-                // (what arrives in both is sent once, by id).
-                self.rx = Some(self.hub.subscribe());
-                self.set_filter(filter, "connected").await?;
-                if let Some(last) = resume_from {
-                    self.replay(last).await?;
-                } else {
-                    self.last_sent = self.hub.next_id().saturating_sub(1);
+            Ok(ClientMessage::Subscribe {
+                filter,
+                resume_from,
+                resume_from_offset,
+                api_key: _,
+            }) => {
+                // Subscribed before the retained events are read, atomically with the id
+                // the live stream starts at: nothing falls in between, and what is both
+                // replayed and received is sent once, by id.
+                let (rx, next) = self.state.hub.subscribe_at();
+                self.rx = Some(rx);
+                self.last_sent = next - 1;
+                if !self.set_filter(filter, "connected").await? {
+                    return Ok(());
                 }
-                Ok(())
+                match (resume_from, resume_from_offset) {
+                    (_, Some(offset)) => self.replay_offsets(offset, next).await,
+                    (Some(last), None) => self.replay(last).await,
+                    (None, None) => Ok(()),
+                }
             }
         }
     }
 
-    async fn set_filter(&mut self, spec: FilterSpec, answer: &'static str) -> Result<(), End> {
+    /// Whether the filter was accepted.
+    async fn set_filter(&mut self, spec: FilterSpec, answer: &'static str) -> Result<bool, End> {
         match Filter::from_spec(spec) {
             Ok(f) => {
-                let body = json!({"type": answer, "filter": f, "next_id": self.hub.next_id()});
+                let body = json!({"type": answer, "filter": f, "next_id": self.state.hub.next_id()});
                 self.filter = Some(f);
-                self.send(body).await
+                self.send(body).await?;
+                Ok(true)
             }
             Err(e) => {
                 if answer == "connected" {
                     self.rx = None;
                 }
                 let body = json!({"type": "error", "code": "invalid_filter", "field": e.field, "message": e.message});
-                self.send(body).await
+                self.send(body).await?;
+                Ok(false)
             }
         }
     }
 
     async fn replay(&mut self, last: u64) -> Result<(), End> {
-        let (after, replay) = self.hub.replay(last, u64::MAX);
-        let events = match replay {
-            Replay::Events(events) => events,
-            Replay::Gap { from, to, events } => {
-                self.send(json!({"type": "gone", "from_id": from, "to_id": to,
-                    "message": "these events are no longer retained"}))
-                    .await?;
-                events
-            }
-        };
+        let replay = self.state.hub.replay(last);
+        for gone in &replay.gone {
+            self.send(
+                json!({"type": "gone", "kind": gone.kind, "from_id": gone.from, "to_id": gone.to,
+                "message": format!("{}s with ids in this range are no longer retained", gone.kind)}),
+            )
+            .await?;
+        }
         // An id from another run of the server counts from 0 (see `Hub::replay`).
-        self.last_sent = after;
+        self.last_sent = replay.after;
+        self.send_replayed(replay.events).await
+    }
+
+    /// Alerts after an `ai-logs.alerts` offset (from any replica); lines are not replayed
+    /// by offset, the stream's lines continue from now.
+    async fn replay_offsets(&mut self, offset: i64, live_from: u64) -> Result<(), End> {
+        let (gone, events) = self.state.hub.replay_offsets(offset);
+        if let Some((from, to)) = gone {
+            self.send(
+                json!({"type": "gone", "kind": "alert", "from_offset": from, "to_offset": to,
+                "message": "alerts at these offsets are no longer retained"}),
+            )
+            .await?;
+        }
+        for e in events.iter().filter(|e| e.id < live_from) {
+            self.replaying = true;
+            let sent = self.send_event(e).await;
+            self.replaying = false;
+            sent?;
+        }
+        Ok(())
+    }
+
+    async fn send_replayed(&mut self, events: Vec<Arc<Event>>) -> Result<(), End> {
         self.replaying = true;
         let mut sent = Ok(());
         for e in events {
@@ -217,7 +375,7 @@ impl Session {
         match event {
             Ok(e) => self.deliver(&e).await,
             Err(RecvError::Lagged(missed)) => {
-                self.metrics.stream_dropped.inc_by(missed);
+                self.state.metrics.stream_dropped.inc_by(missed);
                 let now = Instant::now();
                 self.lags.push_back(now);
                 while self.lags.front().is_some_and(|t| now.duration_since(*t) > LAG_WINDOW) {
@@ -235,32 +393,37 @@ impl Session {
         }
     }
 
+    /// Sends an event the filter wants and this client has not had yet.
     async fn deliver(&mut self, e: &Event) -> Result<(), End> {
         if e.id <= self.last_sent {
             return Ok(());
         }
+        self.send_event(e).await
+    }
+
+    async fn send_event(&mut self, e: &Event) -> Result<(), End> {
         let Some(filter) = &self.filter else { return Ok(()) };
         let wanted = match &e.payload {
             Payload::Log(r) => filter.wants_log(r),
-            Payload::Alert(a) => filter.wants_alert(a),
+            Payload::Alert { alert, .. } => filter.wants_alert(alert),
         };
         if !wanted {
             return Ok(());
         }
-        self.last_sent = e.id;
+        self.last_sent = self.last_sent.max(e.id);
         let text = e
             .rendered
             .get_or_init(|| {
                 let body = match &e.payload {
                     Payload::Log(r) => log_message(e.id, r),
-                    Payload::Alert(a) => alert_message(e.id, a),
+                    Payload::Alert { alert, offset } => alert_message(e.id, *offset, alert),
                 };
                 Utf8Bytes::from(body.to_string())
             })
             .clone();
         self.send_text(text).await?;
         if !self.replaying {
-            self.metrics.stream_delivery.observe(e.at.elapsed().as_secs_f64());
+            self.state.metrics.stream_delivery.observe(e.at.elapsed().as_secs_f64());
         }
         Ok(())
     }
@@ -275,7 +438,8 @@ impl Session {
     }
 
     async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
-        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text))).await {
+        let limit = Duration::from_millis(self.state.config.stream.send_timeout_ms);
+        match tokio::time::timeout(limit, self.socket.send(Message::Text(text))).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(End::Gone),
             Err(_) => Err(End::Close(CLOSE_TOO_SLOW, "too slow: a send did not complete")),
@@ -308,10 +472,14 @@ fn log_message(id: u64, e: &ailogs_pipeline::Enriched) -> Value {
     })
 }
 
-fn alert_message(id: u64, a: &ailogs_pipeline::anomaly::Alert) -> Value {
+fn alert_message(id: u64, offset: Option<i64>, a: &ailogs_pipeline::anomaly::Alert) -> Value {
     let mut alert = serde_json::to_value(a).unwrap_or(Value::Null);
     alert["id"] = json!(id);
+
     alert["first_seen"] = json!(format_rfc3339(a.first_seen_ns));
     alert["last_seen"] = json!(format_rfc3339(a.last_seen_ns));
-    json!({"type": "alert", "id": id, "alert": alert})
+    match offset {
+        Some(offset) => json!({"type": "alert", "id": id, "offset": offset, "alert": alert}),
+        None => json!({"type": "alert", "id": id, "alert": alert}),
+    }
 }

@@ -200,7 +200,7 @@ pub fn process(decoder: &mut Decoder, scanner: &mut Scanner, queued: Queued, sin
         stored
             .into_iter()
             .map(Payload::Log)
-            .chain(alerts.into_iter().map(Payload::Alert)),
+            .chain(alerts.into_iter().map(Payload::local_alert)),
     );
     sinks
         .metrics

@@ -42,6 +42,8 @@ pub struct ConsumerSettings {
     pub group_id: String,
     pub topic: String,
     pub dlq_topic: String,
+    /// Where alerts go for every API replica's stream.
+    pub alerts_topic: String,
     pub session_timeout_ms: u32,
     /// A batch is written when it has this many lines...
     pub batch_max_lines: usize,
@@ -149,8 +151,6 @@ pub struct RecordSink {
     pub patterns: SharedMatcher,
     /// Templates, anomalies and alerts (shared with the API in a serving process).
     pub live: Arc<Mutex<LiveAnalysis>>,
-    /// Stream subscribers of this process (serve), if any.
-    pub hub: Option<Arc<crate::stream::Hub>>,
 }
 
 /// Runs the consumer on the current thread until `stop` is set. Call from a dedicated
@@ -189,14 +189,12 @@ pub fn run(
         )
         .create_with_context(context)?;
     consumer.subscribe(&[&settings.topic])?;
-    let dlq: FutureProducer = client_config(&settings.brokers)
+    // Dead letters and alerts.
+    let producer: FutureProducer = client_config(&settings.brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .create()?;
-    let mut decoder = MessageDecoder {
-        decoder: Decoder::new(settings.limits),
-        scanner: views.patterns.scanner(),
-    };
+    let mut decoder = MessageDecoder::new(settings.limits, &views.patterns);
     let mut pending: Vec<Pending> = Vec::new();
     let mut oldest: Option<Instant> = None;
     tracing::info!(group = %settings.group_id, topic = %settings.topic, "consumer started");
@@ -206,7 +204,7 @@ pub fn run(
         pg: &pg,
         prices: &prices,
         handle: &handle,
-        dlq: &dlq,
+        producer: &producer,
         metrics: &metrics,
         views: &views,
         generation: &generation,
@@ -267,7 +265,7 @@ struct Job<'a> {
     pg: &'a Postgres,
     prices: &'a PriceBook,
     handle: &'a Handle,
-    dlq: &'a FutureProducer,
+    producer: &'a FutureProducer,
     metrics: &'a Metrics,
     views: &'a RecordSink,
     generation: &'a AtomicU64,
@@ -515,24 +513,51 @@ impl Job<'_> {
             .observe(started.elapsed().as_secs_f64());
         // After the commit: a batch that is re-read must not count twice in the baselines.
         let alerts = self.views.live.lock().observe(&records);
+        self.publish_alerts(&alerts);
         if let Some(redis) = &self.views.redis {
             crate::store::redis::write_blocking(redis, self.handle, &records, self.metrics);
         }
-        let stored = match (&self.views.memory, &self.views.hub) {
-            (Some(views), _) => views.insert(records, Instant::now()),
-            (None, Some(_)) => records.into_iter().map(Arc::new).collect(),
-            (None, None) => Vec::new(),
-        };
-        if let Some(hub) = &self.views.hub {
-            use crate::stream::Payload;
-            hub.publish(
-                stored
-                    .into_iter()
-                    .map(Payload::Log)
-                    .chain(alerts.into_iter().map(Payload::Alert)),
-            );
+        if let Some(views) = &self.views.memory {
+            views.insert(records, Instant::now());
         }
         Ok(())
+    }
+
+    /// Produces alerts to `ai-logs.alerts`, which every API replica tails for its stream.
+    /// Not awaited: the next batch need not wait for them, and a failure is logged. An
+    /// alert raised after the commit is lost if this process dies before Kafka has it (a
+    /// re-read batch would not raise it again: its lines are counted).
+    fn publish_alerts(&self, alerts: &[ailogs_pipeline::anomaly::Alert]) {
+        if alerts.is_empty() {
+            return;
+        }
+        let mut deliveries = Vec::with_capacity(alerts.len());
+        for alert in alerts {
+            let payload = match serde_json::to_vec(alert) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot serialize an alert");
+                    continue;
+                }
+            };
+            let record = FutureRecord::<str, [u8]>::to(&self.settings.alerts_topic)
+                .key(alert.key.as_str())
+                .payload(&payload);
+            match self.producer.send_result(record) {
+                Ok(d) => deliveries.push(d),
+                Err((e, _)) => tracing::warn!(error = %e, "alert not queued for kafka"),
+            }
+        }
+        let published = self.metrics.alerts_published.clone();
+        self.handle.spawn(async move {
+            for d in deliveries {
+                match d.await {
+                    Ok(Ok(_)) => published.inc(),
+                    Ok(Err((e, _))) => tracing::warn!(error = %e, "alert not delivered to kafka"),
+                    Err(_) => tracing::warn!("alert delivery cancelled"),
+                }
+            }
+        });
     }
 
     /// Produces dead letters and waits for Kafka to acknowledge them.
@@ -558,7 +583,7 @@ impl Job<'_> {
             let record = FutureRecord::<(), [u8]>::to(&self.settings.dlq_topic)
                 .payload(payload)
                 .headers(headers);
-            deliveries.push(self.dlq.send_result(record).map_err(|(e, _)| e)?);
+            deliveries.push(self.producer.send_result(record).map_err(|(e, _)| e)?);
         }
         let started = Instant::now();
         let results = self.handle.block_on(futures::future::join_all(deliveries));
@@ -606,14 +631,21 @@ impl Job<'_> {
 }
 
 /// Turns `ai-logs.raw` messages into enriched records: envelope, line, pattern matches.
-struct MessageDecoder {
+pub(crate) struct MessageDecoder {
     decoder: Decoder,
     scanner: Scanner,
 }
 
 impl MessageDecoder {
+    pub(crate) fn new(limits: DecodeLimits, patterns: &SharedMatcher) -> Self {
+        MessageDecoder {
+            decoder: Decoder::new(limits),
+            scanner: patterns.scanner(),
+        }
+    }
+
     /// Errors are (reason, detail) for the dead-letter headers.
-    fn decode(&mut self, payload: Option<&[u8]>) -> Result<Enriched, (&'static str, String)> {
+    pub(crate) fn decode(&mut self, payload: Option<&[u8]>) -> Result<Enriched, (&'static str, String)> {
         let payload = payload.ok_or(("empty_message", "message has no payload".to_owned()))?;
         let msg: RawMessage = serde_json::from_slice(payload)
             .map_err(|e| ("invalid_envelope", format!("not an ailogs raw message: {e}")))?;

@@ -1,8 +1,8 @@
 //! One hub per process: every event (a processed line, an alert) is numbered once,
-//! retained for resuming clients (bounded by count and age), and fanned out through a
-//! broadcast ring. Each subscriber reads the ring at its own pace; one that falls a whole
-//! ring behind loses the oldest messages and is told how many (`RecvError::Lagged`), and
-//! never holds back the others.
+//! retained for resuming clients (alerts and lines apart, each bounded by count and age),
+//! and fanned out through a broadcast ring. Each subscriber reads the ring at its own pace;
+//! one that falls a whole ring behind loses the oldest messages and is told how many
+//! (`RecvError::Lagged`), and never holds back the others.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,10 +13,27 @@ use ailogs_pipeline::anomaly::Alert;
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
+use crate::config::StreamConfig;
+
 #[derive(Debug)]
 pub enum Payload {
     Log(Arc<Enriched>),
-    Alert(Alert),
+    Alert {
+        alert: Alert,
+        /// Its offset in `ai-logs.alerts` when it came from Kafka: the same on every
+        /// replica, so a client can resume from it on any of them.
+        offset: Option<i64>,
+    },
+}
+
+impl Payload {
+    pub fn local_alert(alert: Alert) -> Payload {
+        Payload::Alert { alert, offset: None }
+    }
+
+    fn is_alert(&self) -> bool {
+        matches!(self, Payload::Alert { .. })
+    }
 }
 
 #[derive(Debug)]
@@ -30,42 +47,94 @@ pub struct Event {
     pub rendered: std::sync::OnceLock<axum::extract::ws::Utf8Bytes>,
 }
 
+impl Event {
+    pub fn offset(&self) -> Option<i64> {
+        match &self.payload {
+            Payload::Alert { offset, .. } => *offset,
+            Payload::Log(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// Messages a subscriber may fall behind before it loses the oldest.
     pub queue: usize,
-    /// Events kept for `resume_from`.
-    pub retain: usize,
+    /// Alerts kept for resuming clients.
+    pub retain_alerts: usize,
+    /// Lines kept for resuming clients.
+    pub retain_lines: usize,
     pub retain_age: Duration,
+}
+
+impl From<&StreamConfig> for HubConfig {
+    fn from(c: &StreamConfig) -> Self {
+        HubConfig {
+            queue: c.queue,
+            retain_alerts: c.retain_alerts,
+            retain_lines: c.retain_lines,
+            retain_age: Duration::from_secs(c.retain_age_s),
+        }
+    }
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        HubConfig {
-            queue: 4096,
-            retain: 20_000,
-            retain_age: Duration::from_secs(15 * 60),
+        HubConfig::from(&StreamConfig::default())
+    }
+}
+
+/// Retained events of one kind, oldest first.
+#[derive(Default)]
+struct Kept {
+    events: VecDeque<Arc<Event>>,
+    /// The newest id of this kind no longer retained (0: none lost yet).
+    lost_upto: u64,
+}
+
+impl Kept {
+    fn trim(&mut self, max: usize, max_age: Duration, now: Instant) {
+        while self.events.len() > max || self.events.front().is_some_and(|e| now.duration_since(e.at) > max_age) {
+            if let Some(e) = self.events.pop_front() {
+                self.lost_upto = e.id;
+            }
         }
     }
+}
+
+#[derive(Default)]
+struct Retained {
+    alerts: Kept,
+    lines: Kept,
+    next: u64,
+    /// The newest `ai-logs.alerts` offset published.
+    newest_offset: Option<i64>,
 }
 
 pub struct Hub {
     config: HubConfig,
     tx: broadcast::Sender<Arc<Event>>,
     /// The retained events and the next id, under one lock so ids go out in order.
-    retained: Mutex<(VecDeque<Arc<Event>>, u64)>,
+    retained: Mutex<Retained>,
+}
+
+/// Events of one kind a resuming client can no longer get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gone {
+    pub kind: &'static str,
+    pub from: u64,
+    pub to: u64,
 }
 
 /// What a resuming client is sent.
-pub enum Replay {
-    /// The events after the client's id (and those it may have missed are all here).
-    Events(Vec<Arc<Event>>),
-    /// Ids `from..=to` are no longer retained; the events after them follow.
-    Gap {
-        from: u64,
-        to: u64,
-        events: Vec<Arc<Event>>,
-    },
+#[derive(Debug)]
+pub struct Replay {
+    /// The id the replay counts from (0 for an id this hub never issued).
+    pub after: u64,
+    /// Ranges of ids whose alerts or lines are gone: the client may have missed some there.
+    pub gone: Vec<Gone>,
+    /// The retained events after `after`, in id order.
+    pub events: Vec<Arc<Event>>,
 }
 
 impl Hub {
@@ -74,12 +143,22 @@ impl Hub {
         Arc::new(Hub {
             config,
             tx,
-            retained: Mutex::new((VecDeque::new(), 1)),
+            retained: Mutex::new(Retained {
+                next: 1,
+                ..Retained::default()
+            }),
         })
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
+    }
+
+    /// A receiver and the id of the first event it will receive (taken under the lock that
+    /// publishing holds, so the two agree).
+    pub fn subscribe_at(&self) -> (broadcast::Receiver<Arc<Event>>, u64) {
+        let r = self.retained.lock();
+        (self.tx.subscribe(), r.next)
     }
 
     pub fn subscribers(&self) -> usize {
@@ -88,117 +167,203 @@ impl Hub {
 
     /// The id the next event will get.
     pub fn next_id(&self) -> u64 {
-        self.retained.lock().1
+        self.retained.lock().next
     }
 
     pub fn publish(&self, payloads: impl IntoIterator<Item = Payload>) {
         let now = Instant::now();
         let mut guard = self.retained.lock();
-        let (retained, next) = &mut *guard;
+        let r = &mut *guard;
         for payload in payloads {
             let event = Arc::new(Event {
-                id: *next,
+                id: r.next,
                 at: now,
                 payload,
                 rendered: std::sync::OnceLock::new(),
             });
-            *next += 1;
-            retained.push_back(Arc::clone(&event));
+            r.next += 1;
+            if let Some(o) = event.offset() {
+                r.newest_offset = Some(o);
+            }
+            let kept = if event.payload.is_alert() {
+                &mut r.alerts
+            } else {
+                &mut r.lines
+            };
+            kept.events.push_back(Arc::clone(&event));
             // No subscribers is not an error: the event is retained for resuming clients.
             let _ = self.tx.send(event);
         }
-        while retained.len() > self.config.retain
-            || retained
-                .front()
-                .is_some_and(|e| now.duration_since(e.at) > self.config.retain_age)
-        {
-            retained.pop_front();
-        }
+        r.alerts.trim(self.config.retain_alerts, self.config.retain_age, now);
+        r.lines.trim(self.config.retain_lines, self.config.retain_age, now);
     }
 
-    /// The retained events after `last_seen` and before `until`, or the gap when some are
-    /// gone; with the id the replay counts from (0 for an id this hub never issued).
-    pub fn replay(&self, last_seen: u64, until: u64) -> (u64, Replay) {
-        let guard = self.retained.lock();
-        let (retained, next) = &*guard;
-        let oldest = retained.front().map_or(*next, |e| e.id);
+    /// The retained events after `last_seen`, and the ranges of those gone.
+    pub fn replay(&self, last_seen: u64) -> Replay {
+        let r = self.retained.lock();
         // An id this hub never issued (the client saw another run of the server): what is
         // retained follows, and everything before it is gone.
-        let last_seen = if last_seen >= *next { 0 } else { last_seen };
-        let events: Vec<Arc<Event>> = retained
+        let after = if last_seen >= r.next { 0 } else { last_seen };
+        let gone = [("alert", &r.alerts), ("log", &r.lines)]
+            .into_iter()
+            .filter(|(_, kept)| kept.lost_upto > after)
+            .map(|(kind, kept)| Gone {
+                kind,
+                from: after + 1,
+                to: kept.lost_upto,
+            })
+            .collect();
+        let mut events: Vec<Arc<Event>> = r
+            .alerts
+            .events
             .iter()
-            .filter(|e| e.id > last_seen && e.id < until)
+            .chain(&r.lines.events)
+            .filter(|e| e.id > after)
             .cloned()
             .collect();
-        let replay = if last_seen + 1 < oldest {
-            Replay::Gap {
-                from: last_seen + 1,
-                to: oldest - 1,
-                events,
-            }
-        } else {
-            Replay::Events(events)
+        events.sort_unstable_by_key(|e| e.id);
+        Replay { after, gone, events }
+    }
+
+    /// The retained alerts after `offset` in `ai-logs.alerts`, with the range of offsets
+    /// after it that are no longer retained, if any.
+    pub fn replay_offsets(&self, offset: i64) -> (Option<(i64, i64)>, Vec<Arc<Event>>) {
+        let r = self.retained.lock();
+        let events: Vec<Arc<Event>> = r
+            .alerts
+            .events
+            .iter()
+            .filter(|e| e.offset().is_some_and(|o| o > offset))
+            .cloned()
+            .collect();
+        let gone_to = match events.first().and_then(|e| e.offset()) {
+            Some(first) => first - 1,
+            None => r.newest_offset.unwrap_or(offset),
         };
-        (last_seen, replay)
+        let gone = (gone_to > offset).then_some((offset + 1, gone_to));
+        (gone, events)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ailogs_pipeline::anomaly::AlertKind;
+    use ailogs_pipeline::patterns::Severity;
     use ailogs_pipeline::{Level, LogRecord};
 
     fn log(i: i64) -> Payload {
         Payload::Log(Arc::new(Enriched::new(LogRecord::new(i, "api", Level::Info, "m"))))
     }
 
+    fn alert(offset: Option<i64>) -> Payload {
+        Payload::Alert {
+            alert: Alert {
+                kind: AlertKind::Pattern,
+                severity: Severity::High,
+                category: None,
+                key: "k".into(),
+                summary: "s".into(),
+                suggestion: None,
+                first_seen_ns: 0,
+                last_seen_ns: 0,
+                count: 1,
+                services: vec![],
+                correlation_ids: vec![],
+                samples: vec![],
+            },
+            offset,
+        }
+    }
+
+    fn config(retain_alerts: usize, retain_lines: usize) -> HubConfig {
+        HubConfig {
+            queue: 16,
+            retain_alerts,
+            retain_lines,
+            retain_age: Duration::from_secs(60),
+        }
+    }
+
+    fn ids(events: &[Arc<Event>]) -> Vec<u64> {
+        events.iter().map(|e| e.id).collect()
+    }
+
     #[test]
     fn ids_increase_and_replay_reports_what_is_gone() {
-        let hub = Hub::new(HubConfig {
-            queue: 16,
-            retain: 5,
-            retain_age: Duration::from_secs(60),
-        });
+        let hub = Hub::new(config(10, 5));
         hub.publish((0..8).map(log));
         assert_eq!(hub.next_id(), 9);
-        match hub.replay(6, u64::MAX).1 {
-            Replay::Events(e) => assert_eq!(e.iter().map(|e| e.id).collect::<Vec<_>>(), [7, 8]),
-            Replay::Gap { .. } => panic!("6 is retained"),
-        }
-        match hub.replay(1, u64::MAX).1 {
-            Replay::Gap { from, to, events } => {
-                assert_eq!((from, to), (2, 3), "ids 4..=8 are retained");
-                assert_eq!(events.len(), 5);
-            }
-            Replay::Events(_) => panic!("2 and 3 are gone"),
-        }
+        let r = hub.replay(6);
+        assert_eq!((ids(&r.events), r.gone), (vec![7, 8], vec![]));
+        let r = hub.replay(1);
+        assert_eq!(
+            r.gone,
+            [Gone {
+                kind: "log",
+                from: 2,
+                to: 3
+            }],
+            "ids 4..=8 are retained"
+        );
+        assert_eq!(ids(&r.events), [4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn a_burst_of_lines_does_not_push_out_alerts() {
+        let hub = Hub::new(config(10, 3));
+        hub.publish([alert(None)]);
+        hub.publish((0..50).map(log));
+        hub.publish([alert(None)]);
+        let r = hub.replay(0);
+        assert_eq!(ids(&r.events), [1, 49, 50, 51, 52]);
+        assert_eq!(
+            r.gone,
+            [Gone {
+                kind: "log",
+                from: 1,
+                to: 48
+            }],
+            "only lines are gone"
+        );
     }
 
     #[test]
     fn an_id_from_another_run_replays_everything_retained() {
-        let hub = Hub::new(HubConfig {
-            queue: 16,
-            retain: 3,
-            retain_age: Duration::from_secs(60),
-        });
+        let hub = Hub::new(config(10, 3));
         hub.publish((0..5).map(log));
-        let (from_id, replay) = hub.replay(900, u64::MAX);
-        assert_eq!(from_id, 0);
-        match replay {
-            Replay::Gap { from, to, events } => {
-                assert_eq!((from, to), (1, 2));
-                assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 4, 5]);
-            }
-            Replay::Events(_) => panic!("900 was never issued"),
-        }
+        let r = hub.replay(900);
+        assert_eq!(r.after, 0);
+        assert_eq!(
+            r.gone,
+            [Gone {
+                kind: "log",
+                from: 1,
+                to: 2
+            }]
+        );
+        assert_eq!(ids(&r.events), [3, 4, 5]);
+    }
+
+    #[test]
+    fn kafka_alerts_replay_by_offset() {
+        let hub = Hub::new(config(3, 10));
+        hub.publish((10..16).map(|o| alert(Some(o))));
+        let (gone, events) = hub.replay_offsets(13);
+        assert_eq!(gone, None);
+        assert_eq!(events.iter().filter_map(|e| e.offset()).collect::<Vec<_>>(), [14, 15]);
+        let (gone, events) = hub.replay_offsets(10);
+        assert_eq!(gone, Some((11, 12)), "13..=15 are retained");
+        assert_eq!(events.len(), 3);
+        let (gone, events) = hub.replay_offsets(15);
+        assert_eq!((gone, events.len()), (None, 0), "up to date");
+        let (gone, events) = hub.replay_offsets(2);
+        assert_eq!((gone, events.len()), (Some((3, 12)), 3));
     }
 
     #[tokio::test]
     async fn a_slow_subscriber_loses_its_oldest_and_others_lose_nothing() {
-        let hub = Hub::new(HubConfig {
-            queue: 16,
-            ..HubConfig::default()
-        });
+        let hub = Hub::new(config(10, 10));
         let mut slow = hub.subscribe();
         let mut fast = hub.subscribe();
         let mut got = Vec::new();

@@ -1,6 +1,10 @@
-//! The real-time stream: the hub that numbers and fans out events (`hub`); the WebSocket
-//! endpoint is `api::stream`.
+//! The real-time stream: the hub that numbers and fans out events (`hub`), subscriber
+//! limits (`slots`) and, with Kafka, the tail of `ai-logs.alerts` and `ai-logs.raw` that
+//! feeds a replica's hub (`tail`); the WebSocket endpoint is `api::stream`.
 
 pub mod hub;
+pub mod slots;
+pub mod tail;
 
-pub use hub::{Event, Hub, HubConfig, Payload, Replay};
+pub use hub::{Event, Gone, Hub, HubConfig, Payload, Replay};
+pub use slots::{Full, Slot, Slots};

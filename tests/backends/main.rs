@@ -7,4 +7,5 @@ mod insights;
 mod outage;
 mod patterns;
 mod rebalance;
+mod replicas;
 mod spool;

@@ -9,4 +9,5 @@ mod push;
 mod query;
 mod redis;
 mod stream;
+mod stream_access;
 mod usage;

@@ -10,20 +10,20 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::harness::{TestApp, now_ns};
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(app: &TestApp) -> Socket {
+pub(crate) async fn connect(app: &TestApp) -> Socket {
     let url = app.url("/api/v1/ai_logs/stream").replacen("http://", "ws://", 1);
     let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connect");
     socket
 }
 
-async fn send(socket: &mut Socket, v: Value) {
+pub(crate) async fn send(socket: &mut Socket, v: Value) {
     socket.send(Message::text(v.to_string())).await.expect("send");
 }
 
 /// The next JSON message (heartbeats skipped), failing after 10 s.
-async fn next(socket: &mut Socket) -> Value {
+pub(crate) async fn next(socket: &mut Socket) -> Value {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -40,7 +40,7 @@ async fn next(socket: &mut Socket) -> Value {
 }
 
 /// Messages until one of `kind` arrives; returns them all.
-async fn until(socket: &mut Socket, kind: &str) -> Vec<Value> {
+pub(crate) async fn until(socket: &mut Socket, kind: &str) -> Vec<Value> {
     let mut seen = Vec::new();
     loop {
         let v = next(socket).await;

@@ -1,10 +1,10 @@
 //! Alerts: what the pipeline tells people about, computed once as lines arrive.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::patterns::{Category, Severity};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// A known pattern matched.
@@ -20,16 +20,17 @@ pub enum AlertKind {
 /// Lines kept as evidence per alert.
 pub const MAX_SAMPLES: usize = 5;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Serialized as is on `ai-logs.alerts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub kind: AlertKind,
     pub severity: Severity,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<Category>,
     /// The pattern id, or `template:<id>` for template alerts.
     pub key: String,
     pub summary: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,
     pub first_seen_ns: i64,
     pub last_seen_ns: i64,

@@ -1,0 +1,132 @@
+//! With Kafka, every API replica feeds its hub from the topics instead of from a consumer
+//! in its own process: alerts from `ai-logs.alerts` (one partition, so one order of alerts
+//! on every replica, each carrying its offset) and live lines from `ai-logs.raw`. No
+//! consumer group: each replica reads every partition, and commits nothing.
+//!
+//! At start the alerts partition is read from `retain_alerts` before its end, so a client
+//! can resume by offset right after a replica (re)starts. Lines start at the end: they are
+//! live only.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ailogs_pipeline::DecodeLimits;
+use ailogs_pipeline::anomaly::Alert;
+use ailogs_pipeline::patterns::SharedMatcher;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{Hub, Payload};
+use crate::consume::kafka::MessageDecoder;
+use crate::kafka::client_config;
+
+#[derive(Debug, Clone)]
+pub struct TailSettings {
+    pub brokers: String,
+    pub alerts_topic: String,
+    pub raw_topic: String,
+    pub limits: DecodeLimits,
+    /// Alerts read back at start.
+    pub retain_alerts: usize,
+}
+
+/// Most messages published to the hub at once (one lock, one id range).
+const MAX_BATCH: usize = 512;
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs the tail on its own thread until `stop` is set.
+pub fn spawn(settings: TailSettings, hub: Arc<Hub>, patterns: SharedMatcher, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("ailogs-stream-tail".into())
+        .spawn(move || {
+            let mut delay = Duration::from_millis(500);
+            while !stop.load(Ordering::Relaxed) {
+                match run(&settings, &hub, &patterns, &stop) {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "stream tail of kafka failed; retrying");
+                        std::thread::sleep(delay);
+                        delay = (delay * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        })
+        .expect("spawning the stream tail thread")
+}
+
+fn run(settings: &TailSettings, hub: &Hub, patterns: &SharedMatcher, stop: &AtomicBool) -> anyhow::Result<()> {
+    let consumer: BaseConsumer = client_config(&settings.brokers)
+        // Required by the client; with `assign` (no `subscribe`) no group is joined.
+        .set("group.id", "ailogs-stream-tail")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions(&consumer, &settings.alerts_topic)? {
+        let (low, high) = consumer.fetch_watermarks(&settings.alerts_topic, p, METADATA_TIMEOUT)?;
+        let from = (high - settings.retain_alerts as i64).max(low);
+        tpl.add_partition_offset(&settings.alerts_topic, p, Offset::Offset(from))?;
+    }
+    for p in partitions(&consumer, &settings.raw_topic)? {
+        tpl.add_partition_offset(&settings.raw_topic, p, Offset::End)?;
+    }
+    consumer.assign(&tpl)?;
+    tracing::info!(alerts = %settings.alerts_topic, raw = %settings.raw_topic, "stream tails kafka");
+    let mut decoder = MessageDecoder::new(settings.limits, patterns);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while !stop.load(Ordering::Relaxed) {
+        let Some(first) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        // Take what is already fetched too, and publish it in one go.
+        let mut next = Some(first);
+        while let Some(m) = next {
+            match m {
+                Ok(m) => batch.extend(payload(settings, &m, &mut decoder)),
+                Err(e) => tracing::warn!(error = %e, "stream tail: kafka error"),
+            }
+            next = if batch.len() < MAX_BATCH {
+                consumer.poll(Duration::ZERO)
+            } else {
+                None
+            };
+        }
+        hub.publish(batch.drain(..));
+    }
+    Ok(())
+}
+
+/// The partitions of `topic`, waiting for it to exist.
+fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<i32>> {
+    let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
+    let parts: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    anyhow::ensure!(!parts.is_empty(), "topic {topic} has no partitions yet");
+    Ok(parts)
+}
+
+fn payload(settings: &TailSettings, m: &BorrowedMessage<'_>, decoder: &mut MessageDecoder) -> Option<Payload> {
+    if m.topic() == settings.alerts_topic {
+        match serde_json::from_slice::<Alert>(m.payload().unwrap_or_default()) {
+            Ok(alert) => Some(Payload::Alert {
+                alert,
+                offset: Some(m.offset()),
+            }),
+            Err(e) => {
+                tracing::warn!(offset = m.offset(), error = %e, "not an alert on the alerts topic; skipped");
+                None
+            }
+        }
+    } else {
+        // Undecodable lines are the consumers' to dead-letter; the stream skips them.
+        decoder.decode(m.payload()).ok().map(|r| Payload::Log(Arc::new(r)))
+    }
+}
