@@ -348,6 +348,28 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_configuration_block_loads() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("```toml\nlisten =")
+            .expect("the README's configuration block")
+            + 8;
+        let block = &readme[start..start + readme[start..].find("```").expect("block end")];
+        let dir = std::env::temp_dir().join(format!("ailogs-readme-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let file = dir.join("readme.toml");
+        std::fs::write(&file, block).expect("write");
+        let c = Config::load(Some(&file), &env(&[])).expect("the documented keys load");
+        assert_eq!(c.kafka.alerts_topic, "ai-logs.alerts");
+        assert_eq!(
+            c.stream,
+            StreamConfig::default(),
+            "the documented stream values are the defaults"
+        );
+        assert_eq!(c.redis_prefix, "ailogs");
+    }
+
+    #[test]
     fn bad_values_are_reported() {
         let err = Config::load(None, &env(&[("AILOGS_QUEUE__CAPACITY_LINES", "lots")])).expect_err("invalid");
         assert!(err.to_string().contains("capacity_lines"), "{err}");
