@@ -1,21 +1,37 @@
-//! Load harness for the WebSocket stream: an in-process ailogs (embedded), N subscribers with
-//! mixed filters, and error lines that match the pattern catalog pushed at a fixed rate
-//! (each raises a `log` for matching subscribers and, once per pattern and fold window, an
-//! `alert`). Reports delivered messages, drops, end-to-end latency (push to client receive,
-//! including the ingest queue), the server's own histogram from event to send, and memory.
+//! Load harness for the WebSocket stream, with the subscribers in separate processes: this
+//! process runs ailogs (embedded) and pushes error lines that match the pattern catalog at
+//! a fixed rate; it starts STREAM_CLIENT_PROCS copies of itself, each holding its share of
+//! STREAM_SUBSCRIBERS connections with mixed filters. Each line carries its push time, so
+//! clients measure push -> receive (the ingest queue, processing and fan-out included).
+//! Reports delivered messages, drops, latency percentiles from the clients and from the
+//! server's own histogram (event published -> WebSocket send), and the server's memory.
 //!
-//! cargo bench --bench stream_load   (STREAM_SUBSCRIBERS=2000 STREAM_RATE=500 STREAM_SECONDS=10)
+//! cargo bench --bench stream_load
+//!   STREAM_SUBSCRIBERS=10000 STREAM_RATE=1000 STREAM_SECONDS=10 STREAM_CLIENT_PROCS=2
 
+use std::io::{BufRead, Write};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ailogs::app::Application;
 use ailogs::config::Config;
 use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+
+/// Set in a client process: "<ws url> <first subscriber index> <count>".
+const CLIENT_ROLE: &str = "STREAM_LOAD_CLIENT";
+
+const SERVICES: [&str; 4] = ["api", "anythingllm", "worker", "browser"];
+const MESSAGES: [&str; 4] = [
+    "upstream request timed out after 30s",
+    "Rate limit exceeded for gpt-4o",
+    "DB connection pool exhausted",
+    "connection refused by vector store",
+];
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -32,44 +48,38 @@ fn rss_mb() -> f64 {
         .map_or(0.0, |pages| pages * 4096.0 / 1e6)
 }
 
-#[derive(Default)]
-struct Totals {
-    messages: AtomicU64,
-    dropped: AtomicU64,
-    closed: AtomicU64,
-    latencies_us: Mutex<Vec<u64>>,
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")
 }
 
-const SERVICES: [&str; 4] = ["api", "anythingllm", "worker", "browser"];
-const MESSAGES: [&str; 4] = [
-    "upstream request timed out after 30s",
-    "Rate limit exceeded for gpt-4o",
-    "DB connection pool exhausted",
-    "connection refused by vector store",
-];
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match std::env::var(CLIENT_ROLE) {
+        Ok(spec) => runtime.block_on(clients(&spec)),
+        Err(_) => runtime.block_on(server()),
+    }
+}
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let subscribers = env("STREAM_SUBSCRIBERS", 2000) as usize;
-    let rate = env("STREAM_RATE", 500);
-    let seconds = env("STREAM_SECONDS", 10);
-    let config = Config {
-        listen: "127.0.0.1:0".parse()?,
-        ..Config::default()
-    };
-    let app = Application::build(config).await?;
-    let base = format!("http://{}", app.local_addr());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stop_rx.await;
-    }));
-    let rss_before = rss_mb();
+/// What one client process saw.
+#[derive(Default)]
+struct Seen {
+    messages: u64,
+    alerts: u64,
+    dropped: u64,
+    closed: u64,
+}
 
-    let totals = Arc::new(Totals::default());
-    let ws_url = format!("{}/api/v1/ai_logs/stream", base.replacen("http://", "ws://", 1));
-    let mut clients = Vec::with_capacity(subscribers);
-    for i in 0..subscribers {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await?;
+/// A client process: connects its subscribers, prints `ready`, reads until stdin closes,
+/// then prints its totals and latency histogram as one JSON line.
+async fn clients(spec: &str) -> anyhow::Result<()> {
+    let mut parts = spec.split_whitespace();
+    let url = parts.next().unwrap_or_default().to_owned();
+    let first: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let count: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let seen = Arc::new(Mutex::new((Seen::default(), latency_histogram())));
+    let mut tasks = Vec::with_capacity(count);
+    for i in first..first + count {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
         let filter = match i % 4 {
             0 => json!({"severity_threshold": "warn"}),
             1 => json!({"services": [SERVICES[i % SERVICES.len()]], "severity_threshold": "error"}),
@@ -80,47 +90,127 @@ async fn main() -> anyhow::Result<()> {
             json!({"type": "subscribe", "filter": filter}).to_string(),
         ))
         .await?;
-        let totals = Arc::clone(&totals);
-        clients.push(tokio::spawn(async move {
+        let seen = Arc::clone(&seen);
+        tasks.push(tokio::spawn(async move {
             while let Some(Ok(msg)) = ws.next().await {
-                let Message::Text(text) = msg else {
-                    if matches!(msg, Message::Close(_)) {
-                        totals.closed.fetch_add(1, Ordering::Relaxed);
+                let text = match msg {
+                    Message::Text(text) => text,
+                    Message::Close(_) => {
+                        seen.lock().0.closed += 1;
+                        break;
                     }
-                    continue;
+                    _ => continue,
                 };
                 let Ok(v) = serde_json::from_str::<Value>(&text) else {
                     continue;
                 };
+                let mut s = seen.lock();
                 match v["type"].as_str() {
                     Some("log") => {
-                        totals.messages.fetch_add(1, Ordering::Relaxed);
-                        let sent: i64 = v["log"]["message"]
+                        s.0.messages += 1;
+                        let pushed: Option<i64> = v["log"]["message"]
                             .as_str()
                             .and_then(|m| m.rsplit(" #").next())
-                            .and_then(|n| n.parse().ok())
-                            .unwrap_or(0);
-                        if sent > 0 {
-                            totals
-                                .latencies_us
-                                .lock()
-                                .push(((now_ns() - sent).max(0) / 1000) as u64);
+                            .and_then(|n| n.parse().ok());
+                        if let Some(pushed) = pushed {
+                            let us = ((now_ns() - pushed).max(1) / 1000).max(1) as u64;
+                            s.1.saturating_record(us);
                         }
                     }
                     Some("alert") => {
-                        totals.messages.fetch_add(1, Ordering::Relaxed);
+                        s.0.messages += 1;
+                        s.0.alerts += 1;
                     }
-                    Some("dropped") => {
-                        totals
-                            .dropped
-                            .fetch_add(v["count"].as_u64().unwrap_or(0), Ordering::Relaxed);
-                    }
+                    Some("dropped") => s.0.dropped += v["count"].as_u64().unwrap_or(0),
                     _ => {}
                 }
             }
         }));
     }
-    println!("{subscribers} subscribers connected; pushing {rate} error lines/s for {seconds} s");
+    println!("ready");
+    std::io::stdout().flush()?;
+    // Runs until the harness closes stdin.
+    tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin().lock().read_line(&mut sink).is_ok_and(|n| n > 0) {}
+    })
+    .await?;
+    let s = seen.lock();
+    let hist: Vec<(u64, u64)> =
+        s.1.iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+    println!(
+        "{}",
+        json!({"messages": s.0.messages, "alerts": s.0.alerts, "dropped": s.0.dropped, "closed": s.0.closed, "latency_us": hist})
+    );
+    Ok(())
+}
+
+fn start_clients(url: &str, subscribers: usize, procs: usize) -> anyhow::Result<Vec<Child>> {
+    let exe = std::env::current_exe()?;
+    let per = subscribers.div_ceil(procs);
+    let mut children = Vec::new();
+    for p in 0..procs {
+        let first = p * per;
+        let count = per.min(subscribers.saturating_sub(first));
+        let mut child = Command::new(&exe)
+            .env(CLIENT_ROLE, format!("{url} {first} {count}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        let stdout = child.stdout.as_mut().expect("piped stdout");
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        anyhow::ensure!(line.trim() == "ready", "client process {p} did not start: {line:?}");
+        children.push(child);
+    }
+    Ok(children)
+}
+
+/// Quantile of the server's Prometheus histogram: the upper bound of the bucket it falls in.
+fn bucket_quantile(metrics: &str, name: &str, q: f64) -> Option<String> {
+    let buckets: Vec<(String, f64)> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{name}_bucket{{le=\"")))
+        .filter_map(|rest| {
+            let (le, count) = rest.split_once("\"} ")?;
+            Some((le.to_owned(), count.parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last()?.1;
+    buckets
+        .iter()
+        .find(|(_, c)| *c >= total * q)
+        .map(|(le, _)| format!("<= {le} s"))
+}
+
+async fn server() -> anyhow::Result<()> {
+    let subscribers = env("STREAM_SUBSCRIBERS", 2000) as usize;
+    let rate = env("STREAM_RATE", 500);
+    let seconds = env("STREAM_SECONDS", 10);
+    let procs = env("STREAM_CLIENT_PROCS", 2).max(1) as usize;
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse()?,
+        ..Config::default()
+    };
+    config.stream.max_subscribers = subscribers.max(1) + 10;
+    let app = Application::build(config).await?;
+    let base = format!("http://{}", app.local_addr());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stop_rx.await;
+    }));
+    let rss_idle = rss_mb();
+    let ws_url = format!("{}/api/v1/ai_logs/stream", base.replacen("http://", "ws://", 1));
+    let connecting = Instant::now();
+    let url = ws_url.clone();
+    let mut children = tokio::task::spawn_blocking(move || start_clients(&url, subscribers, procs)).await??;
+    let rss_connected = rss_mb();
+    println!(
+        "{subscribers} subscribers in {procs} client processes connected in {:.1} s; pushing {rate} error lines/s for {seconds} s",
+        connecting.elapsed().as_secs_f64()
+    );
 
     let client = reqwest::Client::new();
     let push = format!("{base}/loki/api/v1/push");
@@ -145,45 +235,64 @@ async fn main() -> anyhow::Result<()> {
         let body = json!({"streams": [{"stream": {"app": "load"}, "values": values}]});
         client.post(&push).json(&body).send().await?;
     }
+    let elapsed = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_after = rss_mb();
+    let rss_end = rss_mb();
     let metrics = client.get(format!("{base}/metrics")).send().await?.text().await?;
+
+    let results = tokio::task::spawn_blocking(move || {
+        children
+            .iter_mut()
+            .map(|c| {
+                drop(c.stdin.take());
+                let mut line = String::new();
+                if let Some(out) = c.stdout.as_mut() {
+                    let _ = std::io::BufReader::new(out).read_line(&mut line);
+                }
+                let _ = c.wait();
+                serde_json::from_str::<Value>(&line).unwrap_or(Value::Null)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await?;
     let _ = stop_tx.send(());
     let _ = server.await;
-    for c in clients {
-        c.abort();
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let mut lat = std::mem::take(&mut *totals.latencies_us.lock());
-    lat.sort_unstable();
-    let pct = |q: f64| {
-        lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-    };
-    println!(
-        "pushed {pushed} lines; delivered {} messages ({:.0}/s), dropped {}, closed by server {}",
-        totals.messages.load(Ordering::Relaxed),
-        totals.messages.load(Ordering::Relaxed) as f64 / seconds as f64,
-        totals.dropped.load(Ordering::Relaxed),
-        totals.closed.load(Ordering::Relaxed),
-    );
-    println!(
-        "push -> client receive (includes the ingest queue): p50 {:?} us, p99 {:?} us, max {:?} us ({} samples)",
-        pct(0.50),
-        pct(0.99),
-        lat.last(),
-        lat.len()
-    );
-    println!("server event -> send histogram (ailogs_stream_delivery_seconds):");
-    for l in metrics
-        .lines()
-        .filter(|l| l.starts_with("ailogs_stream_delivery_seconds"))
-    {
-        println!("  {l}");
+    let mut latency = latency_histogram();
+    let (mut messages, mut alerts, mut dropped, mut closed) = (0, 0, 0, 0);
+    for r in &results {
+        messages += r["messages"].as_u64().unwrap_or(0);
+        alerts += r["alerts"].as_u64().unwrap_or(0);
+        dropped += r["dropped"].as_u64().unwrap_or(0);
+        closed += r["closed"].as_u64().unwrap_or(0);
+        for pair in r["latency_us"].as_array().into_iter().flatten() {
+            if let (Some(v), Some(n)) = (pair[0].as_u64(), pair[1].as_u64()) {
+                latency.saturating_record_n(v, n);
+            }
+        }
     }
     println!(
-        "resident memory: {rss_before:.0} MB before subscribers, {rss_after:.0} MB at the end (server and clients in one process)"
+        "pushed {pushed} lines ({:.0}/s); delivered {messages} messages ({:.0}/s, {alerts} alerts), dropped {dropped}, closed by server {closed}",
+        pushed as f64 / elapsed,
+        messages as f64 / elapsed,
+    );
+    println!(
+        "push -> client receive: p50 {} us, p99 {} us, p99.9 {} us, max {} us ({} samples)",
+        latency.value_at_quantile(0.50),
+        latency.value_at_quantile(0.99),
+        latency.value_at_quantile(0.999),
+        latency.max(),
+        latency.len()
+    );
+    let name = "ailogs_stream_delivery_seconds";
+    println!(
+        "server, event published -> send: p50 {}, p99 {}",
+        bucket_quantile(&metrics, name, 0.50).unwrap_or_default(),
+        bucket_quantile(&metrics, name, 0.99).unwrap_or_default()
+    );
+    println!(
+        "server resident memory: {rss_idle:.0} MB idle, {rss_connected:.0} MB with subscribers ({:.1} KB each), {rss_end:.0} MB at the end",
+        (rss_connected - rss_idle) * 1000.0 / subscribers.max(1) as f64
     );
     Ok(())
 }

@@ -25,9 +25,10 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::SinkExt;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::Receiver;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::error::ApiError;
 use super::{AppState, auth, now_ns};
@@ -43,6 +44,8 @@ pub const CLOSE_UNAUTHORIZED: u16 = 4001;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 pub const CLOSE_KEY_LIMIT: u16 = 4029;
 const MAX_CLIENT_MESSAGES: usize = 100;
+/// Most queued events written with one flush.
+const MAX_COALESCED: usize = 256;
 const CLIENT_WINDOW: Duration = Duration::from_secs(10);
 
 /// Who the connection is, as far as the upgrade request tells.
@@ -116,6 +119,8 @@ struct Session {
     lags: VecDeque<Instant>,
     /// Sending retained events (their delivery time is not the stream's latency).
     replaying: bool,
+    /// When each event fed to the socket but not yet flushed was published.
+    unflushed: Vec<Instant>,
 }
 
 /// Why a session ends.
@@ -135,6 +140,7 @@ impl Session {
             last_sent: 0,
             lags: VecDeque::new(),
             replaying: false,
+            unflushed: Vec::new(),
         }
     }
 
@@ -234,7 +240,7 @@ impl Session {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Err(End::Gone),
                     Some(Ok(_)) => Ok(()),
                 },
-                event = next_event(&mut self.rx) => self.on_event(event).await,
+                event = next_event(&mut self.rx) => self.on_events(event).await,
                 _ = heartbeat.tick() => self.heartbeat().await,
             };
             if let Err(end) = step {
@@ -355,7 +361,7 @@ impl Session {
             self.replaying = false;
             sent?;
         }
-        Ok(())
+        self.flush().await
     }
 
     async fn send_replayed(&mut self, events: Vec<Arc<Event>>) -> Result<(), End> {
@@ -368,7 +374,25 @@ impl Session {
             }
         }
         self.replaying = false;
-        sent
+        sent?;
+        self.flush().await
+    }
+
+    /// Handles an event and whatever else is already queued, then writes them to the socket
+    /// at once: one flush (one syscall) for a burst rather than one per message.
+    async fn on_events(&mut self, first: Result<Arc<Event>, RecvError>) -> Result<(), End> {
+        self.on_event(first).await?;
+        for _ in 0..MAX_COALESCED {
+            let Some(rx) = self.rx.as_mut() else { break };
+            let next = match rx.try_recv() {
+                Ok(e) => Ok(e),
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                Err(TryRecvError::Empty) => break,
+            };
+            self.on_event(next).await?;
+        }
+        self.flush().await
     }
 
     async fn on_event(&mut self, event: Result<Arc<Event>, RecvError>) -> Result<(), End> {
@@ -421,9 +445,9 @@ impl Session {
                 Utf8Bytes::from(body.to_string())
             })
             .clone();
-        self.send_text(text).await?;
+        self.write(text, false).await?;
         if !self.replaying {
-            self.state.metrics.stream_delivery.observe(e.at.elapsed().as_secs_f64());
+            self.unflushed.push(e.at);
         }
         Ok(())
     }
@@ -438,12 +462,41 @@ impl Session {
     }
 
     async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
+        self.write(text, true).await
+    }
+
+    async fn flush(&mut self) -> Result<(), End> {
+        self.io(None).await
+    }
+
+    /// Queues a message on the socket, and with `flush` writes out everything queued.
+    async fn write(&mut self, text: Utf8Bytes, flush: bool) -> Result<(), End> {
+        self.io(Some(text)).await?;
+        if flush { self.flush().await } else { Ok(()) }
+    }
+
+    /// Feeds `text` (queued, written when the buffer fills), or flushes with `None`; bounded
+    /// by `stream.send_timeout_ms`. A flush records the delivery time of the events it sent.
+    async fn io(&mut self, text: Option<Utf8Bytes>) -> Result<(), End> {
         let limit = Duration::from_millis(self.state.config.stream.send_timeout_ms);
-        match tokio::time::timeout(limit, self.socket.send(Message::Text(text))).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(End::Gone),
-            Err(_) => Err(End::Close(CLOSE_TOO_SLOW, "too slow: a send did not complete")),
+        let flushing = text.is_none();
+        let io = async {
+            match text {
+                Some(text) => self.socket.feed(Message::Text(text)).await,
+                None => self.socket.flush().await,
+            }
+        };
+        match tokio::time::timeout(limit, io).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(End::Gone),
+            Err(_) => return Err(End::Close(CLOSE_TOO_SLOW, "too slow: a send did not complete")),
         }
+        if flushing {
+            for at in self.unflushed.drain(..) {
+                self.state.metrics.stream_delivery.observe(at.elapsed().as_secs_f64());
+            }
+        }
+        Ok(())
     }
 }
 
