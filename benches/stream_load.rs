@@ -21,6 +21,7 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Set in a client process: "<ws url> <first subscriber index> <count>".
 const CLIENT_ROLE: &str = "STREAM_LOAD_CLIENT";
@@ -48,6 +49,20 @@ fn rss_mb() -> f64 {
         .map_or(0.0, |pages| pages * 4096.0 / 1e6)
 }
 
+/// CPU seconds this process has used (user + system), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which is in parentheses and may hold spaces).
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")
 }
@@ -58,6 +73,21 @@ fn main() -> anyhow::Result<()> {
         Ok(spec) => runtime.block_on(clients(&spec)),
         Err(_) => runtime.block_on(server()),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct ServerMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(borrow)]
+    log: Option<LogPart<'a>>,
+    count: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+struct LogPart<'a> {
+    /// Borrowed: the harness's messages have nothing to unescape.
+    message: &'a str,
 }
 
 /// What one client process saw.
@@ -79,7 +109,10 @@ async fn clients(spec: &str) -> anyhow::Result<()> {
     let seen = Arc::new(Mutex::new((Seen::default(), latency_histogram())));
     let mut tasks = Vec::with_capacity(count);
     for i in first..first + count {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
+        // tungstenite zeroes its whole read buffer (128 KiB by default) on every read; the
+        // clients share the server's cores, so they use a small one.
+        let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&url, Some(config), false).await?;
         let filter = match i % 4 {
             0 => json!({"severity_threshold": "warn"}),
             1 => json!({"services": [SERVICES[i % SERVICES.len()]], "severity_threshold": "error"}),
@@ -101,27 +134,28 @@ async fn clients(spec: &str) -> anyhow::Result<()> {
                     }
                     _ => continue,
                 };
-                let Ok(v) = serde_json::from_str::<Value>(&text) else {
+                // Only the fields the harness needs: the clients share the machine with
+                // the server, so they should cost it little.
+                let Ok(m) = serde_json::from_str::<ServerMessage<'_>>(&text) else {
                     continue;
                 };
                 let mut s = seen.lock();
-                match v["type"].as_str() {
-                    Some("log") => {
+                match m.kind {
+                    "log" => {
                         s.0.messages += 1;
-                        let pushed: Option<i64> = v["log"]["message"]
-                            .as_str()
-                            .and_then(|m| m.rsplit(" #").next())
-                            .and_then(|n| n.parse().ok());
+                        let pushed: Option<i64> = m
+                            .log
+                            .and_then(|l| l.message.rsplit(" #").next().and_then(|n| n.parse().ok()));
                         if let Some(pushed) = pushed {
                             let us = ((now_ns() - pushed).max(1) / 1000).max(1) as u64;
                             s.1.saturating_record(us);
                         }
                     }
-                    Some("alert") => {
+                    "alert" => {
                         s.0.messages += 1;
                         s.0.alerts += 1;
                     }
-                    Some("dropped") => s.0.dropped += v["count"].as_u64().unwrap_or(0),
+                    "dropped" => s.0.dropped += m.count.unwrap_or(0),
                     _ => {}
                 }
             }
@@ -129,6 +163,7 @@ async fn clients(spec: &str) -> anyhow::Result<()> {
     }
     println!("ready");
     std::io::stdout().flush()?;
+    let cpu_connected = cpu_seconds();
     // Runs until the harness closes stdin.
     tokio::task::spawn_blocking(|| {
         let mut sink = String::new();
@@ -142,7 +177,8 @@ async fn clients(spec: &str) -> anyhow::Result<()> {
             .collect();
     println!(
         "{}",
-        json!({"messages": s.0.messages, "alerts": s.0.alerts, "dropped": s.0.dropped, "closed": s.0.closed, "latency_us": hist})
+        json!({"messages": s.0.messages, "alerts": s.0.alerts, "dropped": s.0.dropped, "closed": s.0.closed,
+            "cpu_s": cpu_seconds() - cpu_connected, "latency_us": hist})
     );
     Ok(())
 }
@@ -215,6 +251,7 @@ async fn server() -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let push = format!("{base}/loki/api/v1/push");
     let per_tick = (rate / 100).max(1);
+    let cpu_start = cpu_seconds();
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     let mut pushed = 0u64;
@@ -237,6 +274,7 @@ async fn server() -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let server_cpu = cpu_seconds() - cpu_start;
     let rss_end = rss_mb();
     let metrics = client.get(format!("{base}/metrics")).send().await?.text().await?;
 
@@ -260,7 +298,9 @@ async fn server() -> anyhow::Result<()> {
 
     let mut latency = latency_histogram();
     let (mut messages, mut alerts, mut dropped, mut closed) = (0, 0, 0, 0);
+    let mut client_cpu = 0.0;
     for r in &results {
+        client_cpu += r["cpu_s"].as_f64().unwrap_or(0.0);
         messages += r["messages"].as_u64().unwrap_or(0);
         alerts += r["alerts"].as_u64().unwrap_or(0);
         dropped += r["dropped"].as_u64().unwrap_or(0);
@@ -283,6 +323,10 @@ async fn server() -> anyhow::Result<()> {
         latency.value_at_quantile(0.999),
         latency.max(),
         latency.len()
+    );
+    println!(
+        "cpu over the run: server {server_cpu:.1} s (pushing included), clients {client_cpu:.1} s, of {:.0} core-seconds",
+        (elapsed + 2.0) * std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
     );
     let name = "ailogs_stream_delivery_seconds";
     println!(

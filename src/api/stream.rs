@@ -68,12 +68,18 @@ pub async fn stream(
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
-    ws.max_message_size(64 * 1024).on_upgrade(move |socket| async move {
-        let metrics = Arc::clone(&state.metrics);
-        metrics.stream_subscribers.inc();
-        Session::new(socket, state).run(access).await;
-        metrics.stream_subscribers.dec();
-    })
+    // Small buffers: clients send a few short messages, and at 10,000 subscribers the
+    // default 128 KiB read buffer alone would be 1.3 GB. Bursts bigger than the write
+    // buffer go out in chunks of it.
+    ws.max_message_size(64 * 1024)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(32 * 1024)
+        .on_upgrade(move |socket| async move {
+            let metrics = Arc::clone(&state.metrics);
+            metrics.stream_subscribers.inc();
+            Session::new(socket, state).run(access).await;
+            metrics.stream_subscribers.dec();
+        })
 }
 
 /// Checks a key the upgrade request carries; a wrong one is refused before the upgrade.
@@ -527,7 +533,7 @@ fn log_message(id: u64, e: &ailogs_pipeline::Enriched) -> Value {
 
 fn alert_message(id: u64, offset: Option<i64>, a: &ailogs_pipeline::anomaly::Alert) -> Value {
     let mut alert = serde_json::to_value(a).unwrap_or(Value::Null);
-    alert["id"] = json!(id);
+    alert["id"] = json!(a.stable_id());
 
     alert["first_seen"] = json!(format_rfc3339(a.first_seen_ns));
     alert["last_seen"] = json!(format_rfc3339(a.last_seen_ns));

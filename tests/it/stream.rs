@@ -241,5 +241,6 @@ async fn an_alert_that_keeps_firing_is_sent_again_with_its_count() {
         "folded repeats, sent again after 10 s: {again}"
     );
     assert_eq!(again["alert"]["key"], first["alert"]["key"]);
+    assert_eq!(again["alert"]["id"], first["alert"]["id"], "the same alert, updated");
     assert!(again["id"].as_u64() > first["id"].as_u64());
 }

@@ -17,6 +17,17 @@ pub enum AlertKind {
     NewTemplate,
 }
 
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Pattern => "pattern",
+            AlertKind::Anomaly => "anomaly",
+            AlertKind::Cascade => "cascade",
+            AlertKind::NewTemplate => "new_template",
+        }
+    }
+}
+
 /// Lines kept as evidence per alert.
 pub const MAX_SAMPLES: usize = 5;
 
@@ -40,4 +51,12 @@ pub struct Alert {
     pub correlation_ids: Vec<String>,
     /// Up to MAX_SAMPLES messages, earliest first.
     pub samples: Vec<String>,
+}
+
+impl Alert {
+    /// Stable across the alert's re-publications (folding keeps kind, key and first
+    /// sighting), so a subscriber can update an alert it already shows instead of adding it.
+    pub fn stable_id(&self) -> String {
+        format!("{}:{}:{}", self.kind.as_str(), self.key, self.first_seen_ns)
+    }
 }
