@@ -250,10 +250,15 @@ async fn server() -> anyhow::Result<()> {
 
     let client = reqwest::Client::new();
     let push = format!("{base}/loki/api/v1/push");
-    let per_tick = (rate / 100).max(1);
+    // Every 10 ms at 100 lines/s and more; one line per tick below.
+    let (per_tick, tick_every) = if rate >= 100 {
+        (rate / 100, Duration::from_millis(10))
+    } else {
+        (1, Duration::from_secs_f64(1.0 / rate.max(1) as f64))
+    };
     let cpu_start = cpu_seconds();
     let started = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut tick = tokio::time::interval(tick_every);
     let mut pushed = 0u64;
     while started.elapsed() < Duration::from_secs(seconds) {
         tick.tick().await;
