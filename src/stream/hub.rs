@@ -171,6 +171,16 @@ impl Hub {
     }
 
     pub fn publish(&self, payloads: impl IntoIterator<Item = Payload>) {
+        self.add(payloads, true);
+    }
+
+    /// Numbers and retains events for resuming clients without sending them live: alerts a
+    /// replica reads back from Kafka at start are history, not news.
+    pub fn retain(&self, payloads: impl IntoIterator<Item = Payload>) {
+        self.add(payloads, false);
+    }
+
+    fn add(&self, payloads: impl IntoIterator<Item = Payload>, live: bool) {
         let now = Instant::now();
         let mut guard = self.retained.lock();
         let r = &mut *guard;
@@ -191,8 +201,10 @@ impl Hub {
                 &mut r.lines
             };
             kept.events.push_back(Arc::clone(&event));
-            // No subscribers is not an error: the event is retained for resuming clients.
-            let _ = self.tx.send(event);
+            if live {
+                // No subscribers is not an error: the event is retained for resuming clients.
+                let _ = self.tx.send(event);
+            }
         }
         r.alerts.trim(self.config.retain_alerts, self.config.retain_age, now);
         r.lines.trim(self.config.retain_lines, self.config.retain_age, now);
@@ -359,6 +371,21 @@ mod tests {
         assert_eq!((gone, events.len()), (None, 0), "up to date");
         let (gone, events) = hub.replay_offsets(2);
         assert_eq!((gone, events.len()), (Some((3, 12)), 3));
+    }
+
+    #[test]
+    fn history_is_retained_but_not_sent_live() {
+        let hub = Hub::new(config(10, 10));
+        let mut rx = hub.subscribe();
+        hub.retain([alert(Some(7))]);
+        hub.publish([alert(Some(8))]);
+        assert_eq!(
+            rx.try_recv().map(|e| e.offset()).ok(),
+            Some(Some(8)),
+            "only the live one"
+        );
+        let (gone, events) = hub.replay_offsets(6);
+        assert_eq!((gone, events.len()), (None, 2), "both resumable");
     }
 
     #[tokio::test]

@@ -4,9 +4,10 @@
 //! consumer group: each replica reads every partition, and commits nothing.
 //!
 //! At start the alerts partition is read from `retain_alerts` before its end, so a client
-//! can resume by offset right after a replica (re)starts. Lines start at the end: they are
-//! live only.
+//! can resume by offset right after a replica (re)starts; those alerts are retained, not
+//! sent live. Lines start at the end: they are live only.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -66,10 +67,14 @@ fn run(settings: &TailSettings, hub: &Hub, patterns: &SharedMatcher, stop: &Atom
         .set("fetch.wait.max.ms", "10")
         .create()?;
     let mut tpl = TopicPartitionList::new();
+    // Alerts before these offsets (per partition) were raised before this replica started:
+    // retained for resuming clients, not sent live.
+    let mut history: HashMap<i32, i64> = HashMap::new();
     for p in partitions(&consumer, &settings.alerts_topic)? {
         let (low, high) = consumer.fetch_watermarks(&settings.alerts_topic, p, METADATA_TIMEOUT)?;
         let from = (high - settings.retain_alerts as i64).max(low);
         tpl.add_partition_offset(&settings.alerts_topic, p, Offset::Offset(from))?;
+        history.insert(p, high);
     }
     for p in partitions(&consumer, &settings.raw_topic)? {
         tpl.add_partition_offset(&settings.raw_topic, p, Offset::End)?;
@@ -78,6 +83,7 @@ fn run(settings: &TailSettings, hub: &Hub, patterns: &SharedMatcher, stop: &Atom
     tracing::info!(alerts = %settings.alerts_topic, raw = %settings.raw_topic, "stream tails kafka");
     let mut decoder = MessageDecoder::new(settings.limits, patterns);
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut past = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let Some(first) = consumer.poll(Duration::from_millis(100)) else {
             continue;
@@ -86,15 +92,21 @@ fn run(settings: &TailSettings, hub: &Hub, patterns: &SharedMatcher, stop: &Atom
         let mut next = Some(first);
         while let Some(m) = next {
             match m {
-                Ok(m) => batch.extend(payload(settings, &m, &mut decoder)),
+                Ok(m) => {
+                    let old = m.topic() == settings.alerts_topic
+                        && history.get(&m.partition()).is_some_and(|&high| m.offset() < high);
+                    let into = if old { &mut past } else { &mut batch };
+                    into.extend(payload(settings, &m, &mut decoder));
+                }
                 Err(e) => tracing::warn!(error = %e, "stream tail: kafka error"),
             }
-            next = if batch.len() < MAX_BATCH {
+            next = if batch.len() + past.len() < MAX_BATCH {
                 consumer.poll(Duration::ZERO)
             } else {
                 None
             };
         }
+        hub.retain(past.drain(..));
         hub.publish(batch.drain(..));
     }
     Ok(())

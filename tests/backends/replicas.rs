@@ -153,9 +153,32 @@ async fn alerts_reach_every_replica_with_one_offset_and_resume_on_any() {
         "nothing after the offset it saw"
     );
 
+    // A replica started after the alert holds it as history: resumable, not sent live.
+    let c = replica(&kafka.brokers).await;
+    let mut fresh = subscribe(&c, timeouts).await;
+    let mut resumed_on_c = None;
+    for _ in 0..50 {
+        let mut ws = subscribe(
+            &c,
+            json!({"type": "subscribe", "resume_from_offset": offset - 1, "filter": {"pattern_alerts": ["timeout"], "logs": false}}),
+        )
+        .await;
+        resumed_on_c = next_of(&mut ws, &["alert"], Duration::from_millis(200)).await;
+        if resumed_on_c.is_some() {
+            break;
+        }
+    }
+    let resumed_on_c = resumed_on_c.expect("replica C read the alert back at start");
+    assert_eq!(resumed_on_c["offset"].as_i64(), Some(offset));
+    assert_eq!(
+        next_of(&mut fresh, &["alert"], Duration::from_secs(1)).await,
+        None,
+        "history is not news"
+    );
+
     let _ = consumer.kill();
     let _ = consumer.wait();
-    for r in [a, b] {
+    for r in [a, b, c] {
         let _ = r.stop.send(());
         r.server.await.expect("replica task").expect("replica stopped");
     }
