@@ -57,6 +57,8 @@ pub struct StreamConfig {
     /// Subscribers one API key may hold open (with keys configured); more are closed with 4029.
     pub max_subscribers_per_key: usize,
     /// A send to a client that takes longer means it stopped reading: closed with 4008.
+    /// Generous on purpose: a client that pauses and reads again is sent `dropped` with
+    /// the count it lost, which it learns nothing from once disconnected.
     pub send_timeout_ms: u64,
 }
 
@@ -69,7 +71,7 @@ impl Default for StreamConfig {
             retain_age_s: 15 * 60,
             max_subscribers: 10_000,
             max_subscribers_per_key: 1_000,
-            send_timeout_ms: 10_000,
+            send_timeout_ms: 60_000,
         }
     }
 }

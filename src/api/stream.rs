@@ -38,6 +38,8 @@ const HEARTBEAT: Duration = Duration::from_secs(30);
 /// Lost queues tolerated within `LAG_WINDOW` before the client is disconnected.
 const MAX_LAGS: usize = 3;
 const LAG_WINDOW: Duration = Duration::from_secs(60);
+/// How long the close frame may wait for the client to read.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// A client that must send its key in a message has this long to do it.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CLOSE_UNAUTHORIZED: u16 = 4001;
@@ -169,7 +171,9 @@ impl Session {
                 code,
                 reason: Utf8Bytes::from_static(reason),
             };
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(Some(frame)))).await;
+            // The close frame queues behind what the client has not read yet; give a
+            // client that reads again a moment to get it.
+            let _ = tokio::time::timeout(CLOSE_GRACE, self.socket.send(Message::Close(Some(frame)))).await;
         }
     }
 
