@@ -27,12 +27,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::SinkExt;
 use serde_json::{Value, json};
-use tokio::sync::broadcast::Receiver;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::error::ApiError;
 use super::{AppState, auth, now_ns};
-use crate::stream::{Event, Full, Payload, Slot};
+use crate::stream::subscriber::wants;
+use crate::stream::{Event, Full, Payload, Slot, Subscription};
 
 const HEARTBEAT: Duration = Duration::from_secs(30);
 /// Lost queues tolerated within `LAG_WINDOW` before the client is disconnected.
@@ -46,8 +45,6 @@ pub const CLOSE_UNAUTHORIZED: u16 = 4001;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 pub const CLOSE_KEY_LIMIT: u16 = 4029;
 const MAX_CLIENT_MESSAGES: usize = 100;
-/// Most queued events written with one flush.
-const MAX_COALESCED: usize = 256;
 const CLIENT_WINDOW: Duration = Duration::from_secs(10);
 
 /// Who the connection is, as far as the upgrade request tells.
@@ -121,7 +118,8 @@ struct Session {
     /// Arrival times of the client's recent messages, for its rate limit.
     received: VecDeque<Instant>,
     filter: Option<Filter>,
-    rx: Option<Receiver<Arc<Event>>>,
+    /// Set while subscribed: this client's inbox in the hub.
+    sub: Option<Subscription>,
     /// The newest event id sent (replay and live may overlap).
     last_sent: u64,
     lags: VecDeque<Instant>,
@@ -144,7 +142,7 @@ impl Session {
             state,
             received: VecDeque::new(),
             filter: None,
-            rx: None,
+            sub: None,
             last_sent: 0,
             lags: VecDeque::new(),
             replaying: false,
@@ -250,7 +248,7 @@ impl Session {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Err(End::Gone),
                     Some(Ok(_)) => Ok(()),
                 },
-                event = next_event(&mut self.rx) => self.on_events(event).await,
+                () = ready(&self.sub) => self.on_events().await,
                 _ = heartbeat.tick() => self.heartbeat().await,
             };
             if let Err(end) = step {
@@ -284,17 +282,17 @@ impl Session {
             // Already authenticated (by header, or by this very message): nothing to do.
             Ok(ClientMessage::Auth { .. }) => Ok(()),
             Ok(ClientMessage::Unsubscribe) => {
-                self.rx = None;
+                self.sub = None;
                 self.filter = None;
                 self.send(json!({"type": "unsubscribed"})).await
             }
             Ok(ClientMessage::UpdateFilter { filter }) => {
-                if self.rx.is_none() {
+                if self.sub.is_none() {
                     return self
                         .error("not_subscribed", "subscribe before update_filter".into())
                         .await;
                 }
-                self.set_filter(filter, "filter_updated").await.map(drop)
+                self.update_filter(filter).await
             }
             Ok(ClientMessage::Subscribe {
                 filter,
@@ -302,15 +300,18 @@ impl Session {
                 resume_from_offset,
                 api_key: _,
             }) => {
-                // Subscribed before the retained events are read, atomically with the id
-                // the live stream starts at: nothing falls in between, and what is both
-                // replayed and received is sent once, by id.
-                let (rx, next) = self.state.hub.subscribe_at();
-                self.rx = Some(rx);
-                self.last_sent = next - 1;
-                if !self.set_filter(filter, "connected").await? {
+                let Some(filter) = self.valid_filter(filter).await? else {
                     return Ok(());
-                }
+                };
+                // Registered before the retained events are read, atomically with the id
+                // its inbox starts at: nothing falls in between, and what is both replayed
+                // and received is sent once, by id.
+                let (sub, next) = self.state.hub.subscribe(filter.clone());
+                self.sub = Some(sub);
+                self.last_sent = next - 1;
+                self.filter = Some(filter);
+                let connected = json!({"type": "connected", "filter": self.filter, "next_id": next});
+                self.send(connected).await?;
                 match (resume_from, resume_from_offset) {
                     (_, Some(offset)) => self.replay_offsets(offset, next).await,
                     (Some(last), None) => self.replay(last).await,
@@ -320,24 +321,28 @@ impl Session {
         }
     }
 
-    /// Whether the filter was accepted.
-    async fn set_filter(&mut self, spec: FilterSpec, answer: &'static str) -> Result<bool, End> {
+    /// The filter, or None after telling the client what is wrong with it.
+    async fn valid_filter(&mut self, spec: FilterSpec) -> Result<Option<Filter>, End> {
         match Filter::from_spec(spec) {
-            Ok(f) => {
-                let body = json!({"type": answer, "filter": f, "next_id": self.state.hub.next_id()});
-                self.filter = Some(f);
-                self.send(body).await?;
-                Ok(true)
-            }
+            Ok(f) => Ok(Some(f)),
             Err(e) => {
-                if answer == "connected" {
-                    self.rx = None;
-                }
                 let body = json!({"type": "error", "code": "invalid_filter", "field": e.field, "message": e.message});
                 self.send(body).await?;
-                Ok(false)
+                Ok(None)
             }
         }
+    }
+
+    async fn update_filter(&mut self, spec: FilterSpec) -> Result<(), End> {
+        let Some(filter) = self.valid_filter(spec).await? else {
+            return Ok(());
+        };
+        if let Some(sub) = &self.sub {
+            sub.set_filter(filter.clone());
+        }
+        let body = json!({"type": "filter_updated", "filter": filter, "next_id": self.state.hub.next_id()});
+        self.filter = Some(filter);
+        self.send(body).await
     }
 
     async fn replay(&mut self, last: u64) -> Result<(), End> {
@@ -388,43 +393,34 @@ impl Session {
         self.flush().await
     }
 
-    /// Handles an event and whatever else is already queued, then writes them to the socket
-    /// at once: one flush (one syscall) for a burst rather than one per message.
-    async fn on_events(&mut self, first: Result<Arc<Event>, RecvError>) -> Result<(), End> {
-        self.on_event(first).await?;
-        for _ in 0..MAX_COALESCED {
-            let Some(rx) = self.rx.as_mut() else { break };
-            let next = match rx.try_recv() {
-                Ok(e) => Ok(e),
-                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-                Err(TryRecvError::Closed) => Err(RecvError::Closed),
-                Err(TryRecvError::Empty) => break,
-            };
-            self.on_event(next).await?;
+    /// Sends what the inbox holds (after saying how many were lost, if any), written to the
+    /// socket at once: one flush (one syscall) for a burst rather than one per message.
+    async fn on_events(&mut self) -> Result<(), End> {
+        let Some(sub) = &self.sub else { return Ok(()) };
+        let taken = sub.take();
+        if taken.lost > 0 {
+            self.lost(taken.lost).await?;
+        }
+        for e in &taken.events {
+            self.deliver(e).await?;
         }
         self.flush().await
     }
 
-    async fn on_event(&mut self, event: Result<Arc<Event>, RecvError>) -> Result<(), End> {
-        match event {
-            Ok(e) => self.deliver(&e).await,
-            Err(RecvError::Lagged(missed)) => {
-                self.state.metrics.stream_dropped.inc_by(missed);
-                let now = Instant::now();
-                self.lags.push_back(now);
-                while self.lags.front().is_some_and(|t| now.duration_since(*t) > LAG_WINDOW) {
-                    self.lags.pop_front();
-                }
-                self.send(json!({"type": "dropped", "count": missed,
-                    "message": "this client read too slowly; the oldest messages were dropped"}))
-                    .await?;
-                if self.lags.len() >= MAX_LAGS {
-                    return Err(End::Close(CLOSE_TOO_SLOW, "too slow: messages dropped repeatedly"));
-                }
-                Ok(())
-            }
-            Err(RecvError::Closed) => Err(End::Close(1001, "server shutting down")),
+    async fn lost(&mut self, missed: u64) -> Result<(), End> {
+        self.state.metrics.stream_dropped.inc_by(missed);
+        let now = Instant::now();
+        self.lags.push_back(now);
+        while self.lags.front().is_some_and(|t| now.duration_since(*t) > LAG_WINDOW) {
+            self.lags.pop_front();
         }
+        self.send(json!({"type": "dropped", "count": missed,
+            "message": "this client read too slowly; the oldest messages were dropped"}))
+            .await?;
+        if self.lags.len() >= MAX_LAGS {
+            return Err(End::Close(CLOSE_TOO_SLOW, "too slow: messages dropped repeatedly"));
+        }
+        Ok(())
     }
 
     /// Sends an event the filter wants and this client has not had yet.
@@ -436,12 +432,9 @@ impl Session {
     }
 
     async fn send_event(&mut self, e: &Event) -> Result<(), End> {
-        let Some(filter) = &self.filter else { return Ok(()) };
-        let wanted = match &e.payload {
-            Payload::Log(r) => filter.wants_log(r),
-            Payload::Alert { alert, .. } => filter.wants_alert(alert),
-        };
-        if !wanted {
+        // Checked again: replayed events were not filtered, and the filter may have changed
+        // since an event was queued.
+        if !self.filter.as_ref().is_some_and(|f| wants(f, &e.payload)) {
             return Ok(());
         }
         self.last_sent = self.last_sent.max(e.id);
@@ -510,9 +503,10 @@ impl Session {
     }
 }
 
-async fn next_event(rx: &mut Option<Receiver<Arc<Event>>>) -> Result<Arc<Event>, RecvError> {
-    match rx {
-        Some(rx) => rx.recv().await,
+/// Resolves when the subscription's inbox has events; never without a subscription.
+async fn ready(sub: &Option<Subscription>) {
+    match sub {
+        Some(sub) => sub.ready().await,
         None => std::future::pending().await,
     }
 }

@@ -1,8 +1,8 @@
 //! One hub per process: every event (a processed line, an alert) is numbered once,
 //! retained for resuming clients (alerts and lines apart, each bounded by count and age),
-//! and fanned out through a broadcast ring. Each subscriber reads the ring at its own pace;
-//! one that falls a whole ring behind loses the oldest messages and is told how many
-//! (`RecvError::Lagged`), and never holds back the others.
+//! and offered to every subscriber, whose inbox keeps it only if its filter wants it (see
+//! `subscriber`): a subscriber is woken only for events it wants, and one that reads too
+//! slowly loses its own oldest events, is told how many, and never holds back the others.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use ailogs_pipeline::Enriched;
 use ailogs_pipeline::anomaly::Alert;
+use ailogs_pipeline::stream::Filter;
 use parking_lot::Mutex;
-use tokio::sync::broadcast;
+
+use super::subscriber::Subscriber;
 
 use crate::config::StreamConfig;
 
@@ -58,7 +60,7 @@ impl Event {
 
 #[derive(Debug, Clone)]
 pub struct HubConfig {
-    /// Messages a subscriber may fall behind before it loses the oldest.
+    /// Events a subscriber's inbox holds before it loses the oldest.
     pub queue: usize,
     /// Alerts kept for resuming clients.
     pub retain_alerts: usize,
@@ -109,13 +111,39 @@ struct Retained {
     next: u64,
     /// The newest `ai-logs.alerts` offset published.
     newest_offset: Option<i64>,
+    /// Everyone subscribed: offered each event under this lock, so ids reach every inbox
+    /// in order and a new subscriber starts exactly at `next`.
+    subscribers: Vec<Arc<Subscriber>>,
 }
 
 pub struct Hub {
     config: HubConfig,
-    tx: broadcast::Sender<Arc<Event>>,
-    /// The retained events and the next id, under one lock so ids go out in order.
+    /// The retained events, the next id and the subscribers, under one lock.
     retained: Mutex<Retained>,
+}
+
+/// A subscriber registered with the hub; unregistered when dropped.
+pub struct Subscription {
+    hub: Arc<Hub>,
+    subscriber: Arc<Subscriber>,
+}
+
+impl std::ops::Deref for Subscription {
+    type Target = Subscriber;
+
+    fn deref(&self) -> &Subscriber {
+        &self.subscriber
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub
+            .retained
+            .lock()
+            .subscribers
+            .retain(|s| !Arc::ptr_eq(s, &self.subscriber));
+    }
 }
 
 /// Events of one kind a resuming client can no longer get.
@@ -139,10 +167,8 @@ pub struct Replay {
 
 impl Hub {
     pub fn new(config: HubConfig) -> Arc<Hub> {
-        let (tx, _) = broadcast::channel(config.queue.max(16));
         Arc::new(Hub {
             config,
-            tx,
             retained: Mutex::new(Retained {
                 next: 1,
                 ..Retained::default()
@@ -150,19 +176,23 @@ impl Hub {
         })
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
-        self.tx.subscribe()
-    }
-
-    /// A receiver and the id of the first event it will receive (taken under the lock that
-    /// publishing holds, so the two agree).
-    pub fn subscribe_at(&self) -> (broadcast::Receiver<Arc<Event>>, u64) {
-        let r = self.retained.lock();
-        (self.tx.subscribe(), r.next)
+    /// Registers a subscriber with its filter; returns it and the id of the first event it
+    /// will be offered (taken under the lock publishing holds, so the two agree).
+    pub fn subscribe(self: &Arc<Self>, filter: Filter) -> (Subscription, u64) {
+        let subscriber = Arc::new(Subscriber::new(self.config.queue, filter));
+        let mut r = self.retained.lock();
+        r.subscribers.push(Arc::clone(&subscriber));
+        let next = r.next;
+        drop(r);
+        let subscription = Subscription {
+            hub: Arc::clone(self),
+            subscriber,
+        };
+        (subscription, next)
     }
 
     pub fn subscribers(&self) -> usize {
-        self.tx.receiver_count()
+        self.retained.lock().subscribers.len()
     }
 
     /// The id the next event will get.
@@ -202,8 +232,9 @@ impl Hub {
             };
             kept.events.push_back(Arc::clone(&event));
             if live {
-                // No subscribers is not an error: the event is retained for resuming clients.
-                let _ = self.tx.send(event);
+                for s in &r.subscribers {
+                    s.offer(&event);
+                }
             }
         }
         r.alerts.trim(self.config.retain_alerts, self.config.retain_age, now);
@@ -373,36 +404,68 @@ mod tests {
         assert_eq!((gone, events.len()), (Some((3, 12)), 3));
     }
 
+    fn everything() -> Filter {
+        Filter::from_spec(serde_json::from_value(serde_json::json!({"severity_threshold": "debug"})).expect("spec"))
+            .expect("filter")
+    }
+
+    fn ids_of(events: impl IntoIterator<Item = Arc<Event>>) -> Vec<u64> {
+        events.into_iter().map(|e| e.id).collect()
+    }
+
     #[test]
     fn history_is_retained_but_not_sent_live() {
         let hub = Hub::new(config(10, 10));
-        let mut rx = hub.subscribe();
+        let (sub, _) = hub.subscribe(everything());
         hub.retain([alert(Some(7))]);
         hub.publish([alert(Some(8))]);
+        let taken = sub.take().events;
         assert_eq!(
-            rx.try_recv().map(|e| e.offset()).ok(),
-            Some(Some(8)),
+            taken.iter().map(|e| e.offset()).collect::<Vec<_>>(),
+            [Some(8)],
             "only the live one"
         );
         let (gone, events) = hub.replay_offsets(6);
         assert_eq!((gone, events.len()), (None, 2), "both resumable");
     }
 
-    #[tokio::test]
-    async fn a_slow_subscriber_loses_its_oldest_and_others_lose_nothing() {
-        let hub = Hub::new(config(10, 10));
-        let mut slow = hub.subscribe();
-        let mut fast = hub.subscribe();
+    #[test]
+    fn a_slow_subscriber_loses_its_oldest_and_others_lose_nothing() {
+        let hub = Hub::new(HubConfig {
+            queue: 16,
+            ..config(10, 10)
+        });
+        let (slow, first) = hub.subscribe(everything());
+        let (fast, _) = hub.subscribe(everything());
+        assert_eq!(first, 1);
         let mut got = Vec::new();
         for i in 0..100 {
             hub.publish([log(i)]);
-            got.push(fast.recv().await.expect("fast keeps up").id);
+            got.extend(ids_of(fast.take().events));
         }
         assert_eq!(got, (1..=100).collect::<Vec<_>>());
-        match slow.recv().await {
-            Err(broadcast::error::RecvError::Lagged(n)) => assert_eq!(n, 84),
-            other => panic!("expected a lag, got {other:?}"),
-        }
-        assert_eq!(slow.recv().await.expect("then the newest").id, 85);
+        let taken = slow.take();
+        assert_eq!(taken.lost, 84, "told how many it lost");
+        assert_eq!(ids_of(taken.events), (85..=100).collect::<Vec<_>>(), "the newest kept");
+    }
+
+    #[test]
+    fn subscribers_get_only_what_their_filter_wants_and_leave_when_dropped() {
+        let hub = Hub::new(config(10, 10));
+        let alerts_only = Filter::from_spec(serde_json::from_value(serde_json::json!({"logs": false})).expect("spec"))
+            .expect("filter");
+        let (sub, _) = hub.subscribe(alerts_only);
+        hub.publish([log(1), alert(None), log(2)]);
+        assert_eq!(ids_of(sub.take().events), [2]);
+        sub.set_filter(everything());
+        hub.publish([log(3)]);
+        assert_eq!(
+            ids_of(sub.take().events),
+            [4],
+            "a new filter applies to what comes next"
+        );
+        assert_eq!(hub.subscribers(), 1);
+        drop(sub);
+        assert_eq!(hub.subscribers(), 0);
     }
 }
