@@ -43,7 +43,7 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StreamConfig {
-    /// Messages a subscriber may fall behind before it loses the oldest.
+    /// Events a subscriber's inbox holds before it loses the oldest.
     pub queue: usize,
     /// Alerts kept for `resume_from`. Kept apart from lines, so a burst of lines does not
     /// push out the alerts a reconnecting client missed.
