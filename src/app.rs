@@ -134,6 +134,7 @@ impl Application {
         };
         // With Kafka the stream is fed from the topics, so every replica sees every alert.
         let tail_stop = Arc::new(AtomicBool::new(false));
+        let tail_reading = Arc::new(AtomicBool::new(false));
         let tail = config.kafka_brokers.as_ref().map(|brokers| {
             let settings = TailSettings {
                 brokers: brokers.clone(),
@@ -142,10 +143,17 @@ impl Application {
                 limits,
                 retain_alerts: config.stream.retain_alerts,
             };
-            crate::stream::tail::spawn(settings, Arc::clone(&hub), patterns.matcher(), Arc::clone(&tail_stop))
+            crate::stream::tail::spawn(
+                settings,
+                Arc::clone(&hub),
+                patterns.matcher(),
+                Arc::clone(&tail_stop),
+                Arc::clone(&tail_reading),
+            )
         });
         let state = Arc::new(State {
             api_keys: crate::api::auth::ApiKeys::new(&config.auth.api_keys),
+            stream_tail: tail.is_some().then_some(tail_reading),
             stream_slots: crate::stream::Slots::new(
                 config.stream.max_subscribers,
                 config.stream.max_subscribers_per_key,

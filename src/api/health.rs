@@ -43,6 +43,17 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             "unwritten_dropped_total": c.dropped_pending,
         })
     };
+    let hub = state.hub.stats();
+    let stream = match &state.stream_tail {
+        Some(reading) if reading.load(std::sync::atomic::Ordering::Relaxed) => json!({
+            "status": "ok", "source": format!("kafka: {} and {}", state.config.kafka.alerts_topic, state.config.kafka.raw_topic), "hub": hub,
+        }),
+        Some(_) => json!({
+            "status": "degraded", "source": "kafka", "hub": hub,
+            "message": "not reading the alerts and raw topics yet (do they exist? `ailogs kafka create-topics`)",
+        }),
+        None => json!({ "status": "ok", "source": "this process's pipeline", "hub": hub }),
+    };
     Json(json!({
         "status": status,
         "mode": "embedded",
@@ -53,6 +64,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             "ingest": { "status": queue_status, "queue_depth_lines": depth, "queue_capacity_lines": capacity },
             "pipeline": { "status": "ok", "workers": state.workers },
             "correlation": correlation,
+            "stream": stream,
             "views": {
                 "status": "ok",
                 "kind": "memory",

@@ -57,6 +57,8 @@ pub struct State {
     pub hub: Arc<crate::stream::Hub>,
     /// Stream subscribers per process and per key.
     pub stream_slots: Arc<crate::stream::Slots>,
+    /// With Kafka: whether the stream's tail of the topics is reading.
+    pub stream_tail: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Configured API keys (none: the API is open).
     pub api_keys: auth::ApiKeys,
 }

@@ -122,6 +122,16 @@ pub struct Hub {
     retained: Mutex<Retained>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HubStats {
+    pub subscribers: usize,
+    pub next_id: u64,
+    pub retained_alerts: usize,
+    pub retained_lines: usize,
+    /// The newest `ai-logs.alerts` offset received (Kafka only).
+    pub newest_offset: Option<i64>,
+}
+
 /// A subscriber registered with the hub; unregistered when dropped.
 pub struct Subscription {
     hub: Arc<Hub>,
@@ -193,6 +203,18 @@ impl Hub {
 
     pub fn subscribers(&self) -> usize {
         self.retained.lock().subscribers.len()
+    }
+
+    /// For /health.
+    pub fn stats(&self) -> HubStats {
+        let r = self.retained.lock();
+        HubStats {
+            subscribers: r.subscribers.len(),
+            next_id: r.next,
+            retained_alerts: r.alerts.events.len(),
+            retained_lines: r.lines.events.len(),
+            newest_offset: r.newest_offset,
+        }
     }
 
     /// The id the next event will get.

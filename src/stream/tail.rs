@@ -39,13 +39,22 @@ const MAX_BATCH: usize = 512;
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs the tail on its own thread until `stop` is set.
-pub fn spawn(settings: TailSettings, hub: Arc<Hub>, patterns: SharedMatcher, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+/// `reading` is true while the tail is assigned and polling (for /health).
+pub fn spawn(
+    settings: TailSettings,
+    hub: Arc<Hub>,
+    patterns: SharedMatcher,
+    stop: Arc<AtomicBool>,
+    reading: Arc<AtomicBool>,
+) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("ailogs-stream-tail".into())
         .spawn(move || {
             let mut delay = Duration::from_millis(500);
             while !stop.load(Ordering::Relaxed) {
-                match run(&settings, &hub, &patterns, &stop) {
+                let result = run(&settings, &hub, &patterns, &stop, &reading);
+                reading.store(false, Ordering::Relaxed);
+                match result {
                     Ok(()) => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "stream tail of kafka failed; retrying");
@@ -58,7 +67,13 @@ pub fn spawn(settings: TailSettings, hub: Arc<Hub>, patterns: SharedMatcher, sto
         .expect("spawning the stream tail thread")
 }
 
-fn run(settings: &TailSettings, hub: &Hub, patterns: &SharedMatcher, stop: &AtomicBool) -> anyhow::Result<()> {
+fn run(
+    settings: &TailSettings,
+    hub: &Hub,
+    patterns: &SharedMatcher,
+    stop: &AtomicBool,
+    reading: &AtomicBool,
+) -> anyhow::Result<()> {
     let consumer: BaseConsumer = client_config(&settings.brokers)
         // Required by the client; with `assign` (no `subscribe`) no group is joined.
         .set("group.id", "ailogs-stream-tail")
@@ -80,6 +95,7 @@ fn run(settings: &TailSettings, hub: &Hub, patterns: &SharedMatcher, stop: &Atom
         tpl.add_partition_offset(&settings.raw_topic, p, Offset::End)?;
     }
     consumer.assign(&tpl)?;
+    reading.store(true, Ordering::Relaxed);
     tracing::info!(alerts = %settings.alerts_topic, raw = %settings.raw_topic, "stream tails kafka");
     let mut decoder = MessageDecoder::new(settings.limits, patterns);
     let mut batch = Vec::with_capacity(MAX_BATCH);

@@ -128,6 +128,17 @@ async fn alerts_reach_every_replica_with_one_offset_and_resume_on_any() {
         "evidence: {from_a}"
     );
 
+    let health: Value = reqwest::get(format!("http://{}/api/v1/ai_logs/health", b.base))
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    let stream = &health["components"]["stream"];
+    assert_eq!(stream["status"], "ok", "{stream}");
+    assert_eq!(stream["hub"]["subscribers"], 2, "{stream}");
+    assert!(stream["hub"]["newest_offset"].as_i64() >= Some(offset), "{stream}");
+
     // A client that saw offset - 1 on A resumes on B and gets exactly that alert again;
     // one that saw it gets nothing replayed.
     let mut resumed = subscribe(

@@ -179,6 +179,13 @@ async fn a_client_flooding_messages_is_closed_with_a_code_and_latency_is_measure
         until(&mut ws, "log").await.last().map(|m| m["log"]["message"].clone()),
         Some(json!("hello"))
     );
+    let (_, health) = app.get_json("/api/v1/ai_logs/health").await;
+    let stream = &health["components"]["stream"];
+    assert_eq!(
+        (stream["source"].as_str(), stream["hub"]["subscribers"].as_u64()),
+        (Some("this process's pipeline"), Some(1)),
+        "{stream}"
+    );
     let metrics = reqwest::get(app.url("/metrics"))
         .await
         .expect("metrics")
