@@ -113,7 +113,8 @@ pub struct KafkaConfig {
     pub spool_max_bytes: u64,
     /// A batch is written to Postgres at this many lines...
     pub batch_max_lines: usize,
-    /// ...or when its oldest line has waited this long.
+    /// ...or when its oldest line has waited this long. Alerts are raised after their
+    /// batch commits, so this bounds how late they reach stream subscribers.
     pub batch_max_wait_ms: u64,
 }
 
@@ -128,7 +129,7 @@ impl Default for KafkaConfig {
             spool_dir: "ailogs-spool".into(),
             spool_max_bytes: 1 << 30,
             batch_max_lines: 5_000,
-            batch_max_wait_ms: 1_000,
+            batch_max_wait_ms: 100,
         }
     }
 }

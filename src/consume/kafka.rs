@@ -52,6 +52,9 @@ pub struct ConsumerSettings {
     pub limits: DecodeLimits,
 }
 
+/// Longest a poll waits for a message.
+const POLL_WAIT: Duration = Duration::from_millis(100);
+
 /// Stored offsets of the partitions this consumer owns: where its next batch must start.
 type Assigned = Arc<Mutex<BTreeMap<i32, Option<i64>>>>;
 
@@ -222,7 +225,11 @@ pub fn run(
             });
             tracing::debug!(stored = ?*assigned.lock(), ?position, pending = pending.len(), "consumer status");
         }
-        if let Some(result) = consumer.poll(Duration::from_millis(100)) {
+        // Wake in time for a batch that comes due.
+        let wait = oldest.map_or(POLL_WAIT, |t| {
+            settings.batch_max_wait.saturating_sub(t.elapsed()).min(POLL_WAIT)
+        });
+        if let Some(result) = consumer.poll(wait) {
             match result {
                 Ok(m) => {
                     let owned = assigned.lock().contains_key(&m.partition());
