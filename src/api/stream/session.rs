@@ -1,17 +1,5 @@
-//! `GET /stream` (WebSocket): live lines and alerts for a subscriber's filter, resumable by
-//! event id (or, for alerts that came through Kafka, by offset). The protocol is in
-//! `ailogs_pipeline::stream::protocol`.
-//!
-//! With API keys configured a client presents its key in the upgrade request's headers
-//! (`Authorization: Bearer`, `X-API-Key`), in `?api_key=` if `auth.allow_url_key` is set,
-//! or in its first message (`auth`, or `api_key` in `subscribe`).
-//!
-//! Close codes: 4001 without a valid key; 4008 when the client stays too far behind (it
-//! lost a whole queue of messages three times within a minute, or a send stalled for
-//! `stream.send_timeout_ms`); 1009 for
-//! a message over 64 KiB; 1013 when the process serves `stream.max_subscribers`; 4029 when
-//! the key holds `stream.max_subscribers_per_key`; 1008 when a client sends more than
-//! `MAX_CLIENT_MESSAGES` messages in `CLIENT_WINDOW`.
+//! One stream connection: admission (key, slot), the client's messages, replay, and
+//! delivery of its inbox.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,16 +8,13 @@ use std::time::{Duration, Instant};
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::stream::protocol::ApiKey;
 use ailogs_pipeline::stream::{ClientMessage, Filter, FilterSpec, parse};
-use ailogs_pipeline::templates::template_key;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::SinkExt;
 use serde_json::{Value, json};
 
-use super::error::ApiError;
-use super::{AppState, auth, now_ns};
+use super::render::{alert_message, log_message};
+use super::{Access, CLOSE_KEY_LIMIT, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
+use crate::api::{AppState, now_ns};
 use crate::stream::subscriber::wants;
 use crate::stream::{Event, Full, Payload, Slot, Subscription};
 
@@ -41,78 +26,10 @@ const LAG_WINDOW: Duration = Duration::from_secs(60);
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// A client that must send its key in a message has this long to do it.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
-pub const CLOSE_UNAUTHORIZED: u16 = 4001;
-pub const CLOSE_TOO_SLOW: u16 = 4008;
-pub const CLOSE_KEY_LIMIT: u16 = 4029;
 const MAX_CLIENT_MESSAGES: usize = 100;
 const CLIENT_WINDOW: Duration = Duration::from_secs(10);
 
-/// Who the connection is, as far as the upgrade request tells.
-enum Access {
-    /// No keys are configured.
-    Open,
-    /// The key holder's name.
-    Holder(Arc<str>),
-    /// Keys are configured and the request carried none: the first message must.
-    AwaitingKey,
-}
-
-pub async fn stream(
-    ws: WebSocketUpgrade,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    State(state): State<AppState>,
-) -> Response {
-    let access = match access(&state, &headers, query.as_deref()) {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    // Small buffers: clients send a few short messages, and at 10,000 subscribers the
-    // default 128 KiB read buffer alone would be 1.3 GB. Bursts bigger than the write
-    // buffer go out in chunks of it.
-    ws.max_message_size(64 * 1024)
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(32 * 1024)
-        .on_upgrade(move |socket| async move {
-            let metrics = Arc::clone(&state.metrics);
-            metrics.stream_subscribers.inc();
-            Session::new(socket, state).run(access).await;
-            metrics.stream_subscribers.dec();
-        })
-}
-
-/// Checks a key the upgrade request carries; a wrong one is refused before the upgrade.
-fn access(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<Access, ApiError> {
-    let url_key = query.and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "api_key")
-            .map(|(_, v)| v.into_owned())
-    });
-    if url_key.is_some() && !state.config.auth.allow_url_key {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-            "this server does not accept API keys in the URL".into(),
-            "send the key in `Authorization: Bearer <key>`, `X-API-Key`, or an `auth` message",
-        )
-        .field("api_key"));
-    }
-    if !state.api_keys.enabled() {
-        return Ok(Access::Open);
-    }
-    let Some(key) = auth::presented(headers).map(str::to_owned).or(url_key) else {
-        return Ok(Access::AwaitingKey);
-    };
-    match state.api_keys.holder(&key) {
-        Some(holder) => Ok(Access::Holder(holder)),
-        None => {
-            state.metrics.auth_refused.inc();
-            Err(auth::unauthorized("the API key is not valid"))
-        }
-    }
-}
-
-struct Session {
+pub(super) struct Session {
     socket: WebSocket,
     state: AppState,
     /// Arrival times of the client's recent messages, for its rate limit.
@@ -136,7 +53,7 @@ enum End {
 }
 
 impl Session {
-    fn new(socket: WebSocket, state: AppState) -> Self {
+    pub(super) fn new(socket: WebSocket, state: AppState) -> Self {
         Session {
             socket,
             state,
@@ -150,7 +67,7 @@ impl Session {
         }
     }
 
-    async fn run(mut self, access: Access) {
+    pub(super) async fn run(mut self, access: Access) {
         let end = match self.admit(access).await {
             Ok((_slot, first)) => self.serve(first).await,
             Err(end) => end,
@@ -508,35 +425,5 @@ async fn ready(sub: &Option<Subscription>) {
     match sub {
         Some(sub) => sub.ready().await,
         None => std::future::pending().await,
-    }
-}
-
-fn log_message(id: u64, e: &ailogs_pipeline::Enriched) -> Value {
-    let r = &e.record;
-    json!({
-        "type": "log",
-        "id": id,
-        "log": {
-            "ts": format_rfc3339(r.ts_ns),
-            "service": r.service,
-            "level": r.level.as_str(),
-            "message": r.message,
-            "correlation_id": r.correlation_id,
-            "error": r.error,
-            "patterns": e.patterns.iter().map(|m| m.id.to_string()).collect::<Vec<_>>(),
-            "template_id": e.template.map(|t| template_key(t.id)),
-        },
-    })
-}
-
-fn alert_message(id: u64, offset: Option<i64>, a: &ailogs_pipeline::anomaly::Alert) -> Value {
-    let mut alert = serde_json::to_value(a).unwrap_or(Value::Null);
-    alert["id"] = json!(a.stable_id());
-
-    alert["first_seen"] = json!(format_rfc3339(a.first_seen_ns));
-    alert["last_seen"] = json!(format_rfc3339(a.last_seen_ns));
-    match offset {
-        Some(offset) => json!({"type": "alert", "id": id, "offset": offset, "alert": alert}),
-        None => json!({"type": "alert", "id": id, "alert": alert}),
     }
 }

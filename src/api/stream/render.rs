@@ -1,0 +1,35 @@
+//! The `log` and `alert` messages as sent: rendered once per event, shared by every
+//! subscriber that gets it.
+
+use ailogs_pipeline::normalize::time::format_rfc3339;
+use ailogs_pipeline::templates::template_key;
+use serde_json::{Value, json};
+
+pub(super) fn log_message(id: u64, e: &ailogs_pipeline::Enriched) -> Value {
+    let r = &e.record;
+    json!({
+        "type": "log",
+        "id": id,
+        "log": {
+            "ts": format_rfc3339(r.ts_ns),
+            "service": r.service,
+            "level": r.level.as_str(),
+            "message": r.message,
+            "correlation_id": r.correlation_id,
+            "error": r.error,
+            "patterns": e.patterns.iter().map(|m| m.id.to_string()).collect::<Vec<_>>(),
+            "template_id": e.template.map(|t| template_key(t.id)),
+        },
+    })
+}
+
+pub(super) fn alert_message(id: u64, offset: Option<i64>, a: &ailogs_pipeline::anomaly::Alert) -> Value {
+    let mut alert = serde_json::to_value(a).unwrap_or(Value::Null);
+    alert["id"] = json!(a.stable_id());
+    alert["first_seen"] = json!(format_rfc3339(a.first_seen_ns));
+    alert["last_seen"] = json!(format_rfc3339(a.last_seen_ns));
+    match offset {
+        Some(offset) => json!({"type": "alert", "id": id, "offset": offset, "alert": alert}),
+        None => json!({"type": "alert", "id": id, "alert": alert}),
+    }
+}
