@@ -185,6 +185,9 @@ pub fn run(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // A broker that does not answer a fetch as soon as data arrives (librdkafka's mock,
+        // tansu) would otherwise hold each one for the default 500 ms: alerts wait on it.
+        .set("fetch.wait.max.ms", "50")
         .set("session.timeout.ms", settings.session_timeout_ms.to_string())
         .set(
             "heartbeat.interval.ms",
