@@ -82,5 +82,6 @@ fn pattern_alerts(r: &Enriched) -> impl Iterator<Item = Alert> + '_ {
         services: vec![rec.service.clone()],
         correlation_ids: rec.correlation_id.iter().cloned().collect(),
         samples: vec![rec.message.clone()],
+        revision: 0,
     })
 }

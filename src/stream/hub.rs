@@ -336,6 +336,7 @@ mod tests {
                 services: vec![],
                 correlation_ids: vec![],
                 samples: vec![],
+                revision: 0,
             },
             offset,
         }

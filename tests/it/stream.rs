@@ -249,5 +249,10 @@ async fn an_alert_that_keeps_firing_is_sent_again_with_its_count() {
     );
     assert_eq!(again["alert"]["key"], first["alert"]["key"]);
     assert_eq!(again["alert"]["id"], first["alert"]["id"], "the same alert, updated");
+    assert_eq!(
+        (first["alert"]["revision"].as_u64(), again["alert"]["revision"].as_u64()),
+        (Some(0), Some(1)),
+        "an update is told apart from a new alert"
+    );
     assert!(again["id"].as_u64() > first["id"].as_u64());
 }

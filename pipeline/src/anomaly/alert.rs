@@ -51,6 +51,10 @@ pub struct Alert {
     pub correlation_ids: Vec<String>,
     /// Up to MAX_SAMPLES messages, earliest first.
     pub samples: Vec<String>,
+    /// 0 when first raised; each time a folded alert is published again (with its count)
+    /// this goes up, so a subscriber can tell an update from a new alert.
+    #[serde(default)]
+    pub revision: u32,
 }
 
 impl Alert {

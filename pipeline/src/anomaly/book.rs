@@ -74,6 +74,7 @@ impl AlertBook {
             let published = &mut self.published_ns[pos];
             if old.last_seen_ns - *published >= REPUBLISH_NS {
                 *published = old.last_seen_ns;
+                old.revision += 1;
                 return Some(old.clone());
             }
             return None;
@@ -134,6 +135,7 @@ mod tests {
             services: vec!["api".into()],
             correlation_ids: vec![],
             samples: vec![format!("line {ts}")],
+            revision: 0,
         }
     }
 

@@ -180,6 +180,7 @@ fn alert(e: &Enriched, kind: AlertKind, severity: Severity, key: String, summary
         services: vec![r.service.clone()],
         correlation_ids: r.correlation_id.iter().cloned().collect(),
         samples: vec![r.message.clone()],
+        revision: 0,
     }
 }
 

@@ -141,6 +141,7 @@ mod tests {
             services: vec![service.into()],
             correlation_ids: Vec::new(),
             samples: Vec::new(),
+            revision: 0,
         }
     }
 
