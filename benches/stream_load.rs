@@ -6,8 +6,13 @@
 //! Reports delivered messages, drops, latency percentiles from the clients and from the
 //! server's own histogram (event published -> WebSocket send), and the server's memory.
 //!
+//! STREAM_STALLED subscribers (the first ones) subscribe to everything and never read, to
+//! show they cost the others nothing; STREAM_LINE_BYTES pads each line so that they fill
+//! their socket buffers within the run.
+//!
 //! cargo bench --bench stream_load
 //!   STREAM_SUBSCRIBERS=10000 STREAM_RATE=1000 STREAM_SECONDS=10 STREAM_CLIENT_PROCS=2
+//!   STREAM_STALLED=0 STREAM_LINE_BYTES=0
 
 use std::io::{BufRead, Write};
 use std::process::{Child, Command, Stdio};
@@ -23,7 +28,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-/// Set in a client process: "<ws url> <first subscriber index> <count>".
+/// Set in a client process: "<ws url> <first subscriber index> <count> <stalled>".
 const CLIENT_ROLE: &str = "STREAM_LOAD_CLIENT";
 
 const SERVICES: [&str; 4] = ["api", "anythingllm", "worker", "browser"];
@@ -106,6 +111,9 @@ async fn clients(spec: &str) -> anyhow::Result<()> {
     let url = parts.next().unwrap_or_default().to_owned();
     let first: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
     let count: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let stalled: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    // Connections that never read: held open, never polled.
+    let mut held = Vec::new();
     let seen = Arc::new(Mutex::new((Seen::default(), latency_histogram())));
     let mut tasks = Vec::with_capacity(count);
     for i in first..first + count {
@@ -113,6 +121,12 @@ async fn clients(spec: &str) -> anyhow::Result<()> {
         // clients share the server's cores, so they use a small one.
         let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
         let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&url, Some(config), false).await?;
+        if i < stalled {
+            let everything = json!({"type": "subscribe", "filter": {"severity_threshold": "debug"}});
+            ws.send(Message::text(everything.to_string())).await?;
+            held.push(ws);
+            continue;
+        }
         let filter = match i % 4 {
             0 => json!({"severity_threshold": "warn"}),
             1 => json!({"services": [SERVICES[i % SERVICES.len()]], "severity_threshold": "error"}),
@@ -183,7 +197,7 @@ async fn clients(spec: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start_clients(url: &str, subscribers: usize, procs: usize) -> anyhow::Result<Vec<Child>> {
+fn start_clients(url: &str, subscribers: usize, stalled: usize, procs: usize) -> anyhow::Result<Vec<Child>> {
     let exe = std::env::current_exe()?;
     let per = subscribers.div_ceil(procs);
     let mut children = Vec::new();
@@ -191,7 +205,7 @@ fn start_clients(url: &str, subscribers: usize, procs: usize) -> anyhow::Result<
         let first = p * per;
         let count = per.min(subscribers.saturating_sub(first));
         let mut child = Command::new(&exe)
-            .env(CLIENT_ROLE, format!("{url} {first} {count}"))
+            .env(CLIENT_ROLE, format!("{url} {first} {count} {stalled}"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;
@@ -226,6 +240,8 @@ async fn server() -> anyhow::Result<()> {
     let rate = env("STREAM_RATE", 500);
     let seconds = env("STREAM_SECONDS", 10);
     let procs = env("STREAM_CLIENT_PROCS", 2).max(1) as usize;
+    let stalled = env("STREAM_STALLED", 0) as usize;
+    let padding = "x".repeat(env("STREAM_LINE_BYTES", 0) as usize);
     let mut config = Config {
         listen: "127.0.0.1:0".parse()?,
         ..Config::default()
@@ -241,7 +257,7 @@ async fn server() -> anyhow::Result<()> {
     let ws_url = format!("{}/api/v1/ai_logs/stream", base.replacen("http://", "ws://", 1));
     let connecting = Instant::now();
     let url = ws_url.clone();
-    let mut children = tokio::task::spawn_blocking(move || start_clients(&url, subscribers, procs)).await??;
+    let mut children = tokio::task::spawn_blocking(move || start_clients(&url, subscribers, stalled, procs)).await??;
     let rss_connected = rss_mb();
     println!(
         "{subscribers} subscribers in {procs} client processes connected in {:.1} s; pushing {rate} error lines/s for {seconds} s",
@@ -268,7 +284,7 @@ async fn server() -> anyhow::Result<()> {
                 let t = now_ns();
                 let line = json!({
                     "service": SERVICES[(n % 4) as usize], "level": "error",
-                    "message": format!("{} #{t}", MESSAGES[(n / 4 % 4) as usize]),
+                    "message": format!("{} {padding} #{t}", MESSAGES[(n / 4 % 4) as usize]),
                 });
                 json!([t.to_string(), line.to_string()])
             })
@@ -282,6 +298,12 @@ async fn server() -> anyhow::Result<()> {
     let server_cpu = cpu_seconds() - cpu_start;
     let rss_end = rss_mb();
     let metrics = client.get(format!("{base}/metrics")).send().await?.text().await?;
+    let health: Value = client
+        .get(format!("{base}/api/v1/ai_logs/health"))
+        .send()
+        .await?
+        .json()
+        .await?;
 
     let results = tokio::task::spawn_blocking(move || {
         children
@@ -315,6 +337,17 @@ async fn server() -> anyhow::Result<()> {
                 latency.saturating_record_n(v, n);
             }
         }
+    }
+    if stalled > 0 {
+        let too_slow = metrics
+            .lines()
+            .find(|l| l.starts_with("ailogs_stream_closed_total{reason=\"too_slow\"}"))
+            .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        println!(
+            "{stalled} stalled subscribers (not in the figures below): {} events lost in their inboxes, {too_slow} closed as too slow",
+            health["components"]["stream"]["hub"]["lost_untold"]
+        );
     }
     println!(
         "pushed {pushed} lines ({:.0}/s); delivered {messages} messages ({:.0}/s, {alerts} alerts), dropped {dropped}, closed by server {closed}",

@@ -130,6 +130,9 @@ pub struct HubStats {
     pub retained_lines: usize,
     /// The newest `ai-logs.alerts` offset received (Kafka only).
     pub newest_offset: Option<i64>,
+    /// Events subscribers lost that they have not been told of yet: a subscriber stuck on
+    /// a send is told (and counted in `ailogs_stream_dropped_total`) when it reads again.
+    pub lost_untold: u64,
 }
 
 /// A subscriber registered with the hub; unregistered when dropped.
@@ -214,6 +217,7 @@ impl Hub {
             retained_alerts: r.alerts.events.len(),
             retained_lines: r.lines.events.len(),
             newest_offset: r.newest_offset,
+            lost_untold: r.subscribers.iter().map(|s| s.lost()).sum(),
         }
     }
 
@@ -467,6 +471,7 @@ mod tests {
             got.extend(ids_of(fast.take().events));
         }
         assert_eq!(got, (1..=100).collect::<Vec<_>>());
+        assert_eq!(hub.stats().lost_untold, 84);
         let taken = slow.take();
         assert_eq!(taken.lost, 84, "told how many it lost");
         assert_eq!(ids_of(taken.events), (85..=100).collect::<Vec<_>>(), "the newest kept");

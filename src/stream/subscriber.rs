@@ -80,6 +80,11 @@ impl Subscriber {
         self.notify.notified().await;
     }
 
+    /// Events lost since the subscriber last took (it has not been told yet).
+    pub fn lost(&self) -> u64 {
+        self.inbox.lock().lost
+    }
+
     pub fn take(&self) -> Taken {
         let mut inbox = self.inbox.lock();
         Taken {
