@@ -68,20 +68,15 @@ impl LiveAnalysis {
 
 /// One alert per pattern a line matched.
 fn pattern_alerts(r: &Enriched) -> impl Iterator<Item = Alert> + '_ {
-    let rec = &r.record;
     r.patterns.iter().map(move |m| Alert {
-        kind: AlertKind::Pattern,
-        severity: m.severity,
         category: Some(m.category),
-        key: m.id.to_string(),
-        summary: format!("{} in {}", m.id, rec.service),
         suggestion: Some(m.suggestion.to_string()),
-        first_seen_ns: rec.ts_ns,
-        last_seen_ns: rec.ts_ns,
-        count: 1,
-        services: vec![rec.service.clone()],
-        correlation_ids: rec.correlation_id.iter().cloned().collect(),
-        samples: vec![rec.message.clone()],
-        revision: 0,
+        ..Alert::for_line(
+            r,
+            AlertKind::Pattern,
+            m.severity,
+            m.id.to_string(),
+            format!("{} in {}", m.id, r.record.service),
+        )
     })
 }

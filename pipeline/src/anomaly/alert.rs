@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::enrich::Enriched;
 use crate::patterns::{Category, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,6 +59,27 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// A new alert raised by one line: seen at its time, in its service and request, with
+    /// it as the first sample.
+    pub fn for_line(e: &Enriched, kind: AlertKind, severity: Severity, key: String, summary: String) -> Alert {
+        let r = &e.record;
+        Alert {
+            kind,
+            severity,
+            category: None,
+            key,
+            summary,
+            suggestion: None,
+            first_seen_ns: r.ts_ns,
+            last_seen_ns: r.ts_ns,
+            count: 1,
+            services: vec![r.service.clone()],
+            correlation_ids: r.correlation_id.iter().cloned().collect(),
+            samples: vec![r.message.clone()],
+            revision: 0,
+        }
+    }
+
     /// Stable across the alert's re-publications (folding keeps kind, key and first
     /// sighting), so a subscriber can update an alert it already shows instead of adding it.
     pub fn stable_id(&self) -> String {

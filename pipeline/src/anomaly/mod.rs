@@ -79,7 +79,7 @@ impl Detector {
                 .pattern_rates
                 .observe(&(r.service.clone(), Arc::clone(&m.id)), r.ts_ns)
             {
-                let mut a = alert(
+                let mut a = Alert::for_line(
                     e,
                     AlertKind::Anomaly,
                     m.severity,
@@ -103,7 +103,7 @@ impl Detector {
                 } else {
                     Severity::Medium
                 };
-                let mut a = alert(
+                let mut a = Alert::for_line(
                     e,
                     AlertKind::Anomaly,
                     severity,
@@ -121,7 +121,7 @@ impl Detector {
                     Severity::Low
                 };
                 let summary = format!("{} logged a line of a kind never seen before", r.service);
-                out.push(alert(
+                out.push(Alert::for_line(
                     e,
                     AlertKind::NewTemplate,
                     severity,
@@ -141,7 +141,7 @@ impl Detector {
                 c.correlation_id,
                 services[0]
             );
-            let mut a = alert(
+            let mut a = Alert::for_line(
                 e,
                 AlertKind::Cascade,
                 Severity::High,
@@ -163,25 +163,6 @@ fn spike_text(what: &str, service: &str, s: &Spike) -> String {
         "{what} in {service}: {} lines this minute against {:.1} a minute before",
         s.count, s.baseline_mean
     )
-}
-
-fn alert(e: &Enriched, kind: AlertKind, severity: Severity, key: String, summary: String) -> Alert {
-    let r = &e.record;
-    Alert {
-        kind,
-        severity,
-        category: None,
-        key,
-        summary,
-        suggestion: None,
-        first_seen_ns: r.ts_ns,
-        last_seen_ns: r.ts_ns,
-        count: 1,
-        services: vec![r.service.clone()],
-        correlation_ids: r.correlation_id.iter().cloned().collect(),
-        samples: vec![r.message.clone()],
-        revision: 0,
-    }
 }
 
 #[cfg(test)]
