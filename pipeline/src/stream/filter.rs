@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::anomaly::{Alert, AlertKind};
+use crate::anomaly::Alert;
 use crate::enrich::Enriched;
 use crate::patterns::Severity;
 use crate::record::Level;
@@ -98,12 +98,7 @@ impl Filter {
         if self.pattern_alerts.is_empty() {
             return true;
         }
-        let kind = match a.kind {
-            AlertKind::Pattern => "pattern",
-            AlertKind::Anomaly => "anomaly",
-            AlertKind::Cascade => "cascade",
-            AlertKind::NewTemplate => "new_template",
-        };
+        let kind = a.kind.as_str();
         let category = a.category.map(|c| c.as_str());
         self.pattern_alerts
             .iter()
@@ -124,6 +119,7 @@ fn alert_floor(level: Level) -> Severity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anomaly::AlertKind;
     use crate::patterns::Category;
     use crate::record::LogRecord;
 
