@@ -203,6 +203,17 @@ pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<Vec<u8>> {
     out
 }
 
+/// A serve process that produces what it is pushed to Kafka, spooling to `spool`.
+pub fn kafka_ingest_config(brokers: &str, spool: std::path::PathBuf) -> ailogs::config::Config {
+    let mut config = ailogs::config::Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        kafka_brokers: Some(brokers.to_owned()),
+        ..Default::default()
+    };
+    config.kafka.spool_dir = spool;
+    config
+}
+
 /// A scratch directory for a spool.
 pub fn spool_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("ailogs-test-spool-{}", uuid::Uuid::new_v4().simple()))

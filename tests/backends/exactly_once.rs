@@ -5,7 +5,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ailogs::app::Application;
-use ailogs::config::Config;
 use serde_json::json;
 
 use crate::env::{Kafka, TestDb, committed, usage_totals, wait_until, workload};
@@ -14,12 +13,7 @@ pub const PARTITIONS: i32 = 4;
 
 /// Pushes lines as Loki JSON bodies to an ailogs that produces to Kafka.
 pub async fn ingest(brokers: &str, lines: &[String]) {
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        kafka_brokers: Some(brokers.to_owned()),
-        ..Config::default()
-    };
-    config.kafka.spool_dir = crate::env::spool_dir();
+    let config = crate::env::kafka_ingest_config(brokers, crate::env::spool_dir());
     let app = Application::build(config).await.expect("ingest app");
     let url = format!("http://{}/loki/api/v1/push", app.local_addr());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use ailogs::app::Application;
-use ailogs::config::Config;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -23,12 +22,7 @@ struct Replica {
 }
 
 async fn replica(brokers: &str) -> Replica {
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        kafka_brokers: Some(brokers.to_owned()),
-        ..Config::default()
-    };
-    config.kafka.spool_dir = crate::env::spool_dir();
+    let config = crate::env::kafka_ingest_config(brokers, crate::env::spool_dir());
     let app = Application::build(config).await.expect("replica builds");
     let base = format!("{}", app.local_addr());
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();

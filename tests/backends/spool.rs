@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ailogs::app::Application;
-use ailogs::config::Config;
 use ailogs::kafka::{RAW_TOPIC, RawMessage};
 use serde_json::json;
 
@@ -14,13 +13,8 @@ use crate::env::{Kafka, read_all, spool_dir, wait_until};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_outage_is_absorbed_by_the_spool() {
     let kafka = Kafka::start(2);
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        kafka_brokers: Some(kafka.brokers.clone()),
-        ..Config::default()
-    };
     let dir = spool_dir();
-    config.kafka.spool_dir = dir.clone();
+    let config = crate::env::kafka_ingest_config(&kafka.brokers, dir.clone());
     let app = Application::build(config).await.expect("app");
     let state = app.state();
     let url = format!("http://{}/loki/api/v1/push", app.local_addr());
