@@ -71,14 +71,17 @@ async fn main() -> anyhow::Result<()> {
     config.kafka.batch_max_wait_ms = 200;
     let metrics = Arc::new(Metrics::new());
     let started = Instant::now();
+    let (pg_ready, prices) = ailogs::commands::postgres_ready(&config).await?;
     let sink = ailogs::consume::kafka::RecordSink {
         memory: None,
         redis: None,
         patterns: ailogs::patterns::PatternService::load(None).await?.matcher(),
-        live: Default::default(),
+        core: Arc::new(parking_lot::Mutex::new(ailogs_pipeline::Core::new(
+            config.core_config(true),
+            prices,
+        ))),
     };
-    let (pg_ready, prices) = ailogs::commands::postgres_ready(&config).await?;
-    let consumer = RunningConsumer::start(&config, pg_ready, prices, Arc::clone(&metrics), sink).await?;
+    let consumer = RunningConsumer::start(&config, pg_ready, Arc::clone(&metrics), sink).await?;
     let pg = ailogs::store::postgres::Postgres::connect(&url).await?;
     let mut first_commit: Option<Instant> = None;
     loop {

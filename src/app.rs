@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ailogs_pipeline::DecodeLimits;
+use ailogs_pipeline::{Core, DecodeLimits};
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
@@ -25,7 +25,6 @@ use crate::store::dead_letters::DeadLetters;
 use crate::store::memory::{MemoryViews, ViewLimits};
 use crate::store::redis::RedisViews;
 use crate::stream::tail::TailSettings;
-use ailogs_pipeline::live::LiveAnalysis;
 
 pub struct Application {
     listener: TcpListener,
@@ -75,7 +74,14 @@ impl Application {
             None => (None, ailogs_pipeline::usage::PriceBook::shipped()),
         };
         let patterns = PatternService::load(pg.clone()).await?;
-        let live = Arc::new(parking_lot::Mutex::new(LiveAnalysis::default()));
+        // Durable when a consumer in this process writes Postgres: its batches then carry
+        // usage and insight deltas.
+        let durable = config.kafka_brokers.is_some() && pg.is_some();
+        let core = Arc::new(parking_lot::Mutex::new(Core::new(
+            config.core_config(durable),
+            prices.clone(),
+        )));
+        let core_reader = core.lock().reader();
         let hub = crate::stream::Hub::new(crate::stream::HubConfig::from(&config.stream));
         patterns.spawn_reload();
         let sinks = Sinks {
@@ -84,7 +90,7 @@ impl Application {
             metrics: Arc::clone(&metrics),
             redis: redis.clone().map(|r| (r, tokio::runtime::Handle::current())),
             patterns: patterns.matcher(),
-            live: Arc::clone(&live),
+            core: Arc::clone(&core),
             hub: Arc::clone(&hub),
         };
         let handles = spawn_workers(workers, rx, sinks, limits, Arc::clone(&queue));
@@ -122,9 +128,9 @@ impl Application {
                     memory: Some(Arc::clone(&views)),
                     redis: redis.clone(),
                     patterns: patterns.matcher(),
-                    live: Arc::clone(&live),
+                    core: Arc::clone(&core),
                 };
-                Some(RunningConsumer::start(&config, pg.clone(), prices.clone(), Arc::clone(&metrics), sink).await?)
+                Some(RunningConsumer::start(&config, pg.clone(), Arc::clone(&metrics), sink).await?)
             }
             (Some(_), None) => {
                 tracing::warn!("kafka without postgres: this process only ingests; run `ailogs consume` to process");
@@ -171,7 +177,7 @@ impl Application {
             redis,
             prices: Arc::new(prices),
             patterns,
-            live,
+            core: core_reader,
             hub,
         });
         Ok(Application {

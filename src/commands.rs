@@ -85,11 +85,11 @@ pub struct RunningConsumer {
 }
 
 impl RunningConsumer {
-    /// `pg` and `prices` as `postgres_ready` returns them (the caller has them already).
+    /// `pg` as `postgres_ready` returns it (the caller has it already); `views.core` built
+    /// durable with the prices it returned.
     pub async fn start(
         config: &Config,
         pg: Postgres,
-        prices: PriceBook,
         metrics: Arc<Metrics>,
         views: RecordSink,
     ) -> anyhow::Result<Self> {
@@ -99,7 +99,7 @@ impl RunningConsumer {
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("ailogs-consumer".into())
-            .spawn(move || crate::consume::kafka::run(settings, pg, prices, handle, flag, metrics, views))?;
+            .spawn(move || crate::consume::kafka::run(settings, pg, handle, flag, metrics, views))?;
         Ok(RunningConsumer { stop, thread })
     }
 
@@ -125,9 +125,12 @@ pub async fn consume(config: &Config) -> anyhow::Result<()> {
         memory: None,
         redis,
         patterns: patterns.matcher(),
-        live: Default::default(),
+        core: Arc::new(parking_lot::Mutex::new(ailogs_pipeline::Core::new(
+            config.core_config(true),
+            prices,
+        ))),
     };
-    let consumer = RunningConsumer::start(config, pg, prices, Arc::new(Metrics::new()), sink).await?;
+    let consumer = RunningConsumer::start(config, pg, Arc::new(Metrics::new()), sink).await?;
     crate::app::shutdown_signal().await;
     consumer.stop().await
 }

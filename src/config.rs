@@ -37,6 +37,33 @@ pub struct Config {
     pub loki_url: Option<String>,
     pub stream: StreamConfig,
     pub auth: AuthConfig,
+    pub core: CoreSection,
+}
+
+/// The pipeline core's state bounds (`[core]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoreSection {
+    /// Services with their own template miner; lines of further services share one.
+    pub max_template_services: usize,
+    /// Alerts kept for /analyze (folded repeats count once).
+    pub max_alerts: usize,
+    /// Repeats of an alert (same kind and key) within this many seconds fold into it.
+    pub alert_fold_window_s: u64,
+    /// The alerts /analyze reads are republished at most this often while they change.
+    pub publish_interval_ms: u64,
+}
+
+impl Default for CoreSection {
+    fn default() -> Self {
+        let d = ailogs_pipeline::CoreConfig::default();
+        CoreSection {
+            max_template_services: d.max_template_services,
+            max_alerts: d.max_alerts,
+            alert_fold_window_s: (d.alert_fold_window_ns / 1_000_000_000) as u64,
+            publish_interval_ms: (d.publish_interval_ns / 1_000_000) as u64,
+        }
+    }
 }
 
 /// The WebSocket stream (`/api/v1/ai_logs/stream`).
@@ -191,6 +218,7 @@ impl Default for Config {
             loki_url: None,
             stream: StreamConfig::default(),
             auth: AuthConfig::default(),
+            core: CoreSection::default(),
         }
     }
 }
@@ -274,6 +302,19 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The core's settings; `durable` when a Kafka consumer in the process writes Postgres.
+    pub fn core_config(&self, durable: bool) -> ailogs_pipeline::CoreConfig {
+        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 1_000_000_000) * 1_000_000_000;
+        ailogs_pipeline::CoreConfig {
+            durable,
+            max_template_services: self.core.max_template_services,
+            max_alerts: self.core.max_alerts,
+            alert_fold_window_ns: secs(self.core.alert_fold_window_s),
+            publish_interval_ns: i64::try_from(self.core.publish_interval_ms).unwrap_or(i64::MAX / 1_000_000)
+                * 1_000_000,
+        }
     }
 
     pub fn worker_count(&self) -> usize {

@@ -8,7 +8,7 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub const RAW_TOPIC: &str = "ai-logs.raw";
 pub const DLQ_TOPIC: &str = "ai-logs.dlq";
@@ -22,15 +22,8 @@ pub const GROUP_ID: &str = "ailogs-pipeline";
 /// tail of a partition.
 pub const MAX_BATCH_MESSAGES: i64 = 1000;
 
-/// One accepted line on `ai-logs.raw`, as JSON: the push entry with its stream labels.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RawMessage {
-    pub ts_ns: i64,
-    pub labels: BTreeMap<String, String>,
-    pub line: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub metadata: Vec<(String, String)>,
-}
+/// One accepted line on `ai-logs.raw` (defined by the core, which reads it back).
+pub use ailogs_pipeline::envelope::RawMessage;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct TopicSpec {

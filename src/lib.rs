@@ -3,8 +3,10 @@
 
 pub mod api;
 pub mod app;
+pub mod backoff;
 pub mod billing;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod consume;

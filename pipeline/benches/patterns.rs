@@ -5,12 +5,11 @@
 
 use std::hint::black_box;
 
-use ailogs_pipeline::Enriched;
 use ailogs_pipeline::patterns::{Catalog, Matcher, SharedMatcher};
 use ailogs_pipeline::synth::{Incident, Traffic};
 use ailogs_pipeline::templates::{DrainConfig, TemplateIndex};
-use ailogs_pipeline::usage::{PriceBook, SourcePos, UsageBatch};
-use ailogs_pipeline::{DecodeLimits, Decoder, LogRecord, RawEntry, labels_from};
+use ailogs_pipeline::usage::{PriceBook, SourcePos};
+use ailogs_pipeline::{Core, CoreConfig, DecodeLimits, Decoder, Lane, LogRecord, RawEntry, labels_from};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn lines(n: usize) -> Vec<ailogs_pipeline::synth::SynthLine> {
@@ -112,31 +111,40 @@ fn bench_patterns(c: &mut Criterion) {
     let mut group = c.benchmark_group("core");
     group.throughput(Throughput::Elements(raw.len() as u64));
     group.bench_function("decode_match_mine_aggregate", |b| {
-        let mut d = Decoder::new(DecodeLimits::default());
-        let mut scanner = shared.scanner();
-        let mut idx = TemplateIndex::new(DrainConfig::default(), 1000);
+        let mut lane = Lane::new(DecodeLimits::default(), &shared);
+        let mut core = Core::new(
+            CoreConfig {
+                durable: true,
+                ..CoreConfig::default()
+            },
+            book.clone(),
+        );
         b.iter(|| {
-            let mut usage = UsageBatch::default();
-            for (i, l) in raw.iter().enumerate() {
-                let Ok(rec) = d.decode(&RawEntry {
-                    ts_ns: l.ts_ns,
-                    line: &l.line,
-                    labels: &labels,
-                    metadata: &[],
-                }) else {
-                    continue;
-                };
-                let mut e = Enriched::scanned(rec, &mut scanner);
-                e.template = Some(idx.tag(&e.record.service, &e.record.message));
-                let pos = SourcePos {
-                    topic: String::new(),
-                    partition: 0,
-                    offset: i as i64,
-                };
-                usage.add(&e, &book, pos);
-                black_box(&e);
+            // As a consumer runs: lane per line, prepare per batch (then aborted, so the
+            // next iteration counts nothing twice).
+            for (n, chunk) in raw.chunks(1000).enumerate() {
+                let mut records = Vec::with_capacity(chunk.len());
+                let mut sources = Vec::with_capacity(chunk.len());
+                for (i, l) in chunk.iter().enumerate() {
+                    let Ok(e) = lane.ingest(&RawEntry {
+                        ts_ns: l.ts_ns,
+                        line: &l.line,
+                        labels: &labels,
+                        metadata: &[],
+                    }) else {
+                        continue;
+                    };
+                    records.push(e);
+                    sources.push(SourcePos {
+                        topic: String::new(),
+                        partition: 0,
+                        offset: (n * 1000 + i) as i64,
+                    });
+                }
+                let prepared = core.prepare(records, sources);
+                black_box(&prepared);
+                core.abort(prepared);
             }
-            black_box(usage)
         })
     });
     group.finish();

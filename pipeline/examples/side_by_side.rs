@@ -12,12 +12,11 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use ailogs_pipeline::Enriched;
 use ailogs_pipeline::patterns::{Catalog, Matcher, SharedMatcher};
 use ailogs_pipeline::synth::{Incident, Traffic};
 use ailogs_pipeline::templates::{DrainConfig, TemplateIndex};
-use ailogs_pipeline::usage::{PriceBook, SourcePos, UsageBatch};
-use ailogs_pipeline::{DecodeLimits, Decoder, RawEntry, labels_from};
+use ailogs_pipeline::usage::{PriceBook, SourcePos};
+use ailogs_pipeline::{Core, CoreConfig, DecodeLimits, Decoder, Lane, RawEntry, labels_from};
 use serde_json::json;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -88,45 +87,41 @@ fn run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, _>>()?;
     let labels = labels_from([("app", "api"), ("env", "bench")]);
     let shared = SharedMatcher::new(Matcher::compile(Catalog::shipped()?.patterns)?);
-    let book = PriceBook::shipped();
-    let mut decoder = Decoder::new(DecodeLimits::default());
-    let mut scanner = shared.scanner();
-    let mut templates = TemplateIndex::new(DrainConfig::default(), 1000);
-    let mut usage = UsageBatch::default();
-    let (mut hits, mut rejected) = (0usize, 0usize);
-    let started = Instant::now();
-    for (i, l) in lines.iter().enumerate() {
-        let Ok(rec) = decoder.decode(&RawEntry {
+    let durable = CoreConfig {
+        durable: true,
+        ..CoreConfig::default()
+    };
+    let raws: Vec<RawEntry<'_>> = lines
+        .iter()
+        .map(|l| RawEntry {
             ts_ns: l.ts_ns,
             line: &l.line,
             labels: &labels,
             metadata: &[],
-        }) else {
-            rejected += 1;
-            continue;
-        };
-        let mut e = Enriched::scanned(rec, &mut scanner);
-        e.template = Some(templates.tag(&e.record.service, &e.record.message));
-        hits += e.patterns.len();
-        let pos = SourcePos {
-            topic: String::new(),
-            partition: 0,
-            offset: i as i64,
-        };
-        usage.add(&e, &book, pos);
-        black_box(&e);
-    }
-    let secs = started.elapsed().as_secs_f64();
-    black_box(&usage);
+        })
+        .collect();
+    // What a consumer does before its Postgres commit: lane (decode, match), then prepare
+    // (mine, usage and insight deltas), in batches.
+    let (secs, hits, rejected) = through_core(&raws, &shared, durable.clone(), false);
     report(
         "ailogs core: decode + match + mine + aggregate",
         lines.len(),
         secs,
         json!({"pattern_hits": hits, "rejected": rejected}),
     );
+    // And after it: commit (anomalies, correlation, alerts) too.
+    let (secs, _, _) = through_core(&raws, &shared, durable, true);
+    report(
+        "ailogs core: prepare + commit (anomalies, correlation, alerts)",
+        lines.len(),
+        secs,
+        json!({}),
+    );
 
     // The stages alone, to set beside each baseline: JSON parse + match (the seed's loop)
     // and mining of the messages (drain3).
+    let mut decoder = Decoder::new(DecodeLimits::default());
+    let mut scanner = shared.scanner();
     let started = Instant::now();
     let mut hits = 0usize;
     let mut messages = Vec::with_capacity(lines.len());
@@ -165,4 +160,44 @@ fn run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         json!({"templates": count}),
     );
     Ok(())
+}
+
+/// Lines through a lane and a core in batches of 1,000, as a consumer runs them. Returns
+/// (seconds, pattern hits, rejected lines).
+fn through_core(
+    raws: &[RawEntry<'_>],
+    shared: &SharedMatcher,
+    config: CoreConfig,
+    commit: bool,
+) -> (f64, usize, usize) {
+    let mut lane = Lane::new(DecodeLimits::default(), shared);
+    let mut core = Core::new(config, PriceBook::shipped());
+    let (mut hits, mut rejected) = (0usize, 0usize);
+    let started = Instant::now();
+    for (b, chunk) in raws.chunks(1000).enumerate() {
+        let mut records = Vec::with_capacity(chunk.len());
+        let mut sources = Vec::with_capacity(chunk.len());
+        for (i, raw) in chunk.iter().enumerate() {
+            match lane.ingest(raw) {
+                Ok(e) => {
+                    hits += e.patterns.len();
+                    records.push(e);
+                    sources.push(SourcePos {
+                        topic: String::new(),
+                        partition: 0,
+                        offset: (b * 1000 + i) as i64,
+                    });
+                }
+                Err(_) => rejected += 1,
+            }
+        }
+        let prepared = core.prepare(records, sources);
+        if commit {
+            black_box(core.commit(prepared, b as i64));
+        } else {
+            black_box(&prepared);
+            core.abort(prepared);
+        }
+    }
+    (started.elapsed().as_secs_f64(), hits, rejected)
 }

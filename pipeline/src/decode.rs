@@ -9,6 +9,7 @@ use crate::normalize::fields::{DecodeLimits, RecordBuilder, Scalar};
 use crate::normalize::level::guess_level;
 use crate::normalize::time::parse_ts_str;
 use crate::record::{Labels, LineFormat, LogRecord};
+use crate::rejection::{RejectReason, Rejection};
 
 /// One entry as a shipper delivers it: the entry timestamp, the line, the stream labels and
 /// the entry's structured metadata.
@@ -18,29 +19,6 @@ pub struct RawEntry<'a> {
     pub line: &'a str,
     pub labels: &'a Labels,
     pub metadata: &'a [(String, String)],
-}
-
-/// Why a line was not turned into a record. Every rejected line goes to the dead-letter path
-/// with this reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RejectReason {
-    EmptyLine,
-    LineTooLong,
-}
-
-impl RejectReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejectReason::EmptyLine => "empty_line",
-            RejectReason::LineTooLong => "line_too_long",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejected {
-    pub reason: RejectReason,
-    pub detail: String,
 }
 
 /// Nested objects deeper than this are kept whole in `extra` instead of flattened.
@@ -66,20 +44,17 @@ impl Decoder {
         &self.limits
     }
 
-    pub fn decode(&mut self, entry: &RawEntry<'_>) -> Result<LogRecord, Rejected> {
+    pub fn decode(&mut self, entry: &RawEntry<'_>) -> Result<LogRecord, Rejection> {
         let line = entry.line.trim_end_matches(['\n', '\r']);
         if line.len() > self.limits.max_line_bytes {
-            return Err(Rejected {
-                reason: RejectReason::LineTooLong,
-                detail: format!("line is {} bytes, limit {}", line.len(), self.limits.max_line_bytes),
-            });
+            return Err(Rejection::new(
+                RejectReason::LineTooLong,
+                format!("line is {} bytes, limit {}", line.len(), self.limits.max_line_bytes),
+            ));
         }
         let trimmed = line.trim();
         if trimmed.is_empty() {
-            return Err(Rejected {
-                reason: RejectReason::EmptyLine,
-                detail: "line is empty".into(),
-            });
+            return Err(Rejection::new(RejectReason::EmptyLine, "line is empty"));
         }
         if trimmed.starts_with('{')
             && trimmed.ends_with('}')

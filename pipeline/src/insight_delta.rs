@@ -93,7 +93,7 @@ impl InsightBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::LiveAnalysis;
+
     use crate::record::{Level, LogRecord};
 
     fn line(ts_s: i64, service: &str, message: &str) -> Enriched {
@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn counts_hits_per_minute_and_templates_with_their_final_text() {
-        let mut live = LiveAnalysis::default();
+        let mut templates = crate::templates::TemplateIndex::new(crate::templates::DrainConfig::default(), 10);
         let mut records = vec![
             line(0, "api", "user 1 failed: connection refused"),
             line(59, "api", "user 2 failed: connection refused"),
@@ -118,12 +118,14 @@ mod tests {
         for r in &mut records[..3] {
             r.patterns.push(pattern.clone());
         }
-        live.tag(&mut records);
+        for r in &mut records {
+            r.template = Some(templates.tag(&r.record.service, &r.record.message));
+        }
         let mut batch = InsightBatch::default();
         for r in &records {
             batch.add(r);
         }
-        batch.name_templates(|s, id| live.templates.template(s, id));
+        batch.name_templates(|s, id| templates.template(s, id));
         let key = |minute_ns| PatternMinute {
             pattern_id: Arc::from("connection_refused"),
             service: "api".into(),

@@ -3,27 +3,36 @@
 //! Records in; enrichments, view queries and alerts out. No tokio, no sockets, no database:
 //! every rule about logs lives here, unit-tested and benchmarked without a server. The
 //! `ailogs` crate carries bytes to and from it.
+//!
+//! Start at [`Core`] (see the `core` module for a line's whole path): every driver (the
+//! embedded workers, the Kafka consumer, the benches) runs lines through a [`Lane`] (decode,
+//! normalize, match) and a `Core` (template mining, usage and insight deltas, correlation,
+//! anomalies and alerts), and API readers read its [`CoreReader`].
 
 pub mod analyze;
 pub mod anomaly;
 pub mod classify;
+pub mod core;
 pub mod correlate;
 pub mod decode;
 pub mod enrich;
+pub mod envelope;
 pub mod insight_delta;
-pub mod live;
 pub mod logfmt;
 pub mod normalize;
 pub mod patterns;
 pub mod query;
 pub mod record;
+pub mod rejection;
 pub mod shape;
 pub mod stream;
 pub mod synth;
 pub mod templates;
 pub mod usage;
 
-pub use decode::{Decoder, RawEntry, RejectReason, Rejected};
+pub use core::{Core, CoreConfig, CoreReader, CoreStats, Lane, Outputs, Prepared};
+pub use decode::{Decoder, RawEntry};
 pub use enrich::Enriched;
 pub use normalize::fields::{DecodeLimits, labels_from};
 pub use record::{Labels, Level, LineFormat, LogRecord};
+pub use rejection::{RejectReason, Rejection};

@@ -6,7 +6,7 @@ use ailogs_pipeline::query::{QuerySpec, SliceContext, Window, run};
 use ailogs_pipeline::{DecodeLimits, Decoder, Enriched, Level, LineFormat, LogRecord, RawEntry, labels_from};
 use proptest::prelude::*;
 
-fn decode_bytes(bytes: &[u8]) -> Result<LogRecord, ailogs_pipeline::Rejected> {
+fn decode_bytes(bytes: &[u8]) -> Result<LogRecord, ailogs_pipeline::Rejection> {
     let line = String::from_utf8_lossy(bytes);
     let labels = labels_from([("app", "p")]);
     let meta = vec![("trace_id".to_owned(), "t".to_owned())];

@@ -38,12 +38,15 @@ pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
         categories,
         min_severity,
     };
-    let report = {
-        let live = state.live.lock();
-        let alerts = live.alerts.since(since_ns);
-        let text = |service: &str, id: u64| live.templates.template(service, id);
+    // The analysis reads the core's published side only, and runs off the async threads.
+    let core = state.core.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        let alerts = core.alerts_since(since_ns);
+        let text = |_: &str, id: u64| core.template(id);
         run(&records, &alerts, &text, &filter)
-    };
+    })
+    .await
+    .map_err(|e| ApiError::internal("running the analysis", e))?;
     let mut body = serde_json::to_value(&report).map_err(|e| ApiError::internal("rendering the analysis", e))?;
     body["window"] = json!({"from": format_rfc3339(since_ns), "to": format_rfc3339(now)});
     body["source"] = json!("memory");

@@ -1,9 +1,10 @@
 //! `GET /correlate`: what happened to one request (`correlation_id`), or a service's
 //! neighbourhood in the dependency graph (`service`).
 //!
-//! A request is looked up in this process's live and recently completed requests, then in
-//! Postgres `ai_correlations`, then rebuilt from the recent lines the views hold (Redis, or
-//! this process's memory); unknown everywhere is a 404.
+//! A request is looked up in this process's recently completed requests, then in Postgres
+//! `ai_correlations`; a request not completed anywhere is rebuilt from the recent lines the
+//! views hold (Redis, or this process's memory) and answered `in_progress`; unknown
+//! everywhere is a 404. Nothing here takes the lock the pipeline workers hold.
 
 use std::sync::Arc;
 
@@ -49,10 +50,9 @@ pub async fn correlate(State(state): State<AppState>, RawQuery(raw): RawQuery) -
 }
 
 async fn request(state: &AppState, id: &str, since_ns: i64) -> Result<Value, ApiError> {
-    let found = state.live.lock().correlations.lookup(id);
-    if let Some((analysis, complete)) = found {
-        let mut body = serde_json::to_value(&analysis).map_err(|e| ApiError::internal("rendering", e))?;
-        body["status"] = json!(if complete { "complete" } else { "in_progress" });
+    if let Some(analysis) = state.core.completed_request(id) {
+        let mut body = serde_json::to_value(&*analysis).map_err(|e| ApiError::internal("rendering", e))?;
+        body["status"] = json!("complete");
         body["source"] = json!("views");
         return Ok(body);
     }
@@ -64,9 +64,15 @@ async fn request(state: &AppState, id: &str, since_ns: i64) -> Result<Value, Api
         return Ok(body);
     }
     let (lines, source) = recent_lines(state, id, since_ns).await;
-    if let Some(analysis) = analyze_lines(id, lines.iter().map(|l| &**l)) {
+    let owned_id = id.to_owned();
+    let analysis = tokio::task::spawn_blocking(move || analyze_lines(&owned_id, lines.iter().map(|l| &**l)))
+        .await
+        .map_err(|e| ApiError::internal("rebuilding the request", e))?;
+    if let Some(analysis) = analysis {
         let mut body = serde_json::to_value(analysis).map_err(|e| ApiError::internal("rendering", e))?;
-        body["status"] = json!("rebuilt_from_lines");
+        // Not completed here nor in Postgres: its lines are still arriving (or its
+        // completion is not written yet).
+        body["status"] = json!("in_progress");
         body["source"] = json!(source);
         return Ok(body);
     }
@@ -119,13 +125,10 @@ async fn neighbourhood(state: &AppState, service: &str, since_ns: i64) -> Result
                 "postgres ai_correlations (completed requests)",
             )
         }
-        None => {
-            let live = state.live.lock();
-            (
-                live.correlations.dependencies.view(since_ns, Some(service)),
-                "views (requests completed in this process)",
-            )
-        }
+        None => (
+            state.core.dependencies(since_ns, Some(service)),
+            "views (requests completed in this process)",
+        ),
     };
     Ok(json!({
         "service": service,

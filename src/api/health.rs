@@ -32,15 +32,14 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
         "degraded"
     };
     let correlation = {
-        let live = state.live.lock();
-        let c = &live.correlations;
+        let c = state.core.stats();
         json!({
             "status": "ok",
-            "live_requests": c.tracker.live_count(),
-            "completed_total": c.completed,
-            "evicted_total": c.tracker.evicted,
-            "lines_without_correlation_id": c.tracker.lines_without_id,
-            "unwritten_dropped_total": c.dropped_pending,
+            "live_requests": c.live_requests,
+            "completed_total": c.completed_total,
+            "evicted_total": c.evicted_total,
+            "lines_without_correlation_id": c.lines_without_correlation_id,
+            "unwritten_dropped_total": c.unwritten_dropped_total,
         })
     };
     let hub = state.hub.stats();

@@ -51,8 +51,9 @@ pub struct State {
     pub prices: Arc<ailogs_pipeline::usage::PriceBook>,
     /// The pattern catalog (shipped + custom) the workers match with.
     pub patterns: Arc<crate::patterns::PatternService>,
-    /// Templates, anomalies and alerts of the lines this process handled.
-    pub live: Arc<parking_lot::Mutex<ailogs_pipeline::live::LiveAnalysis>>,
+    /// The published side of this process's core (templates, alerts, correlation): read
+    /// without the lock the workers hold.
+    pub core: ailogs_pipeline::CoreReader,
     /// Lines and alerts of this process, fanned out to stream subscribers.
     pub hub: Arc<crate::stream::Hub>,
     /// Stream subscribers per process and per key.
@@ -65,10 +66,7 @@ pub struct State {
 
 pub type AppState = Arc<State>;
 
-/// The wall clock in Unix nanoseconds, for query windows.
-pub(crate) fn now_ns() -> i64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
-}
+pub(crate) use crate::clock::now_ns;
 
 pub const STREAM_PATH: &str = "/api/v1/ai_logs/stream";
 

@@ -9,12 +9,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ailogs_pipeline::live::LiveAnalysis;
-
-use crate::stream::Payload;
-use ailogs_pipeline::patterns::{Scanner, SharedMatcher};
-use ailogs_pipeline::{DecodeLimits, Decoder, Enriched, LineFormat};
-use crossbeam_channel::{Receiver, Sender};
+use ailogs_pipeline::patterns::SharedMatcher;
+use ailogs_pipeline::{Core, DecodeLimits, Lane, LineFormat};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -22,6 +19,7 @@ use crate::ingest::PushBatch;
 use crate::metrics::Metrics;
 use crate::store::dead_letters::{DeadLetter, DeadLetters};
 use crate::store::memory::MemoryViews;
+use crate::stream::Payload;
 
 /// A batch waiting for a worker, holding its share of the queue's capacity.
 pub struct Queued {
@@ -110,13 +108,17 @@ pub struct Sinks {
     pub metrics: Arc<Metrics>,
     /// Redis hot views and the runtime to drive their client from worker threads.
     pub redis: Option<(crate::store::redis::RedisViews, tokio::runtime::Handle)>,
-    /// The live pattern catalog; each worker scans with its own scratch.
+    /// The live pattern catalog; each worker's lane scans with its own scratch.
     pub patterns: SharedMatcher,
-    /// Templates, anomalies and alerts, shared by the workers (locked once per batch).
-    pub live: Arc<Mutex<LiveAnalysis>>,
+    /// The core's state (templates, anomalies, alerts, correlation), shared by the workers
+    /// and locked once per batch; readers use its `CoreReader` instead.
+    pub core: Arc<Mutex<Core>>,
     /// Stream subscribers' hub: every processed line and new alert.
     pub hub: Arc<crate::stream::Hub>,
 }
+
+/// How often an idle worker lets the core publish to readers.
+const IDLE_TICK: Duration = Duration::from_millis(250);
 
 /// Starts `n` worker threads; they exit when the queue is closed and drained.
 pub fn spawn_workers(
@@ -134,11 +136,17 @@ pub fn spawn_workers(
             std::thread::Builder::new()
                 .name(format!("ailogs-pipeline-{i}"))
                 .spawn(move || {
-                    let mut decoder = Decoder::new(limits);
-                    let mut scanner = sinks.patterns.scanner();
-                    for queued in rx.iter() {
-                        process(&mut decoder, &mut scanner, queued, &sinks);
-                        sinks.metrics.queue_depth_lines.set(queue.depth() as i64);
+                    let mut lane = Lane::new(limits, &sinks.patterns);
+                    loop {
+                        match rx.recv_timeout(IDLE_TICK) {
+                            Ok(queued) => {
+                                process(&mut lane, queued, &sinks);
+                                sinks.metrics.queue_depth_lines.set(queue.depth() as i64);
+                            }
+                            // Idle: let the core publish what readers have not seen yet.
+                            Err(RecvTimeoutError::Timeout) => sinks.core.lock().tick(crate::clock::now_ns()),
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        }
                     }
                 })
                 .expect("spawning a pipeline thread")
@@ -147,16 +155,16 @@ pub fn spawn_workers(
 }
 
 /// Decodes every line of a batch into the views; rejected lines become dead letters.
-pub fn process(decoder: &mut Decoder, scanner: &mut Scanner, queued: Queued, sinks: &Sinks) {
+pub fn process(lane: &mut Lane, queued: Queued, sinks: &Sinks) {
     let mut records = Vec::with_capacity(queued.batch.line_count());
     let mut formats = [0u64; 3];
     for stream in &queued.batch.streams {
         for entry in &stream.entries {
             let raw = entry.raw(&stream.labels);
-            match decoder.decode(&raw) {
-                Ok(rec) => {
-                    formats[rec.format as usize] += 1;
-                    records.push(Enriched::scanned(rec, scanner));
+            match lane.ingest(&raw) {
+                Ok(e) => {
+                    formats[e.record.format as usize] += 1;
+                    records.push(e);
                 }
                 Err(rejected) => {
                     sinks
@@ -191,11 +199,12 @@ pub fn process(decoder: &mut Decoder, scanner: &mut Scanner, queued: Queued, sin
             sinks.metrics.lines_decoded.with_label_values(&[name]).inc_by(n);
         }
     }
-    let alerts = sinks.live.lock().process(&mut records);
+    let out = sinks.core.lock().process(records, crate::clock::now_ns());
     if let Some((redis, handle)) = &sinks.redis {
-        crate::store::redis::write_blocking(redis, handle, &records, &sinks.metrics);
+        crate::store::redis::write_blocking(redis, handle, &out.records, &sinks.metrics);
     }
-    let stored = sinks.views.insert(records, Instant::now());
+    let alerts = out.alerts;
+    let stored = sinks.views.insert(out.records, Instant::now());
     sinks.hub.publish(
         stored
             .into_iter()

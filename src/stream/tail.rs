@@ -13,15 +13,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ailogs_pipeline::DecodeLimits;
 use ailogs_pipeline::anomaly::Alert;
 use ailogs_pipeline::patterns::SharedMatcher;
+use ailogs_pipeline::{DecodeLimits, Lane};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{Hub, Payload};
-use crate::consume::kafka::MessageDecoder;
 use crate::kafka::client_config;
 
 #[derive(Debug, Clone)]
@@ -97,7 +96,7 @@ fn run(
     consumer.assign(&tpl)?;
     reading.store(true, Ordering::Relaxed);
     tracing::info!(alerts = %settings.alerts_topic, raw = %settings.raw_topic, "stream tails kafka");
-    let mut decoder = MessageDecoder::new(settings.limits, patterns);
+    let mut decoder = Lane::new(settings.limits, patterns);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut past = Vec::new();
     while !stop.load(Ordering::Relaxed) {
@@ -141,7 +140,7 @@ fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<i32>> 
     Ok(parts)
 }
 
-fn payload(settings: &TailSettings, m: &BorrowedMessage<'_>, decoder: &mut MessageDecoder) -> Option<Payload> {
+fn payload(settings: &TailSettings, m: &BorrowedMessage<'_>, decoder: &mut Lane) -> Option<Payload> {
     if m.topic() == settings.alerts_topic {
         match serde_json::from_slice::<Alert>(m.payload().unwrap_or_default()) {
             Ok(alert) => Some(Payload::Alert {
@@ -155,6 +154,9 @@ fn payload(settings: &TailSettings, m: &BorrowedMessage<'_>, decoder: &mut Messa
         }
     } else {
         // Undecodable lines are the consumers' to dead-letter; the stream skips them.
-        decoder.decode(m.payload()).ok().map(|r| Payload::Log(Arc::new(r)))
+        decoder
+            .ingest_message(m.payload())
+            .ok()
+            .map(|r| Payload::Log(Arc::new(r)))
     }
 }

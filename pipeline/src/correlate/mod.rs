@@ -13,4 +13,5 @@ pub use analysis::{RequestAnalysis, analyze, analyze_lines, call_graph};
 pub use dependency::{DependencyGraph, DependencyView};
 pub use request::Request;
 pub use tracker::{Completed, Tracker, TrackerConfig};
-pub use views::Correlations;
+pub use views::CorrelationReads;
+pub(crate) use views::Correlations;

@@ -342,7 +342,7 @@ fn synthetic_model_timeouts_name_the_gateway() {
 
 #[test]
 fn requests_complete_once_event_time_passes_their_idle_timeout() {
-    let mut c = super::Correlations::default();
+    let mut c = super::Correlations::new(false);
     let mut req1 = line(0, "api", "start").record(Some("req-1"));
     c.observe(&req1);
     req1.record.ts_ns += 5_000 * MS;

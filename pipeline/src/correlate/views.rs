@@ -1,8 +1,16 @@
 //! Correlation state of one process: the live requests, the analyses of recently completed
 //! ones (bounded), the dependency graph over them, and the completed analyses not yet
 //! written to a durable view.
+//!
+//! The completed analyses and the dependency graph are what API reads need, so they live in
+//! `CorrelationReads`, shared with readers: a read touches one map shard or the graph's own
+//! lock, never the state the workers hold while they process a batch.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use parking_lot::RwLock;
 
 use super::analysis::{RequestAnalysis, analyze};
 use super::dependency::DependencyGraph;
@@ -17,46 +25,68 @@ pub const DEPENDENCY_MINUTES: usize = 24 * 60;
 /// (counted) so that a long database outage cannot grow memory without bound.
 pub const MAX_PENDING: usize = 100_000;
 
-pub struct Correlations {
-    pub tracker: Tracker,
-    pub dependencies: DependencyGraph,
-    recent: HashMap<String, RequestAnalysis>,
+/// The read side of the correlation state, shared with API readers.
+#[derive(Clone)]
+pub struct CorrelationReads {
+    recent: Arc<DashMap<String, Arc<RequestAnalysis>>>,
+    dependencies: Arc<RwLock<DependencyGraph>>,
+}
+
+impl CorrelationReads {
+    /// A recently completed request's analysis.
+    pub fn completed(&self, correlation_id: &str) -> Option<Arc<RequestAnalysis>> {
+        self.recent.get(correlation_id).map(|a| Arc::clone(&a))
+    }
+
+    /// The dependency graph over requests completed since `since_ns`.
+    pub fn dependencies(&self, since_ns: i64, service: Option<&str>) -> super::DependencyView {
+        self.dependencies.read().view(since_ns, service)
+    }
+}
+
+pub(crate) struct Correlations {
+    pub(crate) tracker: Tracker,
+    reads: CorrelationReads,
     recent_order: VecDeque<String>,
     /// Whether completed analyses are kept for a durable write (`take_pending`).
-    pub persist: bool,
+    persist: bool,
     pending: Vec<RequestAnalysis>,
-    pub dropped_pending: u64,
-    pub completed: u64,
+    pub(crate) dropped_pending: u64,
+    pub(crate) completed: u64,
     /// Watermark of the last expiry scan (a scan visits every live request).
     expired_at_ns: i64,
 }
 
-impl Default for Correlations {
-    fn default() -> Self {
+impl Correlations {
+    pub(crate) fn new(persist: bool) -> Self {
         Correlations {
             tracker: Tracker::new(TrackerConfig::default()),
-            dependencies: DependencyGraph::new(DEPENDENCY_MINUTES),
-            recent: HashMap::new(),
+            reads: CorrelationReads {
+                recent: Arc::new(DashMap::new()),
+                dependencies: Arc::new(RwLock::new(DependencyGraph::new(DEPENDENCY_MINUTES))),
+            },
             recent_order: VecDeque::new(),
-            persist: false,
+            persist,
             pending: Vec::new(),
             dropped_pending: 0,
             completed: 0,
             expired_at_ns: i64::MIN,
         }
     }
-}
 
-impl Correlations {
+    pub(crate) fn reads(&self) -> CorrelationReads {
+        self.reads.clone()
+    }
+
     /// Adds one line; completes what the line pushed out of the live set.
-    pub fn observe(&mut self, e: &Enriched) {
+    pub(crate) fn observe(&mut self, e: &Enriched) {
         let done = self.tracker.observe(e);
         self.complete(done);
     }
 
     /// Completes the requests idle before the newest event time seen; at most one scan per
     /// second of event time.
-    pub fn expire(&mut self) {
+    pub(crate) fn expire(&mut self) {
         let now = self.tracker.watermark_ns;
         if now.saturating_sub(self.expired_at_ns) < 1_000_000_000 {
             return;
@@ -67,10 +97,21 @@ impl Correlations {
     }
 
     fn complete(&mut self, done: Vec<Completed>) {
-        for c in done {
-            let a = analyze(&c.request, &self.tracker.services);
+        if done.is_empty() {
+            return;
+        }
+        let analyses: Vec<(RequestAnalysis, i64)> = done
+            .iter()
+            .map(|c| (analyze(&c.request, &self.tracker.services), c.request.first_ns()))
+            .collect();
+        {
+            let mut graph = self.reads.dependencies.write();
+            for (a, start_ns) in &analyses {
+                graph.add(a, *start_ns);
+            }
+        }
+        for (a, _) in analyses {
             self.completed += 1;
-            self.dependencies.add(&a, c.request.first_ns());
             if self.persist {
                 if self.pending.len() >= MAX_PENDING {
                     self.pending.remove(0);
@@ -79,12 +120,12 @@ impl Correlations {
                 self.pending.push(a.clone());
             }
             let id = a.correlation_id.clone();
-            if self.recent.insert(id.clone(), a).is_none() {
+            if self.reads.recent.insert(id.clone(), Arc::new(a)).is_none() {
                 self.recent_order.push_back(id);
             }
             while self.recent_order.len() > MAX_RECENT {
                 if let Some(old) = self.recent_order.pop_front() {
-                    self.recent.remove(&old);
+                    self.reads.recent.remove(&old);
                 }
             }
         }
@@ -92,20 +133,21 @@ impl Correlations {
 
     /// The request's analysis and whether it is complete: live requests are analysed as
     /// they stand.
-    pub fn lookup(&self, correlation_id: &str) -> Option<(RequestAnalysis, bool)> {
+    #[cfg(test)]
+    pub(crate) fn lookup(&self, correlation_id: &str) -> Option<(RequestAnalysis, bool)> {
         if let Some(r) = self.tracker.live(correlation_id) {
             return Some((analyze(r, &self.tracker.services), false));
         }
-        self.recent.get(correlation_id).map(|a| (a.clone(), true))
+        self.reads.completed(correlation_id).map(|a| ((*a).clone(), true))
     }
 
     /// Completed analyses for the durable view, oldest first.
-    pub fn take_pending(&mut self) -> Vec<RequestAnalysis> {
+    pub(crate) fn take_pending(&mut self) -> Vec<RequestAnalysis> {
         std::mem::take(&mut self.pending)
     }
 
     /// Puts back analyses whose write failed, ahead of newer ones.
-    pub fn restore_pending(&mut self, mut failed: Vec<RequestAnalysis>) {
+    pub(crate) fn restore_pending(&mut self, mut failed: Vec<RequestAnalysis>) {
         failed.append(&mut self.pending);
         self.pending = failed;
     }

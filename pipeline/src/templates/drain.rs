@@ -164,6 +164,12 @@ impl Miner {
             .collect()
     }
 
+    /// The cluster a message would join today, without changing anything.
+    pub fn find(&self, content: &str) -> Option<ClusterId> {
+        let tokens = self.tokens(content);
+        self.best_match(self.leaf(&tokens), &tokens)
+    }
+
     pub fn add(&mut self, content: &str) -> Placement {
         let tokens = self.tokens(content);
         self.add_tokens(tokens)

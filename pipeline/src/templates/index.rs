@@ -90,6 +90,27 @@ impl TemplateIndex {
         }
     }
 
+    /// The template a message fits today, without mining it (not `new`).
+    pub fn lookup(&self, service: &str, message: &str) -> Option<TemplateTag> {
+        let s = self.services.get(service).or_else(|| self.services.get("*"))?;
+        let cluster = s.miner.find(message)?;
+        s.stable.get(&cluster).map(|&id| TemplateTag { id, new: false })
+    }
+
+    /// Templates held, over every service.
+    pub fn len(&self) -> usize {
+        self.services.values().map(|s| s.clusters.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a stable id is still held by some service's miner.
+    pub fn contains(&self, id: u64) -> bool {
+        self.services.values().any(|s| s.clusters.contains_key(&id))
+    }
+
     /// The current template text of a stable id in a service.
     pub fn template(&self, service: &str, id: u64) -> Option<String> {
         let s = self.services.get(service).or_else(|| self.services.get("*"))?;

@@ -1,0 +1,224 @@
+//! `Core`: the one entry point every driver calls. Sans-IO in the manner of quinn-proto's
+//! `Connection`: inputs and outputs are plain values, state is private, time is passed in.
+//!
+//! What happens to a line:
+//!
+//! 1. **Lane** (per thread, no shared state): `Lane::ingest` decodes the raw entry (JSON,
+//!    logfmt or plain), normalizes its fields and matches it against the pattern catalog.
+//!    A line that cannot be decoded is a `Rejection` for the dead-letter path.
+//! 2. **prepare** (stateful): tags each record with its template, and when the core feeds
+//!    durable views computes the batch's deltas: usage (tokens, cost, operations,
+//!    conversations), insights (pattern hits per minute, templates seen) and the requests
+//!    completed since the last commit.
+//! 3. The driver makes the deltas durable (one Postgres transaction with the offsets), then:
+//!    **commit** feeds the records to the anomaly detector and the correlation tracker and
+//!    returns the alerts to publish and the records for the views and the stream; or
+//!    **abort** (a fenced batch) puts the completed requests back for the next commit. A
+//!    batch is observed once: a re-read batch never counts twice in the baselines.
+//!
+//! `enrich` is the read-only path for lines that are not to be counted (the Loki fallback,
+//! replays): decoded and matched like any line, tagged with the template they fit today
+//! without teaching the miner anything.
+//!
+//! Readers (the API) never take the lock the workers hold: `Core::reader` hands out the
+//! published side (`CoreReader`), refreshed on commit.
+
+mod lane;
+mod live;
+mod reader;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+pub use lane::Lane;
+pub use reader::{CoreReader, CoreStats};
+
+use crate::anomaly::Alert;
+use crate::enrich::Enriched;
+use crate::insight_delta::InsightBatch;
+use crate::usage::{PriceBook, SourcePos, UsageBatch};
+use live::LiveAnalysis;
+
+/// The core's tunables, with the defaults documented in the config reference.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Prepare deltas for durable views (usage, insights, completed requests): a Kafka
+    /// consumer writing Postgres. Embedded mode keeps everything in its memory views.
+    pub durable: bool,
+    /// Services with their own template miner; lines of further services share one.
+    pub max_template_services: usize,
+    /// Alerts kept for /analyze and resuming stream subscribers.
+    pub max_alerts: usize,
+    /// Repeats of an alert within this window fold into it.
+    pub alert_fold_window_ns: i64,
+    /// The alerts readers see are republished at most this often (and on `tick`).
+    pub publish_interval_ns: i64,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            durable: false,
+            max_template_services: 1000,
+            max_alerts: 10_000,
+            alert_fold_window_ns: 5 * 60 * 1_000_000_000,
+            publish_interval_ns: 200_000_000,
+        }
+    }
+}
+
+/// A batch between `prepare` and `commit`/`abort`.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// The records, tagged with their templates.
+    pub records: Vec<Enriched>,
+    /// Usage deltas (durable cores only).
+    pub usage: UsageBatch,
+    /// Pattern hits, templates and completed requests (durable cores only).
+    pub insights: InsightBatch,
+}
+
+/// What a committed batch produced.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    /// For the views and the live stream, in batch order.
+    pub records: Vec<Enriched>,
+    /// Alerts to publish: new ones, and folded ones that keep firing.
+    pub alerts: Vec<Alert>,
+}
+
+pub struct Core {
+    config: CoreConfig,
+    prices: PriceBook,
+    live: LiveAnalysis,
+    reader: CoreReader,
+    /// The alert book changed since it was last published to readers.
+    alerts_dirty: bool,
+    published_ns: i64,
+}
+
+impl Core {
+    pub fn new(config: CoreConfig, prices: PriceBook) -> Self {
+        let live = LiveAnalysis::new(&config);
+        let reader = CoreReader::new(live.correlations.reads());
+        Core {
+            config,
+            prices,
+            live,
+            reader,
+            alerts_dirty: false,
+            published_ns: i64::MIN,
+        }
+    }
+
+    /// The published side, for readers on other threads.
+    pub fn reader(&self) -> CoreReader {
+        self.reader.clone()
+    }
+
+    /// Tags the records with their templates and computes the batch's durable deltas.
+    /// `sources[i]` is where `records[i]` came from (its `ai_operations` key); a durable
+    /// core needs one per record.
+    pub fn prepare(&mut self, mut records: Vec<Enriched>, sources: Vec<SourcePos>) -> Prepared {
+        self.live.tag(&mut records);
+        self.name_templates(&records);
+        let mut prepared = Prepared::default();
+        if self.config.durable {
+            for (r, source) in records.iter().zip(sources) {
+                prepared.usage.add(r, &self.prices, source);
+                prepared.insights.add(r);
+            }
+            let names = self.reader.template_names();
+            prepared
+                .insights
+                .name_templates(|_, id| names.get(&id).map(|t| t.to_string()));
+            // Requests completed by earlier batches: durable with this commit.
+            prepared.insights.correlations = self.live.correlations.take_pending();
+        }
+        prepared.records = records;
+        prepared
+    }
+
+    /// The batch is durable: feed it to the detector and the tracker, once.
+    pub fn commit(&mut self, prepared: Prepared, now_ns: i64) -> Outputs {
+        let (alerts, changed) = self.live.observe(&prepared.records);
+        self.alerts_dirty |= changed;
+        self.publish(now_ns, false);
+        Outputs {
+            records: prepared.records,
+            alerts,
+        }
+    }
+
+    /// The batch was fenced (another consumer owns its partitions now): nothing of it
+    /// counts; the completed requests it carried wait for the next commit.
+    pub fn abort(&mut self, prepared: Prepared) {
+        self.live.correlations.restore_pending(prepared.insights.correlations);
+    }
+
+    /// Prepare and commit in one step, for drivers whose views are not durable.
+    pub fn process(&mut self, records: Vec<Enriched>, now_ns: i64) -> Outputs {
+        let prepared = self.prepare(records, Vec::new());
+        self.commit(prepared, now_ns)
+    }
+
+    /// Publishes what readers see if it is due; drivers call it when idle.
+    pub fn tick(&mut self, now_ns: i64) {
+        self.publish(now_ns, false);
+    }
+
+    /// Read-only enrichment for lines that are not counted: the template each fits today
+    /// (if any), no mining, no alerts, no usage.
+    pub fn enrich(&self, lane: &mut Lane, raws: &[crate::RawEntry<'_>]) -> Vec<Result<Enriched, crate::Rejection>> {
+        raws.iter()
+            .map(|raw| {
+                let mut e = lane.ingest(raw)?;
+                e.template = self.live.templates.lookup(&e.record.service, &e.record.message);
+                Ok(e)
+            })
+            .collect()
+    }
+
+    fn name_templates(&mut self, records: &[Enriched]) {
+        let touched: HashSet<(u64, &str)> = records
+            .iter()
+            .filter_map(|r| r.template.map(|t| (t.id, r.record.service.as_str())))
+            .collect();
+        let names = self.reader.template_names();
+        for (id, service) in touched {
+            if let Some(text) = self.live.templates.template(service, id) {
+                names.insert(id, Arc::from(text));
+            }
+        }
+        // Evicted templates leave the published names once they outnumber the live ones.
+        if names.len() > 2 * self.live.templates.len() + 1024 {
+            names.retain(|id, _| self.live.templates.contains(*id));
+        }
+    }
+
+    fn publish(&mut self, now_ns: i64, force: bool) {
+        let c = &self.live.correlations;
+        self.reader.publish_stats(CoreStats {
+            live_requests: c.tracker.live_count() as u64,
+            completed_total: c.completed,
+            evicted_total: c.tracker.evicted,
+            lines_without_correlation_id: c.tracker.lines_without_id,
+            unwritten_dropped_total: c.dropped_pending,
+            templates: self.live.templates.len() as u64,
+        });
+        let due = now_ns.saturating_sub(self.published_ns) >= self.config.publish_interval_ns;
+        if self.alerts_dirty && (due || force) {
+            self.reader.publish_alerts(self.live.alerts.since(i64::MIN));
+            self.alerts_dirty = false;
+            self.published_ns = now_ns;
+        }
+    }
+
+    /// Publishes everything now (tests, shutdown).
+    pub fn flush(&mut self) {
+        self.publish(i64::MAX, true);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,262 @@
+//! One batch through the core into Postgres, exactly once: offsets checked, lines decoded
+//! (undecodable ones dead-lettered), deltas and offsets committed in one transaction fenced
+//! on the stored offsets, then the batch observed (alerts) and written to the hot views.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ailogs_pipeline::usage::SourcePos;
+use ailogs_pipeline::{Lane, Prepared};
+use parking_lot::Mutex;
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaResult;
+use tokio::runtime::Handle;
+
+use super::offsets::{GAP_ERROR_AFTER, Pending, contiguous, fetch_start, gap_rewind, owned_only};
+use super::outputs::Outputs;
+use super::rebalance::{Assigned, Context};
+use super::{ConsumerSettings, RecordSink};
+use crate::backoff::Backoff;
+use crate::kafka::MAX_BATCH_MESSAGES;
+use crate::metrics::Metrics;
+use crate::store::postgres::{CommitError, PartitionCommit, Postgres};
+
+pub(super) struct Job<'a> {
+    pub(super) settings: &'a ConsumerSettings,
+    pub(super) pg: &'a Postgres,
+    pub(super) handle: &'a Handle,
+    pub(super) outputs: Outputs<'a>,
+    pub(super) metrics: &'a Metrics,
+    pub(super) views: &'a RecordSink,
+    pub(super) generation: &'a AtomicU64,
+    /// (partition, offset) where a gap was last refused, and how many times in a row.
+    pub(super) gaps: Mutex<HashMap<i32, (i64, u32)>>,
+}
+
+impl Job<'_> {
+    /// Decodes a batch, dead-letters what cannot be decoded, and commits deltas and offsets.
+    pub(super) fn write(
+        &self,
+        consumer: &BaseConsumer<Context>,
+        assigned: &Assigned,
+        lane: &mut Lane,
+        batch: Vec<Pending>,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<()> {
+        let topic = &self.settings.topic;
+        let owned = assigned.lock().clone();
+        let batch = owned_only(batch, &owned);
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let low_watermark = |p: i32| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(5))
+                .ok()
+                .map(|(low, _)| low)
+        };
+        let batch = match contiguous(batch, &owned, low_watermark) {
+            Ok(batch) => {
+                let mut gaps = self.gaps.lock();
+                for m in &batch {
+                    gaps.remove(&m.partition);
+                }
+                drop(gaps);
+                batch
+            }
+            Err((partition, expected, got)) => {
+                self.refuse_gap(partition, expected, got);
+                self.reseek(consumer, assigned)?;
+                return Ok(());
+            }
+        };
+        let mut records = Vec::with_capacity(batch.len());
+        let mut sources = Vec::with_capacity(batch.len());
+        let mut dead = Vec::new();
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        for m in &batch {
+            next.insert(m.partition, m.offset + 1);
+            match lane.ingest_message(m.payload.as_deref()) {
+                Ok(e) => {
+                    records.push(e);
+                    sources.push(SourcePos {
+                        topic: topic.clone(),
+                        partition: m.partition,
+                        offset: m.offset,
+                    });
+                }
+                Err(rejection) => dead.push((m, rejection)),
+            }
+        }
+        self.outputs.dead_letter(&dead)?;
+        // Templates are mined before the commit so that `log_templates` is written with it.
+        let prepared = self.views.core.lock().prepare(records, sources);
+        let commits: Vec<PartitionCommit> = next
+            .iter()
+            .map(|(&p, &n)| PartitionCommit {
+                topic: topic.clone(),
+                partition: p,
+                expected: owned.get(&p).copied().flatten(),
+                next: n,
+            })
+            .collect();
+        let started = Instant::now();
+        let Some(prepared) = self.commit(consumer, assigned, &commits, prepared, stop)? else {
+            return Ok(());
+        };
+        {
+            let mut owned_now = assigned.lock();
+            for (p, n) in &next {
+                if let Some(from) = owned_now.get_mut(p) {
+                    *from = Some(*n);
+                }
+            }
+        }
+        self.metrics.consumer_commits.with_label_values(&["ok"]).inc();
+        self.metrics.consumer_lines.inc_by(batch.len() as u64);
+        self.metrics
+            .consumer_commit_latency
+            .observe(started.elapsed().as_secs_f64());
+        // After the commit: a batch that is re-read must not count twice in the baselines.
+        let out = self.views.core.lock().commit(prepared, crate::clock::now_ns());
+        self.outputs.publish_alerts(&out.alerts);
+        if let Some(redis) = &self.views.redis {
+            crate::store::redis::write_blocking(redis, self.handle, &out.records, self.metrics);
+        }
+        if let Some(views) = &self.views.memory {
+            views.insert(out.records, Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Commits the batch's deltas and offsets, retrying (consumption paused) while Postgres
+    /// is down. None: fenced, the batch was aborted and the partitions re-sought.
+    fn commit(
+        &self,
+        consumer: &BaseConsumer<Context>,
+        assigned: &Assigned,
+        commits: &[PartitionCommit],
+        prepared: Prepared,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<Option<Prepared>> {
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        let mut paused = false;
+        let resume = |paused: bool| {
+            if paused && let Ok(tpl) = consumer.assignment() {
+                let _ = consumer.resume(&tpl);
+            }
+        };
+        loop {
+            let result = self.handle.block_on(self.pg.commit_batch(
+                &self.settings.group_id,
+                commits,
+                &prepared.usage,
+                &prepared.insights,
+            ));
+            match result {
+                Ok(()) => {
+                    if paused {
+                        tracing::info!("postgres is back; resuming");
+                    }
+                    resume(paused);
+                    return Ok(Some(prepared));
+                }
+                Err(CommitError::Fenced { topic, partition }) => {
+                    // Someone else owns this partition's progress now: drop the batch; the
+                    // next rebalance (or this re-read) decides where to go on.
+                    tracing::warn!(%topic, partition, "commit fenced; dropping the batch and re-reading offsets");
+                    self.metrics.consumer_commits.with_label_values(&["fenced"]).inc();
+                    resume(paused);
+                    self.views.core.lock().abort(prepared);
+                    self.reseek(consumer, assigned)?;
+                    return Ok(None);
+                }
+                Err(CommitError::Db(e)) => {
+                    self.metrics.consumer_commits.with_label_values(&["retry"]).inc();
+                    if !paused {
+                        tracing::warn!(error = %e, "postgres unavailable; pausing consumption until it is back");
+                        if let Ok(tpl) = consumer.assignment() {
+                            let _ = consumer.pause(&tpl);
+                        }
+                        paused = true;
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        anyhow::bail!("stopping with an uncommitted batch; it will be re-read: {e}");
+                    }
+                    // No polling while waiting: a poll would hand over messages already fetched,
+                    // and dropping them would lose them (the fetch position is past them).
+                    // librdkafka heartbeats on its own thread, so the group keeps us.
+                    let until = Instant::now() + backoff.next_delay();
+                    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A message is missing between the stored offset and this batch: committing would
+    /// skip it. Counts the attempt so each re-read reaches further back.
+    fn refuse_gap(&self, partition: i32, expected: i64, got: i64) {
+        let mut gaps = self.gaps.lock();
+        let seen = gaps.entry(partition).or_insert((expected, 0));
+        *seen = if seen.0 == expected {
+            (expected, seen.1 + 1)
+        } else {
+            (expected, 1)
+        };
+        let attempt = seen.1;
+        drop(gaps);
+        if attempt >= GAP_ERROR_AFTER {
+            tracing::error!(
+                partition,
+                expected,
+                got,
+                attempt,
+                "the broker does not serve offsets it still holds, even fetched from the log start; not committing past them"
+            );
+        } else {
+            tracing::warn!(
+                partition,
+                expected,
+                got,
+                attempt,
+                "gap in a batch; fetching the partition again from before the stored offset"
+            );
+        }
+        self.metrics.consumer_commits.with_label_values(&["gap"]).inc();
+    }
+
+    /// Starts every owned partition again from its stored offset (after a fenced commit or
+    /// a gap): fetched from before it (`fetch_start`, further back by `gap_rewind` after a
+    /// refused gap); `write` filters out what comes before the stored offset.
+    fn reseek(&self, consumer: &BaseConsumer<Context>, assigned: &Assigned) -> KafkaResult<()> {
+        let stored = self
+            .handle
+            .block_on(self.pg.stored_offsets(&self.settings.group_id, &self.settings.topic))
+            .unwrap_or_default();
+        let gaps = self.gaps.lock().clone();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let mut owned = assigned.lock();
+        let mut tpl = TopicPartitionList::new();
+        for (p, from) in owned.iter_mut() {
+            *from = stored.get(p).copied();
+            let rewind = gaps
+                .get(p)
+                .map_or(Some(MAX_BATCH_MESSAGES), |&(_, attempt)| gap_rewind(attempt));
+            tpl.add_partition_offset(&self.settings.topic, *p, fetch_start(*from, rewind))?;
+        }
+        drop(owned);
+        // Seek, not assign: calling assign() outside the rebalance callback on a subscribed
+        // consumer can abort librdkafka 2.12 (rd_kafka_assignment_partition_stopped assertion).
+        let sought = consumer.seek_partitions(tpl, Duration::from_secs(10))?;
+        for e in sought.elements() {
+            if let Err(err) = e.error() {
+                tracing::warn!(partition = e.partition(), error = %err, "seek failed; the next rebalance assigns from Postgres");
+            }
+        }
+        Ok(())
+    }
+}
