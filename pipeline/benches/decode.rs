@@ -3,6 +3,7 @@
 
 use std::hint::black_box;
 
+use ailogs_pipeline::partition_key::KeyExtractor;
 use ailogs_pipeline::synth::{Incident, SynthLine, Traffic};
 use ailogs_pipeline::{DecodeLimits, Decoder, LineFormat, RawEntry, labels_from};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -67,6 +68,40 @@ fn bench_decode(c: &mut Criterion) {
             });
         });
     }
+    group.finish();
+
+    // Ingest's partition key: the full decode it used to run, and the key extractor, side by
+    // side on the same mixed lines.
+    let mut group = c.benchmark_group("partition_key");
+    group.throughput(Throughput::Elements(lines.len() as u64));
+    group.bench_function("full_decode", |b| {
+        let mut d = Decoder::new(DecodeLimits::default());
+        b.iter(|| {
+            for l in &lines {
+                let raw = RawEntry {
+                    ts_ns: l.ts_ns,
+                    line: &l.line,
+                    labels: &labels,
+                    metadata: &[],
+                };
+                black_box(d.decode(&raw).ok().and_then(|r| r.correlation_id));
+            }
+        });
+    });
+    group.bench_function("key_extractor", |b| {
+        let mut k = KeyExtractor::new(DecodeLimits::default());
+        b.iter(|| {
+            for l in &lines {
+                let raw = RawEntry {
+                    ts_ns: l.ts_ns,
+                    line: &l.line,
+                    labels: &labels,
+                    metadata: &[],
+                };
+                black_box(k.correlation_id(&raw));
+            }
+        });
+    });
     group.finish();
 }
 

@@ -20,6 +20,7 @@ pub mod envelope;
 pub mod insight_delta;
 pub mod logfmt;
 pub mod normalize;
+pub mod partition_key;
 pub mod patterns;
 pub mod query;
 pub mod record;

@@ -143,3 +143,71 @@ proptest! {
         }
     }
 }
+
+/// A JSON member under a key that may be an alias of the correlation id, in any spelling.
+fn member() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        Just("correlation_id"),
+        Just("correlationId"),
+        Just("X-Correlation-ID"),
+        Just("trace_id"),
+        Just("request_id"),
+        Just("message"),
+        Just("level"),
+        Just("service"),
+        Just("other"),
+    ];
+    let value = prop_oneof![
+        "[a-z0-9 -]{0,8}".prop_map(|s| serde_json::to_string(&s).unwrap_or_default()),
+        any::<i64>().prop_map(|i| i.to_string()),
+        any::<u64>().prop_map(|u| u.to_string()),
+        Just("1.5".to_owned()),
+        Just("true".to_owned()),
+        Just("null".to_owned()),
+        Just("[1,\"a\"]".to_owned()),
+        Just("{}".to_owned()),
+        Just("{\"id\":\"nested\"}".to_owned()),
+        "[a-z]{1,4}".prop_map(|s| format!("{{\"trace\":{{\"id\":\"{s}\"}}}}")),
+    ];
+    (key, value).prop_map(|(k, v)| format!("{k:?}:{v}"))
+}
+
+proptest! {
+    #[test]
+    fn partition_key_agrees_with_the_decoder(
+        members in proptest::collection::vec(member(), 0..8),
+        nested_trace in proptest::option::of("[a-z]{1,4}"),
+        meta in proptest::option::of("[a-z ]{0,4}"),
+        label in proptest::option::of("[a-z ]{0,4}"),
+        plain in any::<bool>(),
+    ) {
+        let mut members = members;
+        if let Some(t) = nested_trace {
+            members.push(format!("\"trace\":{{\"id\":\"{t}\"}}"));
+        }
+        let line = if plain {
+            format!("level=info correlation_id={} msg=x", members.len())
+        } else {
+            format!("{{{}}}", members.join(","))
+        };
+        let labels = match &label {
+            Some(l) => labels_from([("app", "p"), ("trace_id", l.as_str())]),
+            None => labels_from([("app", "p")]),
+        };
+        let meta: Vec<(String, String)> = meta.iter().map(|m| ("request_id".to_owned(), m.clone())).collect();
+        let raw = RawEntry { ts_ns: 1, line: &line, labels: &labels, metadata: &meta };
+        let full = Decoder::new(DecodeLimits::default()).decode(&raw).ok().and_then(|r| r.correlation_id);
+        let fast = ailogs_pipeline::partition_key::KeyExtractor::new(DecodeLimits::default()).correlation_id(&raw);
+        prop_assert_eq!(fast, full, "line {}", line);
+    }
+
+    #[test]
+    fn partition_key_agrees_on_any_text(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let line = String::from_utf8_lossy(&bytes);
+        let labels = labels_from([("app", "p")]);
+        let raw = RawEntry { ts_ns: 1, line: &line, labels: &labels, metadata: &[] };
+        let full = Decoder::new(DecodeLimits::default()).decode(&raw).ok().and_then(|r| r.correlation_id);
+        let fast = ailogs_pipeline::partition_key::KeyExtractor::new(DecodeLimits::default()).correlation_id(&raw);
+        prop_assert_eq!(fast, full);
+    }
+}

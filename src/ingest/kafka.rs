@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ailogs_pipeline::{DecodeLimits, Decoder};
+use ailogs_pipeline::DecodeLimits;
+use ailogs_pipeline::partition_key::KeyExtractor;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
@@ -229,18 +230,14 @@ impl KafkaIngest {
 }
 
 fn prepare(batch: &PushBatch, limits: DecodeLimits) -> Vec<SpooledMessage> {
-    let mut decoder = Decoder::new(limits);
+    let mut keys = KeyExtractor::new(limits);
     let mut out = Vec::with_capacity(batch.line_count());
     for stream in &batch.streams {
         let labels_key = labels_hash(&stream.labels);
         for entry in &stream.entries {
             let raw = entry.raw(&stream.labels);
             // Undecodable lines still go to Kafka; the consumer dead-letters them with the reason.
-            let key = decoder
-                .decode(&raw)
-                .ok()
-                .and_then(|r| r.correlation_id)
-                .unwrap_or_else(|| labels_key.clone());
+            let key = keys.correlation_id(&raw).unwrap_or_else(|| labels_key.clone());
             let message = RawMessage {
                 ts_ns: entry.ts_ns,
                 labels: (*stream.labels).clone(),
