@@ -48,14 +48,14 @@ impl KeyExtractor {
             .deserialize(&mut de)
             .and_then(|found| de.end().map(|()| found));
             if let Ok(found) = scanned {
-                return found.or_else(|| self.from_entry(raw));
+                return found.or_else(|| self.metadata_or_labels(raw));
             }
         }
         self.decoder.decode(raw).ok().and_then(|r| r.correlation_id)
     }
 
     /// Metadata first (ranked +100 in the decoder), then labels (+200).
-    fn from_entry(&mut self, raw: &RawEntry<'_>) -> Option<String> {
+    fn metadata_or_labels(&mut self, raw: &RawEntry<'_>) -> Option<String> {
         let metadata = raw.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let labels = raw.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         best(metadata, &mut self.scratch).or_else(|| best(labels, &mut self.scratch))
