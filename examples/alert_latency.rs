@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         c.create_topic(ailogs::kafka::RAW_TOPIC, 12, 1)?;
         c.create_topic(ailogs::kafka::DLQ_TOPIC, 1, 1)?;
         c.create_topic(ailogs::kafka::ALERTS_TOPIC, 1, 1)?;
+        c.create_topic(ailogs::kafka::LINES_TOPIC, 3, 1)?;
         config.kafka_brokers = Some(c.bootstrap_servers());
         if let Some(ms) = batch_wait_ms {
             config.kafka.batch_max_wait_ms = ms;

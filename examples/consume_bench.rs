@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
     let cluster = MockCluster::new(1)?;
     cluster.create_topic(RAW_TOPIC, 12, 1)?;
     cluster.create_topic(ailogs::kafka::DLQ_TOPIC, 1, 1)?;
+    cluster.create_topic(ailogs::kafka::LINES_TOPIC, 3, 1)?;
     let brokers = cluster.bootstrap_servers();
     let producer: ThreadedProducer<DefaultProducerContext> = ailogs::kafka::client_config(&brokers).create()?;
     let mut traffic = Traffic::new(3);

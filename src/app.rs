@@ -145,14 +145,12 @@ impl Application {
             let settings = TailSettings {
                 brokers: brokers.clone(),
                 alerts_topic: config.kafka.alerts_topic.clone(),
-                raw_topic: config.kafka.raw_topic.clone(),
-                limits,
+                lines_topic: config.kafka.lines_topic.clone(),
                 retain_alerts: config.stream.retain_alerts,
             };
             crate::stream::tail::spawn(
                 settings,
                 Arc::clone(&hub),
-                patterns.matcher(),
                 Arc::clone(&tail_stop),
                 Arc::clone(&tail_reading),
             )

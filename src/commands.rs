@@ -68,6 +68,7 @@ pub fn consumer_settings(config: &Config) -> anyhow::Result<ConsumerSettings> {
         topic: config.kafka.raw_topic.clone(),
         dlq_topic: config.kafka.dlq_topic.clone(),
         alerts_topic: config.kafka.alerts_topic.clone(),
+        lines_topic: config.kafka.lines_topic.clone(),
         session_timeout_ms: config.kafka.session_timeout_ms,
         batch_max_lines: config.kafka.batch_max_lines.max(1),
         batch_max_wait: Duration::from_millis(config.kafka.batch_max_wait_ms),

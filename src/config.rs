@@ -131,6 +131,8 @@ pub struct KafkaConfig {
     pub dlq_topic: String,
     /// Alerts for the stream on every API replica (one partition: one order of alerts).
     pub alerts_topic: String,
+    /// Enriched lines consumers publish for every API replica's live stream.
+    pub lines_topic: String,
     pub group_id: String,
     /// A consumer that stops heartbeating for this long loses its partitions.
     pub session_timeout_ms: u32,
@@ -151,6 +153,7 @@ impl Default for KafkaConfig {
             raw_topic: crate::kafka::RAW_TOPIC.into(),
             dlq_topic: crate::kafka::DLQ_TOPIC.into(),
             alerts_topic: crate::kafka::ALERTS_TOPIC.into(),
+            lines_topic: crate::kafka::LINES_TOPIC.into(),
             group_id: crate::kafka::GROUP_ID.into(),
             session_timeout_ms: 10_000,
             spool_dir: "ailogs-spool".into(),

@@ -13,6 +13,7 @@ use serde::Deserialize;
 pub const RAW_TOPIC: &str = "ai-logs.raw";
 pub const DLQ_TOPIC: &str = "ai-logs.dlq";
 pub const ALERTS_TOPIC: &str = "ai-logs.alerts";
+pub const LINES_TOPIC: &str = "ai-logs.lines";
 pub const GROUP_ID: &str = "ailogs-pipeline";
 
 /// Most lines the ingest producer puts in one record batch (librdkafka `batch.num.messages`;
@@ -107,7 +108,7 @@ mod tests {
     fn topics_file_defines_the_three_topics() {
         let specs = topic_specs();
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, [RAW_TOPIC, DLQ_TOPIC, ALERTS_TOPIC]);
+        assert_eq!(names, [RAW_TOPIC, DLQ_TOPIC, ALERTS_TOPIC, LINES_TOPIC]);
         let raw = &specs[0];
         assert!(raw.partitions >= 4 && raw.replication_factor == 3);
         assert!(topic_config(raw, 3).contains(&("min.insync.replicas", "2")));

@@ -30,6 +30,7 @@ pub struct Metrics {
     pub stream_closed: IntCounterVec,
     pub auth_refused: IntCounter,
     pub alerts_published: IntCounter,
+    pub stream_lines_unpublished: IntCounter,
 }
 
 impl Metrics {
@@ -160,10 +161,15 @@ impl Metrics {
             "ailogs_alerts_published_total",
             "Alerts this consumer produced to ai-logs.alerts.",
         );
+        let stream_lines_unpublished = plain_counter(
+            "ailogs_stream_lines_unpublished_total",
+            "Committed lines this consumer could not queue for the stream's lines topic.",
+        );
         Metrics {
             registry,
             auth_refused,
             alerts_published,
+            stream_lines_unpublished,
             redis_write_failures,
             stream_delivery,
             stream_subscribers,

@@ -45,11 +45,11 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     let hub = state.hub.stats();
     let stream = match &state.stream_tail {
         Some(reading) if reading.load(std::sync::atomic::Ordering::Relaxed) => json!({
-            "status": "ok", "source": format!("kafka: {} and {}", state.config.kafka.alerts_topic, state.config.kafka.raw_topic), "hub": hub,
+            "status": "ok", "source": format!("kafka: {} and {}", state.config.kafka.alerts_topic, state.config.kafka.lines_topic), "hub": hub,
         }),
         Some(_) => json!({
             "status": "degraded", "source": "kafka", "hub": hub,
-            "message": "not reading the alerts and raw topics yet (do they exist? `ailogs kafka create-topics`)",
+            "message": "not reading the alerts and lines topics yet (do they exist? `ailogs kafka create-topics`)",
         }),
         None => json!({ "status": "ok", "source": "this process's pipeline", "hub": hub }),
     };

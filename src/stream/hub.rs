@@ -19,7 +19,10 @@ use crate::config::StreamConfig;
 
 #[derive(Debug)]
 pub enum Payload {
+    /// A line this process's pipeline enriched (embedded mode).
     Log(Arc<Enriched>),
+    /// A line a consumer enriched and published (`kafka.lines_topic`), read by the tail.
+    Line(Arc<ailogs_pipeline::stream::StreamLine>),
     Alert {
         alert: Alert,
         /// Its offset in `ai-logs.alerts` when it came from Kafka: the same on every
@@ -53,7 +56,7 @@ impl Event {
     pub fn offset(&self) -> Option<i64> {
         match &self.payload {
             Payload::Alert { offset, .. } => *offset,
-            Payload::Log(_) => None,
+            Payload::Log(_) | Payload::Line(_) => None,
         }
     }
 }

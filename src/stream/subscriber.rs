@@ -37,6 +37,7 @@ pub struct Taken {
 pub fn wants(filter: &Filter, payload: &Payload) -> bool {
     match payload {
         Payload::Log(r) => filter.wants_log(r),
+        Payload::Line(l) => filter.wants_line(l.level, &l.service),
         Payload::Alert { alert, .. } => filter.wants_alert(alert),
     }
 }

@@ -1,7 +1,8 @@
 //! With Kafka, every API replica feeds its hub from the topics instead of from a consumer
 //! in its own process: alerts from `ai-logs.alerts` (one partition, so one order of alerts
-//! on every replica, each carrying its offset) and live lines from `ai-logs.raw`. No
-//! consumer group: each replica reads every partition, and commits nothing.
+//! on every replica, each carrying its offset) and live lines from `ai-logs.lines`, which the
+//! consumers publish already enriched (a replica decodes and matches nothing). No consumer
+//! group: each replica reads every partition, and commits nothing.
 //!
 //! At start the alerts partition is read from `retain_alerts` before its end, so a client
 //! can resume by offset right after a replica (re)starts; those alerts are retained, not
@@ -14,8 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ailogs_pipeline::anomaly::Alert;
-use ailogs_pipeline::patterns::SharedMatcher;
-use ailogs_pipeline::{DecodeLimits, Lane};
+use ailogs_pipeline::stream::StreamLine;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
@@ -27,8 +27,7 @@ use crate::kafka::client_config;
 pub struct TailSettings {
     pub brokers: String,
     pub alerts_topic: String,
-    pub raw_topic: String,
-    pub limits: DecodeLimits,
+    pub lines_topic: String,
     /// Alerts read back at start.
     pub retain_alerts: usize,
 }
@@ -39,19 +38,13 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs the tail on its own thread until `stop` is set.
 /// `reading` is true while the tail is assigned and polling (for /health).
-pub fn spawn(
-    settings: TailSettings,
-    hub: Arc<Hub>,
-    patterns: SharedMatcher,
-    stop: Arc<AtomicBool>,
-    reading: Arc<AtomicBool>,
-) -> JoinHandle<()> {
+pub fn spawn(settings: TailSettings, hub: Arc<Hub>, stop: Arc<AtomicBool>, reading: Arc<AtomicBool>) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("ailogs-stream-tail".into())
         .spawn(move || {
             let mut delay = Duration::from_millis(500);
             while !stop.load(Ordering::Relaxed) {
-                let result = run(&settings, &hub, &patterns, &stop, &reading);
+                let result = run(&settings, &hub, &stop, &reading);
                 reading.store(false, Ordering::Relaxed);
                 match result {
                     Ok(()) => return,
@@ -66,13 +59,7 @@ pub fn spawn(
         .expect("spawning the stream tail thread")
 }
 
-fn run(
-    settings: &TailSettings,
-    hub: &Hub,
-    patterns: &SharedMatcher,
-    stop: &AtomicBool,
-    reading: &AtomicBool,
-) -> anyhow::Result<()> {
+fn run(settings: &TailSettings, hub: &Hub, stop: &AtomicBool, reading: &AtomicBool) -> anyhow::Result<()> {
     let consumer: BaseConsumer = client_config(&settings.brokers)
         // Required by the client; with `assign` (no `subscribe`) no group is joined.
         .set("group.id", "ailogs-stream-tail")
@@ -90,13 +77,12 @@ fn run(
         tpl.add_partition_offset(&settings.alerts_topic, p, Offset::Offset(from))?;
         history.insert(p, high);
     }
-    for p in partitions(&consumer, &settings.raw_topic)? {
-        tpl.add_partition_offset(&settings.raw_topic, p, Offset::End)?;
+    for p in partitions(&consumer, &settings.lines_topic)? {
+        tpl.add_partition_offset(&settings.lines_topic, p, Offset::End)?;
     }
     consumer.assign(&tpl)?;
     reading.store(true, Ordering::Relaxed);
-    tracing::info!(alerts = %settings.alerts_topic, raw = %settings.raw_topic, "stream tails kafka");
-    let mut decoder = Lane::new(settings.limits, patterns);
+    tracing::info!(alerts = %settings.alerts_topic, lines = %settings.lines_topic, "stream tails kafka");
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut past = Vec::new();
     while !stop.load(Ordering::Relaxed) {
@@ -111,7 +97,7 @@ fn run(
                     let old = m.topic() == settings.alerts_topic
                         && history.get(&m.partition()).is_some_and(|&high| m.offset() < high);
                     let into = if old { &mut past } else { &mut batch };
-                    into.extend(payload(settings, &m, &mut decoder));
+                    into.extend(payload(settings, &m));
                 }
                 Err(e) => tracing::warn!(error = %e, "stream tail: kafka error"),
             }
@@ -140,7 +126,7 @@ fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<i32>> 
     Ok(parts)
 }
 
-fn payload(settings: &TailSettings, m: &BorrowedMessage<'_>, decoder: &mut Lane) -> Option<Payload> {
+fn payload(settings: &TailSettings, m: &BorrowedMessage<'_>) -> Option<Payload> {
     if m.topic() == settings.alerts_topic {
         match serde_json::from_slice::<Alert>(m.payload().unwrap_or_default()) {
             Ok(alert) => Some(Payload::Alert {
@@ -153,10 +139,12 @@ fn payload(settings: &TailSettings, m: &BorrowedMessage<'_>, decoder: &mut Lane)
             }
         }
     } else {
-        // Undecodable lines are the consumers' to dead-letter; the stream skips them.
-        decoder
-            .ingest_message(m.payload())
-            .ok()
-            .map(|r| Payload::Log(Arc::new(r)))
+        match serde_json::from_slice::<StreamLine>(m.payload().unwrap_or_default()) {
+            Ok(line) => Some(Payload::Line(Arc::new(line))),
+            Err(e) => {
+                tracing::warn!(offset = m.offset(), error = %e, "not a stream line on the lines topic; skipped");
+                None
+            }
+        }
     }
 }

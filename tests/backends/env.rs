@@ -73,6 +73,9 @@ impl Kafka {
             .create_topic(ailogs::kafka::RAW_TOPIC, raw_partitions, 1)
             .expect("raw topic");
         cluster.create_topic(ailogs::kafka::DLQ_TOPIC, 1, 1).expect("dlq topic");
+        cluster
+            .create_topic(ailogs::kafka::LINES_TOPIC, 3, 1)
+            .expect("lines topic");
         let brokers = cluster.bootstrap_servers();
         Kafka { cluster, brokers }
     }

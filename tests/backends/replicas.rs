@@ -1,7 +1,8 @@
 //! The stream across replicas: a consumer process raises an alert and produces it to
 //! `ai-logs.alerts`; two API replicas (separate applications, neither running a consumer)
 //! tail the topic, so subscribers on both get the alert with the same offset, a client
-//! resumes by that offset on either, and live lines come from `ai-logs.raw`.
+//! resumes by that offset on either, and live lines come from `ai-logs.lines`, enriched by the
+//! consumer (with their template), not decoded again by the replicas.
 
 use std::time::{Duration, Instant};
 
@@ -93,8 +94,8 @@ async fn alerts_reach_every_replica_with_one_offset_and_resume_on_any() {
     )
     .await;
 
-    // A line pushed to replica A reaches B's live subscribers through ai-logs.raw (B's
-    // tail may still be starting, so push until one arrives).
+    // A line pushed to replica A reaches B's live subscribers through the consumer and
+    // ai-logs.lines (B's tail may still be starting, so push until one arrives).
     let mut live = None;
     for i in 0..30 {
         push(&a, &format!("warming up {i}")).await;
@@ -105,6 +106,7 @@ async fn alerts_reach_every_replica_with_one_offset_and_resume_on_any() {
     }
     let live = live.expect("a live line on replica B");
     assert_eq!(live["log"]["service"], "gateway", "{live}");
+    assert!(live["log"]["template_id"].is_string(), "mined by the consumer: {live}");
 
     // The consumer process raises the alert; both replicas deliver it, same offset.
     push(&b, "upstream request timed out after 30s").await;

@@ -85,7 +85,12 @@ impl Filter {
     }
 
     pub fn wants_log(&self, e: &Enriched) -> bool {
-        self.logs && e.record.level >= self.severity_threshold && self.service_ok(&e.record.service)
+        self.wants_line(e.record.level, &e.record.service)
+    }
+
+    /// A line of this level and service (from a `StreamLine` or a local record).
+    pub fn wants_line(&self, level: Level, service: &str) -> bool {
+        self.logs && level >= self.severity_threshold && self.service_ok(service)
     }
 
     pub fn wants_alert(&self, a: &Alert) -> bool {

@@ -2,6 +2,7 @@
 //! subscriber that gets it.
 
 use ailogs_pipeline::normalize::time::format_rfc3339;
+use ailogs_pipeline::stream::StreamLine;
 use ailogs_pipeline::templates::template_key;
 use serde_json::{Value, json};
 
@@ -19,6 +20,24 @@ pub(super) fn log_message(id: u64, e: &ailogs_pipeline::Enriched) -> Value {
             "error": r.error,
             "patterns": e.patterns.iter().map(|m| m.id.to_string()).collect::<Vec<_>>(),
             "template_id": e.template.map(|t| template_key(t.id)),
+        },
+    })
+}
+
+/// The same message from a line a consumer published: identical fields.
+pub(super) fn line_message(id: u64, l: &StreamLine) -> Value {
+    json!({
+        "type": "log",
+        "id": id,
+        "log": {
+            "ts": format_rfc3339(l.ts_ns),
+            "service": l.service,
+            "level": l.level.as_str(),
+            "message": l.message,
+            "correlation_id": l.correlation_id,
+            "error": l.error,
+            "patterns": l.patterns,
+            "template_id": l.template_id.map(template_key),
         },
     })
 }

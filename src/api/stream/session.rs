@@ -12,7 +12,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::SinkExt;
 use serde_json::{Value, json};
 
-use super::render::{alert_message, log_message};
+use super::render::{alert_message, line_message, log_message};
 use super::{Access, CLOSE_KEY_LIMIT, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
 use crate::api::{AppState, now_ns};
 use crate::stream::subscriber::wants;
@@ -360,6 +360,7 @@ impl Session {
             .get_or_init(|| {
                 let body = match &e.payload {
                     Payload::Log(r) => log_message(e.id, r),
+                    Payload::Line(l) => line_message(e.id, l),
                     Payload::Alert { alert, offset } => alert_message(e.id, *offset, alert),
                 };
                 Utf8Bytes::from(body.to_string())

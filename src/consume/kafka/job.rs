@@ -122,6 +122,7 @@ impl Job<'_> {
         // After the commit: a batch that is re-read must not count twice in the baselines.
         let out = self.views.core.lock().commit(prepared, crate::clock::now_ns());
         self.outputs.publish_alerts(&out.alerts);
+        self.outputs.publish_lines(&out.records);
         if let Some(redis) = &self.views.redis {
             crate::store::redis::write_blocking(redis, self.handle, &out.records, self.metrics);
         }

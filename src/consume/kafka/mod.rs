@@ -47,6 +47,8 @@ pub struct ConsumerSettings {
     pub dlq_topic: String,
     /// Where alerts go for every API replica's stream.
     pub alerts_topic: String,
+    /// Where enriched lines go for every API replica's stream.
+    pub lines_topic: String,
     pub session_timeout_ms: u32,
     /// A batch is written when it has this many lines...
     pub batch_max_lines: usize,
@@ -128,6 +130,7 @@ pub fn run(
             topic: &settings.topic,
             dlq_topic: &settings.dlq_topic,
             alerts_topic: &settings.alerts_topic,
+            lines_topic: &settings.lines_topic,
         },
         metrics: &metrics,
         views: &views,

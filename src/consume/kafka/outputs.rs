@@ -1,8 +1,9 @@
 //! What a batch sends back to Kafka: dead letters (before its commit, awaited) and the
 //! alerts it raised (after its commit, not awaited) for every API replica's stream.
 
-use ailogs_pipeline::Rejection;
 use ailogs_pipeline::anomaly::Alert;
+use ailogs_pipeline::stream::StreamLine;
+use ailogs_pipeline::{Enriched, Rejection};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::runtime::Handle;
@@ -17,6 +18,7 @@ pub(super) struct Outputs<'a> {
     pub(super) topic: &'a str,
     pub(super) dlq_topic: &'a str,
     pub(super) alerts_topic: &'a str,
+    pub(super) lines_topic: &'a str,
 }
 
 impl Outputs<'_> {
@@ -58,6 +60,25 @@ impl Outputs<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Produces the committed lines, enriched and compact (`StreamLine`), for the live stream
+    /// of every API replica. Not awaited and not retried: the stream is live only, and a line
+    /// lost here is still counted and held in the views.
+    pub(super) fn publish_lines(&self, records: &[Enriched]) {
+        let mut payload = Vec::with_capacity(256);
+        for r in records {
+            payload.clear();
+            if let Err(e) = serde_json::to_writer(&mut payload, &StreamLine::from(r)) {
+                tracing::error!(error = %e, "cannot serialize a stream line");
+                continue;
+            }
+            let record = FutureRecord::<(), [u8]>::to(self.lines_topic).payload(&payload);
+            if let Err((e, _)) = self.producer.send_result(record) {
+                self.metrics.stream_lines_unpublished.inc();
+                tracing::debug!(error = %e, "stream line not queued for kafka");
+            }
+        }
     }
 
     /// Produces alerts to `ai-logs.alerts`, which every API replica tails for its stream.
