@@ -3,9 +3,12 @@
 
 use std::hint::black_box;
 
+use ailogs_pipeline::envelope::RawMessage;
 use ailogs_pipeline::partition_key::KeyExtractor;
+use ailogs_pipeline::patterns::{Catalog, Matcher, SharedMatcher};
+use ailogs_pipeline::stream::StreamLine;
 use ailogs_pipeline::synth::{Incident, SynthLine, Traffic};
-use ailogs_pipeline::{DecodeLimits, Decoder, LineFormat, RawEntry, labels_from};
+use ailogs_pipeline::{DecodeLimits, Decoder, Lane, LineFormat, RawEntry, labels_from};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn traffic(n: usize) -> Vec<SynthLine> {
@@ -99,6 +102,46 @@ fn bench_decode(c: &mut Criterion) {
                     metadata: &[],
                 };
                 black_box(k.correlation_id(&raw));
+            }
+        });
+    });
+    group.finish();
+
+    // An API replica's live stream, per line: what its tail did with each `ai-logs.raw`
+    // message (envelope, decode, match), and what it does now with a consumer's
+    // `StreamLine` (parse only). The Kafka client's own cost is the same in both.
+    let shared = SharedMatcher::new(Matcher::compile(Catalog::shipped().expect("catalog").patterns).expect("compile"));
+    let mut lane = Lane::new(DecodeLimits::default(), &shared);
+    let envelopes: Vec<Vec<u8>> = lines
+        .iter()
+        .map(|l| {
+            serde_json::to_vec(&RawMessage {
+                ts_ns: l.ts_ns,
+                labels: (*labels).clone(),
+                line: l.line.clone(),
+                metadata: Vec::new(),
+            })
+            .expect("serializes")
+        })
+        .collect();
+    let stream_lines: Vec<Vec<u8>> = envelopes
+        .iter()
+        .filter_map(|p| lane.ingest_message(Some(p)).ok())
+        .map(|e| serde_json::to_vec(&StreamLine::from(&e)).expect("serializes"))
+        .collect();
+    let mut group = c.benchmark_group("stream_tail");
+    group.throughput(Throughput::Elements(lines.len() as u64));
+    group.bench_function("raw_decode_match", |b| {
+        b.iter(|| {
+            for p in &envelopes {
+                black_box(lane.ingest_message(Some(p)).is_ok());
+            }
+        });
+    });
+    group.bench_function("stream_line_parse", |b| {
+        b.iter(|| {
+            for p in &stream_lines {
+                black_box(serde_json::from_slice::<StreamLine>(p).is_ok());
             }
         });
     });

@@ -19,6 +19,11 @@ use ailogs_pipeline::usage::{PriceBook, SourcePos};
 use ailogs_pipeline::{Core, CoreConfig, DecodeLimits, Decoder, Lane, RawEntry, labels_from};
 use serde_json::json;
 
+/// The allocator the `ailogs` binary ships with: batches free thousands of records at once,
+/// which glibc's malloc handles poorly (consolidation).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match (args.first().map(String::as_str), args.get(1)) {
