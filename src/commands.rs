@@ -132,7 +132,7 @@ pub async fn consume(config: &Config) -> anyhow::Result<()> {
         ))),
     };
     let consumer = RunningConsumer::start(config, pg, Arc::new(Metrics::new()), sink).await?;
-    crate::app::shutdown_signal().await;
+    crate::signal::shutdown_signal().await;
     consumer.stop().await
 }
 

@@ -8,58 +8,14 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ailogs_pipeline::Enriched;
-use ailogs_pipeline::anomaly::Alert;
 use ailogs_pipeline::stream::Filter;
+
+pub use super::event::{Event, Payload};
 use parking_lot::Mutex;
 
 use super::subscriber::Subscriber;
 
 use crate::config::StreamConfig;
-
-#[derive(Debug)]
-pub enum Payload {
-    /// A line this process's pipeline enriched (embedded mode).
-    Log(Arc<Enriched>),
-    /// A line a consumer enriched and published (`kafka.lines_topic`), read by the tail.
-    Line(Arc<ailogs_pipeline::stream::StreamLine>),
-    Alert {
-        alert: Alert,
-        /// Its offset in `ai-logs.alerts` when it came from Kafka: the same on every
-        /// replica, so a client can resume from it on any of them.
-        offset: Option<i64>,
-    },
-}
-
-impl Payload {
-    pub fn local_alert(alert: Alert) -> Payload {
-        Payload::Alert { alert, offset: None }
-    }
-
-    fn is_alert(&self) -> bool {
-        matches!(self, Payload::Alert { .. })
-    }
-}
-
-#[derive(Debug)]
-pub struct Event {
-    /// Increasing, from 1.
-    pub id: u64,
-    pub at: Instant,
-    pub payload: Payload,
-    /// The message as sent, rendered by the first subscriber that wants it and shared by
-    /// the rest.
-    pub rendered: std::sync::OnceLock<axum::extract::ws::Utf8Bytes>,
-}
-
-impl Event {
-    pub fn offset(&self) -> Option<i64> {
-        match &self.payload {
-            Payload::Alert { offset, .. } => *offset,
-            Payload::Log(_) | Payload::Line(_) => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct HubConfig {
@@ -320,9 +276,9 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ailogs_pipeline::anomaly::AlertKind;
+    use ailogs_pipeline::anomaly::{Alert, AlertKind};
     use ailogs_pipeline::patterns::Severity;
-    use ailogs_pipeline::{Level, LogRecord};
+    use ailogs_pipeline::{Enriched, Level, LogRecord};
 
     fn log(i: i64) -> Payload {
         Payload::Log(Arc::new(Enriched::new(LogRecord::new(i, "api", Level::Info, "m"))))

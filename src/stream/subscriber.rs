@@ -11,7 +11,7 @@ use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use super::hub::{Event, Payload};
+use super::event::{Event, Payload};
 
 pub struct Subscriber {
     /// Read by the publisher for every event; replaced when the client changes its filter.
