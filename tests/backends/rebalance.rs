@@ -42,13 +42,17 @@ async fn two_consumers_then_one_count_each_line_once() {
     .await;
     a.kill().expect("kill consumer a");
     a.wait().expect("reap a");
+    // a may have finished its own partitions before it died, so every line can be committed
+    // before the group notices: wait for both the totals and b taking a's partitions over.
     let probe = pg.clone();
+    let lb = log_b.clone();
     wait_until(
-        "the survivor to finish every partition",
+        "the survivor to take over and finish every partition",
         Duration::from_secs(120),
         || {
             let pg = probe.clone();
-            async move { committed(&pg).await >= total }
+            let rebalanced = std::fs::read_to_string(&lb).is_ok_and(|l| l.matches("partitions assigned").count() >= 2);
+            async move { rebalanced && committed(&pg).await >= total }
         },
     )
     .await;
