@@ -1,6 +1,12 @@
 //! One batch through the core into Postgres, exactly once: offsets checked, lines decoded
 //! (undecodable ones dead-lettered), deltas and offsets committed in one transaction fenced
 //! on the stored offsets, then the batch observed (alerts) and written to the hot views.
+//!
+//! Commits overlap the next batch: a batch's transaction runs on the runtime while this
+//! thread polls, decodes and prepares the next one, which starts from the offsets the
+//! transaction in flight will store. One transaction is in flight at most; a batch is
+//! handed over only once the one before it committed, so offsets advance in order and
+//! fencing stays exact (a batch prepared on top of a fenced one is aborted with it).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,6 +19,7 @@ use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaResult;
 use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 
 use super::offsets::{GAP_ERROR_AFTER, Pending, contiguous, fetch_start, gap_rewind, owned_only};
 use super::outputs::Outputs;
@@ -33,12 +40,47 @@ pub(super) struct Job<'a> {
     pub(super) generation: &'a AtomicU64,
     /// (partition, offset) where a gap was last refused, and how many times in a row.
     pub(super) gaps: Mutex<HashMap<i32, (i64, u32)>>,
+    pub(super) in_flight: Option<InFlight>,
+}
+
+type Committed = (Result<(), CommitError>, Prepared);
+
+/// A batch whose transaction is running.
+pub(super) struct InFlight {
+    task: JoinHandle<Committed>,
+    /// The task's outcome once `wait` saw it.
+    done: Option<Result<Committed, tokio::task::JoinError>>,
+    commits: Vec<PartitionCommit>,
+    /// Per partition, the offset after the batch: where the next batch starts.
+    next: BTreeMap<i32, i64>,
+    lines: usize,
+    started: Instant,
+}
+
+impl InFlight {
+    /// Whether the transaction has ended (cheap: no waiting, no runtime entered).
+    pub(super) fn is_finished(&self) -> bool {
+        self.done.is_some() || self.task.is_finished()
+    }
+
+    /// Waits up to `timeout` for the transaction (woken the moment it ends); true when it
+    /// has ended.
+    pub(super) fn wait(&mut self, handle: &Handle, timeout: Duration) -> bool {
+        if self.done.is_none()
+            // The timer is made inside the block: it needs the runtime's context.
+            && let Ok(result) = handle.block_on(async { tokio::time::timeout(timeout, &mut self.task).await })
+        {
+            self.done = Some(result);
+        }
+        self.done.is_some()
+    }
 }
 
 impl Job<'_> {
-    /// Decodes a batch, dead-letters what cannot be decoded, and commits deltas and offsets.
+    /// Decodes a batch, dead-letters what cannot be decoded, prepares it, waits for the
+    /// batch in flight, and starts this one's commit.
     pub(super) fn write(
-        &self,
+        &mut self,
         consumer: &BaseConsumer<Context>,
         assigned: &Assigned,
         lane: &mut Lane,
@@ -46,7 +88,15 @@ impl Job<'_> {
         stop: &AtomicBool,
     ) -> anyhow::Result<()> {
         let topic = &self.settings.topic;
-        let owned = assigned.lock().clone();
+        // Where each partition starts: after the batch in flight, else as stored.
+        let mut owned = assigned.lock().clone();
+        if let Some(f) = &self.in_flight {
+            for (p, n) in &f.next {
+                if let Some(from) = owned.get_mut(p) {
+                    *from = Some(*n);
+                }
+            }
+        }
         let batch = owned_only(batch, &owned);
         if batch.is_empty() {
             return Ok(());
@@ -67,6 +117,7 @@ impl Job<'_> {
                 batch
             }
             Err((partition, expected, got)) => {
+                self.finish(consumer, assigned, stop)?;
                 self.refuse_gap(partition, expected, got);
                 self.reseek(consumer, assigned)?;
                 return Ok(());
@@ -102,23 +153,76 @@ impl Job<'_> {
                 next: n,
             })
             .collect();
-        let started = Instant::now();
-        let Some(prepared) = self.commit(consumer, assigned, &commits, prepared, stop)? else {
+        if !self.finish(consumer, assigned, stop)? {
+            // The batch before it was fenced: this one started where that one would have
+            // ended, so it would be fenced too. Everything is read again from Postgres.
+            self.views.core.lock().abort(prepared);
             return Ok(());
+        }
+        let pg = self.pg.clone();
+        let group = self.settings.group_id.clone();
+        let in_flight_commits = commits.clone();
+        let task = self.handle.spawn(async move {
+            let result = pg
+                .commit_batch(&group, &in_flight_commits, &prepared.usage, &prepared.insights)
+                .await;
+            (result, prepared)
+        });
+        self.in_flight = Some(InFlight {
+            task,
+            done: None,
+            commits,
+            next,
+            lines: batch.len(),
+            started: Instant::now(),
+        });
+        Ok(())
+    }
+
+    /// Waits for the batch in flight, if any, and completes it: on success the offsets
+    /// advance and the batch is observed and published; fenced, it is aborted and every
+    /// partition re-read from Postgres (false); while Postgres is down it is retried.
+    pub(super) fn finish(
+        &mut self,
+        consumer: &BaseConsumer<Context>,
+        assigned: &Assigned,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<bool> {
+        let Some(f) = self.in_flight.take() else {
+            return Ok(true);
+        };
+        let outcome = match f.done {
+            Some(done) => done,
+            None => self.handle.block_on(f.task),
+        };
+        let (result, prepared) = outcome.map_err(|e| anyhow::anyhow!("batch commit task failed: {e}"))?;
+        let committed = match result {
+            Ok(()) => Some(prepared),
+            Err(CommitError::Fenced { topic, partition }) => {
+                self.fenced(consumer, assigned, &topic, partition, prepared)?;
+                None
+            }
+            Err(CommitError::Db(e)) => {
+                tracing::debug!(error = %e, "batch commit failed; retrying");
+                self.commit(consumer, assigned, &f.commits, prepared, stop)?
+            }
+        };
+        let Some(prepared) = committed else {
+            return Ok(false);
         };
         {
             let mut owned_now = assigned.lock();
-            for (p, n) in &next {
+            for (p, n) in &f.next {
                 if let Some(from) = owned_now.get_mut(p) {
                     *from = Some(*n);
                 }
             }
         }
         self.metrics.consumer_commits.with_label_values(&["ok"]).inc();
-        self.metrics.consumer_lines.inc_by(batch.len() as u64);
+        self.metrics.consumer_lines.inc_by(f.lines as u64);
         self.metrics
             .consumer_commit_latency
-            .observe(started.elapsed().as_secs_f64());
+            .observe(f.started.elapsed().as_secs_f64());
         // After the commit: a batch that is re-read must not count twice in the baselines.
         let out = self.views.core.lock().commit(prepared, crate::clock::now_ns());
         self.outputs.publish_alerts(&out.alerts);
@@ -129,11 +233,27 @@ impl Job<'_> {
         if let Some(views) = &self.views.memory {
             views.insert(out.records, Instant::now());
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Commits the batch's deltas and offsets, retrying (consumption paused) while Postgres
-    /// is down. None: fenced, the batch was aborted and the partitions re-sought.
+    /// Someone else owns this partition's progress now: drop the batch; the next rebalance
+    /// (or this re-read) decides where to go on.
+    fn fenced(
+        &self,
+        consumer: &BaseConsumer<Context>,
+        assigned: &Assigned,
+        topic: &str,
+        partition: i32,
+        prepared: Prepared,
+    ) -> KafkaResult<()> {
+        tracing::warn!(%topic, partition, "commit fenced; dropping the batch and re-reading offsets");
+        self.metrics.consumer_commits.with_label_values(&["fenced"]).inc();
+        self.views.core.lock().abort(prepared);
+        self.reseek(consumer, assigned)
+    }
+
+    /// Commits the batch's deltas and offsets now, retrying (consumption paused) while
+    /// Postgres is down. None: fenced, the batch was aborted and the partitions re-sought.
     fn commit(
         &self,
         consumer: &BaseConsumer<Context>,
@@ -165,13 +285,8 @@ impl Job<'_> {
                     return Ok(Some(prepared));
                 }
                 Err(CommitError::Fenced { topic, partition }) => {
-                    // Someone else owns this partition's progress now: drop the batch; the
-                    // next rebalance (or this re-read) decides where to go on.
-                    tracing::warn!(%topic, partition, "commit fenced; dropping the batch and re-reading offsets");
-                    self.metrics.consumer_commits.with_label_values(&["fenced"]).inc();
                     resume(paused);
-                    self.views.core.lock().abort(prepared);
-                    self.reseek(consumer, assigned)?;
+                    self.fenced(consumer, assigned, &topic, partition, prepared)?;
                     return Ok(None);
                 }
                 Err(CommitError::Db(e)) => {

@@ -34,7 +34,7 @@ use crate::kafka::client_config;
 use crate::metrics::Metrics;
 use crate::store::memory::MemoryViews;
 use crate::store::postgres::Postgres;
-use job::Job;
+use job::{InFlight, Job};
 use offsets::Pending;
 use outputs::Outputs;
 use rebalance::{Assigned, Context};
@@ -59,6 +59,9 @@ pub struct ConsumerSettings {
 
 /// Longest a poll waits for a message.
 const POLL_WAIT: Duration = Duration::from_millis(100);
+/// While a batch commits, each turn of the loop waits this long on the commit before it
+/// polls Kafka again (which then does not wait).
+const IN_FLIGHT_WAIT: Duration = Duration::from_millis(2);
 
 /// Where processed records go besides Postgres: the serving process's in-memory views, and
 /// the Redis hot views every API replica reads.
@@ -119,7 +122,7 @@ pub fn run(
     let mut oldest: Option<Instant> = None;
     tracing::info!(group = %settings.group_id, topic = %settings.topic, "consumer started");
 
-    let job = Job {
+    let mut job = Job {
         settings: &settings,
         pg: &pg,
         handle: &handle,
@@ -136,6 +139,7 @@ pub fn run(
         views: &views,
         generation: &generation,
         gaps: Mutex::new(HashMap::new()),
+        in_flight: None,
     };
     let mut status_at = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -149,11 +153,25 @@ pub fn run(
             });
             tracing::debug!(stored = ?*assigned.lock(), ?position, pending = pending.len(), "consumer status");
         }
-        // Wake in time for a batch that comes due.
+        // A committed batch's alerts go out at once, not with the next batch.
+        if job.in_flight.as_ref().is_some_and(InFlight::is_finished) {
+            job.finish(&consumer, &assigned, &stop)?;
+        }
+        // Wake in time for a batch that comes due; with a commit in flight, poll without
+        // waiting, and when nothing is there wait on the commit instead (woken the moment
+        // it ends).
         let wait = oldest.map_or(POLL_WAIT, |t| {
             settings.batch_max_wait.saturating_sub(t.elapsed()).min(POLL_WAIT)
         });
-        if let Some(result) = consumer.poll(wait) {
+        let in_flight = job.in_flight.is_some();
+        let polled = consumer.poll(if in_flight { Duration::ZERO } else { wait });
+        if polled.is_none()
+            && let Some(f) = job.in_flight.as_mut()
+            && f.wait(&handle, IN_FLIGHT_WAIT.min(wait))
+        {
+            job.finish(&consumer, &assigned, &stop)?;
+        }
+        if let Some(result) = polled {
             match result {
                 Ok(m) => {
                     let owned = assigned.lock().contains_key(&m.partition());
@@ -190,6 +208,7 @@ pub fn run(
     if !pending.is_empty() {
         job.write(&consumer, &assigned, &mut lane, pending, &stop)?;
     }
+    job.finish(&consumer, &assigned, &stop)?;
     tracing::info!("consumer stopped");
     Ok(())
 }
