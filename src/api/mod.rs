@@ -9,6 +9,7 @@ mod middleware;
 mod ops;
 mod params;
 mod patterns;
+mod push;
 mod query;
 mod stream;
 mod usage;
@@ -25,7 +26,6 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
 use crate::consume::embedded::IngestQueue;
-use crate::ingest;
 use crate::metrics::Metrics;
 use crate::store::dead_letters::DeadLetters;
 use crate::store::memory::MemoryViews;
@@ -91,8 +91,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/ai_logs/patterns/{id}",
             axum::routing::put(patterns::replace).delete(patterns::remove),
         )
-        .route("/api/v1/ai_logs/ingest", post(ingest::http::ndjson))
-        .route("/loki/api/v1/push", post(ingest::http::loki_push))
+        .route("/api/v1/ai_logs/ingest", post(push::ndjson))
+        .route("/loki/api/v1/push", post(push::loki_push))
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -1,7 +1,6 @@
 //! Ingest: the Loki-compatible push endpoint and the NDJSON endpoint decode request bodies
 //! into `PushBatch`es and hand them to the queue.
 
-pub mod http;
 pub mod kafka;
 pub mod labels;
 pub mod loki_proto;

@@ -1,5 +1,5 @@
 //! The `detected_patterns` and `log_templates` views: a batch's pattern hits and templates,
-//! written inside the batch's offset transaction (`Postgres::commit_batch`), and read back
+//! written inside the batch's offset transaction (`store::batch::commit`), and read back
 //! for the API.
 
 use ailogs_pipeline::insight_delta::InsightBatch;

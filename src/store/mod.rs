@@ -1,5 +1,6 @@
 //! Views: where processed records are kept for queries. Embedded mode keeps them in memory.
 
+pub mod batch;
 pub mod correlations;
 pub mod dead_letters;
 pub mod insights;

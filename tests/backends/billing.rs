@@ -53,13 +53,18 @@ async fn reprice_applies_new_prices_and_keeps_reconciliation() {
         expected: None,
         next: 2,
     };
-    pg.commit_batch("g", std::slice::from_ref(&first), &batches[0], &InsightBatch::default())
-        .await
-        .expect("first commit");
+    ailogs::store::batch::commit(
+        &pg,
+        "g",
+        std::slice::from_ref(&first),
+        &batches[0],
+        &InsightBatch::default(),
+    )
+    .await
+    .expect("first commit");
     assert!(
         matches!(
-            pg.commit_batch("g", &[first], &batches[1], &InsightBatch::default())
-                .await,
+            ailogs::store::batch::commit(&pg, "g", &[first], &batches[1], &InsightBatch::default()).await,
             Err(ailogs::store::postgres::CommitError::Fenced { .. })
         ),
         "a commit that does not start where the stored offset is, is fenced"
@@ -70,7 +75,7 @@ async fn reprice_applies_new_prices_and_keeps_reconciliation() {
         expected: Some(2),
         next: 4,
     };
-    pg.commit_batch("g", &[second], &batches[1], &InsightBatch::default())
+    ailogs::store::batch::commit(&pg, "g", &[second], &batches[1], &InsightBatch::default())
         .await
         .expect("second commit");
     let (models, lines): (serde_json::Value, i64) =

@@ -56,7 +56,7 @@ async fn pattern_hits_and_templates_merge_across_batches() {
         ],
         (7, "user 1 hit the limit", t0 + 5_000, t0 + 9_000, 2),
     );
-    pg.commit_batch("g", &[commit(None, 10)], &UsageBatch::default(), &first)
+    ailogs::store::batch::commit(&pg, "g", &[commit(None, 10)], &UsageBatch::default(), &first)
         .await
         .expect("first");
     let second = batch(
@@ -66,12 +66,12 @@ async fn pattern_hits_and_templates_merge_across_batches() {
         ],
         (7, "user <*> hit the limit", t0 + 1_000, t0 + 2 * MINUTE, 5),
     );
-    pg.commit_batch("g", &[commit(Some(10), 20)], &UsageBatch::default(), &second)
+    ailogs::store::batch::commit(&pg, "g", &[commit(Some(10), 20)], &UsageBatch::default(), &second)
         .await
         .expect("second");
     // A fenced batch writes nothing.
     assert!(
-        pg.commit_batch("g", &[commit(Some(10), 30)], &UsageBatch::default(), &second)
+        ailogs::store::batch::commit(&pg, "g", &[commit(Some(10), 30)], &UsageBatch::default(), &second)
             .await
             .is_err()
     );
@@ -140,7 +140,7 @@ async fn completed_requests_are_stored_and_a_request_completed_twice_adds_up() {
         ],
         ..InsightBatch::default()
     };
-    pg.commit_batch("g", &[commit(None, 1)], &UsageBatch::default(), &first)
+    ailogs::store::batch::commit(&pg, "g", &[commit(None, 1)], &UsageBatch::default(), &first)
         .await
         .expect("first");
     // Lines of req-"1" that came after its idle timeout: a second, smaller completion.
@@ -148,7 +148,7 @@ async fn completed_requests_are_stored_and_a_request_completed_twice_adds_up() {
         correlations: vec![completed("req-\"1\"", &[("worker", t0 + 2 * MINUTE, false)])],
         ..InsightBatch::default()
     };
-    pg.commit_batch("g", &[commit(Some(1), 2)], &UsageBatch::default(), &second)
+    ailogs::store::batch::commit(&pg, "g", &[commit(Some(1), 2)], &UsageBatch::default(), &second)
         .await
         .expect("second");
     let row: (Vec<String>, i64, i64, Option<String>, serde_json::Value) = sqlx::query_as(

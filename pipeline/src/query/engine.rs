@@ -4,47 +4,10 @@ use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Reverse;
 use std::sync::Arc;
 
-use super::render::{self, Entry, QueryOutcome};
+use super::render::{self, QueryOutcome};
+use super::selection::{Context, ContextSource, Entry, Group, Window, matches_filters};
 use super::spec::{Aggregation, Mode, QuerySpec};
 use crate::enrich::Enriched;
-use crate::record::LogRecord;
-
-/// The event-time window a query covers, inclusive, Unix nanoseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub start_ns: i64,
-    pub end_ns: i64,
-}
-
-impl Window {
-    /// The window of `spec.time_range` ending at `now_ns`; unbounded for an id lookup that
-    /// gives no `time_range` (a request is found however long ago it ran).
-    pub fn for_query(now_ns: i64, spec: &QuerySpec) -> Self {
-        if spec.scoped_to_id() && !spec.time_range_given {
-            return Window::UNBOUNDED;
-        }
-        let range_ns = i64::try_from(spec.time_range_s)
-            .unwrap_or(i64::MAX / 2)
-            .saturating_mul(1_000_000_000);
-        Window {
-            start_ns: now_ns.saturating_sub(range_ns),
-            end_ns: now_ns,
-        }
-    }
-
-    pub const UNBOUNDED: Window = Window {
-        start_ns: i64::MIN,
-        end_ns: i64::MAX,
-    };
-
-    pub fn is_unbounded(&self) -> bool {
-        *self == Window::UNBOUNDED
-    }
-
-    pub fn contains(&self, ts_ns: i64) -> bool {
-        (self.start_ns..=self.end_ns).contains(&ts_ns)
-    }
-}
 
 /// Runs a query over `candidates`: any superset of the lines it may return, in any order
 /// (a view hands in what its indexes select; every filter is applied again here).
@@ -83,23 +46,6 @@ pub fn matches(spec: &QuerySpec, window: Window, r: &Enriched) -> bool {
         && window.contains(r.ts_ns)
         && matches_filters(spec, r)
         && selected_by_mode(spec.mode, r)
-}
-
-/// Every filter but the time window: services, ids, exclusions.
-fn matches_filters(spec: &QuerySpec, r: &LogRecord) -> bool {
-    (spec.services.is_empty() || spec.services.contains(&r.service))
-        && eq_opt(&spec.correlation_id, &r.correlation_id)
-        && eq_opt(&spec.conversation_id, &r.conversation_id)
-        && eq_opt(&spec.session_id, &r.session_id)
-        && eq_opt(&spec.workspace_id, &r.workspace_id)
-        && !spec
-            .exclude
-            .iter()
-            .any(|x| x.matches(&r.message) || r.error.as_deref().is_some_and(|e| x.matches(e)))
-}
-
-fn eq_opt(wanted: &Option<String>, actual: &Option<String>) -> bool {
-    wanted.as_ref().is_none_or(|w| actual.as_ref() == Some(w))
 }
 
 fn selected_by_mode(mode: Mode, r: &Enriched) -> bool {
@@ -168,12 +114,6 @@ fn by_conversation(entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
         .collect()
 }
 
-/// Lines of one aggregation group, best-ranked first.
-pub struct Group<'a> {
-    pub key: String,
-    pub lines: Vec<&'a Arc<Enriched>>,
-}
-
 fn group<'a>(aggregation: Aggregation, matched: &[&'a Arc<Enriched>]) -> Vec<Group<'a>> {
     let mut index: HashMap<String, usize> = HashMap::default();
     let mut groups: Vec<Group<'a>> = Vec::new();
@@ -199,102 +139,13 @@ fn group<'a>(aggregation: Aggregation, matched: &[&'a Arc<Enriched>]) -> Vec<Gro
     groups
 }
 
-/// Where context lines come from: the lines of the same service just before and after a
-/// record, in time order. Views answer this from their own indexes.
-pub trait ContextSource {
-    /// Up to `n` lines before and `n` after `rec` from its service, nearest first is not
-    /// required: both lists in time order.
-    fn around(&self, rec: &Arc<Enriched>, n: usize) -> (Vec<Arc<Enriched>>, Vec<Arc<Enriched>>);
-}
-
-/// A context source over a set of records: for tests and small in-memory sets.
-pub struct SliceContext<'a> {
-    by_service: HashMap<&'a str, Vec<&'a Arc<Enriched>>>,
-}
-
-impl<'a> SliceContext<'a> {
-    pub fn new(records: &'a [Arc<Enriched>]) -> Self {
-        let mut by_service: HashMap<&str, Vec<&Arc<Enriched>>> = HashMap::default();
-        for r in records {
-            by_service.entry(r.service.as_str()).or_default().push(r);
-        }
-        for list in by_service.values_mut() {
-            list.sort_by_key(|r| r.ts_ns);
-        }
-        SliceContext { by_service }
-    }
-}
-
-impl ContextSource for SliceContext<'_> {
-    fn around(&self, rec: &Arc<Enriched>, n: usize) -> (Vec<Arc<Enriched>>, Vec<Arc<Enriched>>) {
-        let Some(list) = self.by_service.get(rec.service.as_str()) else {
-            return (Vec::new(), Vec::new());
-        };
-        let start = list.partition_point(|r| r.ts_ns < rec.ts_ns);
-        let Some(pos) = list[start..]
-            .iter()
-            .position(|r| Arc::ptr_eq(r, rec))
-            .map(|p| p + start)
-        else {
-            return (Vec::new(), Vec::new());
-        };
-        let before = list[pos.saturating_sub(n)..pos].iter().map(|r| Arc::clone(r)).collect();
-        let after = list[pos + 1..].iter().take(n).map(|r| Arc::clone(r)).collect();
-        (before, after)
-    }
-}
-
-/// Context for one query: the source, filtered by the query's window, filters and
-/// `context_window`.
-pub struct Context<'a> {
-    source: &'a dyn ContextSource,
-    spec: &'a QuerySpec,
-    window: Window,
-    lines: usize,
-    window_ns: i64,
-}
-
-impl<'a> Context<'a> {
-    fn new(source: &'a dyn ContextSource, spec: &'a QuerySpec, window: Window) -> Self {
-        let window_ns = i64::try_from(spec.context_window_s)
-            .unwrap_or(86_400)
-            .saturating_mul(1_000_000_000);
-        Context {
-            source,
-            spec,
-            window,
-            lines: spec.context_lines(),
-            window_ns,
-        }
-    }
-
-    pub fn enabled(&self) -> bool {
-        self.lines > 0
-    }
-
-    /// (before, after), each in time order. Excluded lines and lines outside the query
-    /// window or the context window are left out.
-    pub fn around(&self, rec: &Arc<Enriched>) -> (Vec<Arc<Enriched>>, Vec<Arc<Enriched>>) {
-        // Ask for extra lines so that filtered-out neighbours do not leave the context short.
-        let (before, after) = self.source.around(rec, self.lines * 2 + 2);
-        let keep = |r: &Arc<Enriched>| {
-            !Arc::ptr_eq(r, rec)
-                && self.window.contains(r.ts_ns)
-                && (r.ts_ns - rec.ts_ns).abs() <= self.window_ns
-                && matches_filters(self.spec, r)
-        };
-        let mut before: Vec<_> = before.into_iter().filter(keep).collect();
-        before.drain(..before.len().saturating_sub(self.lines));
-        let after = after.into_iter().filter(keep).take(self.lines).collect();
-        (before, after)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::selection::SliceContext;
     use crate::query::spec::QuerySpec;
     use crate::record::Level;
+    use crate::record::LogRecord;
 
     const S: i64 = 1_000_000_000;
 

@@ -3,8 +3,10 @@
 
 mod engine;
 mod render;
+mod selection;
 pub mod spec;
 
-pub use engine::{ContextSource, SliceContext, Window, matches, run};
+pub use engine::{matches, run};
 pub use render::{QueryOutcome, line_json as render_line};
+pub use selection::{ContextSource, SliceContext, Window};
 pub use spec::{Aggregation, Format, Mode, ParamError, QuerySpec, Verbosity};

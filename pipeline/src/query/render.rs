@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::engine::{Context, Group, Window};
+use super::selection::{Context, Entry, Group, Window};
 use super::spec::{Format, Mode, QuerySpec, Verbosity};
 use crate::classify::highlights;
 use crate::enrich::Enriched;
@@ -47,31 +47,6 @@ impl QueryOutcome {
     /// The structured lines, or an empty slice for other shapes.
     pub fn lines_ref(&self) -> &[Value] {
         self.lines.as_deref().unwrap_or(&[])
-    }
-}
-
-/// A line in the answer, standing for `count` lines when de-duplicated.
-pub struct Entry<'a> {
-    pub rec: &'a Arc<Enriched>,
-    pub count: usize,
-    pub first_ns: i64,
-    pub last_ns: i64,
-}
-
-impl<'a> Entry<'a> {
-    pub fn single(rec: &'a Arc<Enriched>) -> Self {
-        Entry {
-            rec,
-            count: 1,
-            first_ns: rec.ts_ns,
-            last_ns: rec.ts_ns,
-        }
-    }
-
-    pub fn absorb(&mut self, rec: &LogRecord) {
-        self.count += 1;
-        self.first_ns = self.first_ns.min(rec.ts_ns);
-        self.last_ns = self.last_ns.max(rec.ts_ns);
     }
 }
 

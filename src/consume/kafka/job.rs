@@ -28,6 +28,7 @@ use super::{ConsumerSettings, RecordSink};
 use crate::backoff::Backoff;
 use crate::kafka::MAX_BATCH_MESSAGES;
 use crate::metrics::Metrics;
+use crate::store::batch;
 use crate::store::postgres::{CommitError, PartitionCommit, Postgres};
 
 pub(super) struct Job<'a> {
@@ -163,9 +164,7 @@ impl Job<'_> {
         let group = self.settings.group_id.clone();
         let in_flight_commits = commits.clone();
         let task = self.handle.spawn(async move {
-            let result = pg
-                .commit_batch(&group, &in_flight_commits, &prepared.usage, &prepared.insights)
-                .await;
+            let result = batch::commit(&pg, &group, &in_flight_commits, &prepared.usage, &prepared.insights).await;
             (result, prepared)
         });
         self.in_flight = Some(InFlight {
@@ -270,7 +269,8 @@ impl Job<'_> {
             }
         };
         loop {
-            let result = self.handle.block_on(self.pg.commit_batch(
+            let result = self.handle.block_on(batch::commit(
+                self.pg,
                 &self.settings.group_id,
                 commits,
                 &prepared.usage,

@@ -1,4 +1,5 @@
-//! HTTP handlers for the ingest endpoints. They decode, enqueue, and answer as Loki would.
+//! HTTP handlers for the ingest endpoints: decode the body (`ingest`), enqueue or produce,
+//! and answer as Loki would.
 
 use std::sync::Arc;
 
@@ -8,9 +9,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{PushBatch, ndjson, push};
-use crate::api::AppState;
+use super::AppState;
 use crate::consume::embedded::EnqueueError;
+use crate::ingest::{PushBatch, ndjson, push};
 use crate::store::dead_letters::DeadLetter;
 
 const LOKI: &str = "loki_push";
@@ -143,7 +144,7 @@ async fn enqueue(state: &AppState, batch: PushBatch, endpoint: &'static str) -> 
 }
 
 /// Reads the body up to `max_body_bytes`; larger bodies are 413 as in Loki.
-async fn read_body(state: &Arc<crate::api::State>, headers: &HeaderMap, body: Body) -> Result<Bytes, push::PushError> {
+async fn read_body(state: &Arc<super::State>, headers: &HeaderMap, body: Body) -> Result<Bytes, push::PushError> {
     let limit = state.config.ingest.max_body_bytes;
     let too_large = || push::PushError::TooLarge(format!("request body is larger than {limit} bytes"));
     let declared = header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
@@ -184,7 +185,7 @@ fn plain(status: StatusCode, msg: &str) -> Response {
 }
 
 fn json_error(status: StatusCode, msg: &str) -> Response {
-    crate::api::error::ApiError::new(
+    super::error::ApiError::new(
         status,
         "invalid_body",
         msg.to_owned(),
