@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut conn)
             .await?;
-        config.database_url = Some(format!("postgres://postgres@127.0.0.1:5432/{name}"));
+        config.database_url = Some(format!("postgres://postgres@127.0.0.1:5432/{name}").into());
         cluster = Some(c);
         db = Some(name);
     }

@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut config = Config {
         kafka_brokers: Some(brokers),
-        database_url: Some(url.clone()),
+        database_url: Some(url.clone().into()),
         ..Config::default()
     };
     config.kafka.batch_max_lines = batch;

@@ -64,7 +64,7 @@ impl Application {
             ..DecodeLimits::default()
         };
         let redis = match &config.redis_url {
-            Some(url) => Some(RedisViews::new(url, &config.redis_prefix).context("AILOGS_REDIS_URL")?),
+            Some(url) => Some(RedisViews::new(url.expose(), &config.redis_prefix).context("AILOGS_REDIS_URL")?),
             None => None,
         };
         let (pg, prices) = match &config.database_url {

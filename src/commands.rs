@@ -13,13 +13,15 @@ use crate::cli::ReportFormat;
 use crate::config::Config;
 use crate::consume::kafka::{ConsumerSettings, RecordSink};
 use crate::metrics::Metrics;
+use crate::secret::SecretUrl;
 use crate::store::postgres::Postgres;
 use crate::store::redis::RedisViews;
 
 pub async fn postgres(config: &Config) -> anyhow::Result<Postgres> {
     let url = config
         .database_url
-        .as_deref()
+        .as_ref()
+        .map(SecretUrl::expose)
         .context("AILOGS_DATABASE_URL (database_url) is not set")?;
     Postgres::connect(url).await.context("connecting to Postgres")
 }
@@ -37,7 +39,8 @@ pub async fn migrate(pg: &Postgres) -> anyhow::Result<u64> {
 pub async fn postgres_ready(config: &Config) -> anyhow::Result<(Postgres, PriceBook)> {
     let url = config
         .database_url
-        .as_deref()
+        .as_ref()
+        .map(SecretUrl::expose)
         .context("AILOGS_DATABASE_URL (database_url) is not set")?;
     let pg = Postgres::connect_lazy(url).context("AILOGS_DATABASE_URL")?;
     let mut delay = Duration::from_millis(500);
@@ -116,7 +119,7 @@ impl RunningConsumer {
 /// `ailogs consume`: until ctrl-c / SIGTERM.
 pub async fn consume(config: &Config) -> anyhow::Result<()> {
     let redis = match &config.redis_url {
-        Some(url) => Some(RedisViews::new(url, &config.redis_prefix).context("AILOGS_REDIS_URL")?),
+        Some(url) => Some(RedisViews::new(url.expose(), &config.redis_prefix).context("AILOGS_REDIS_URL")?),
         None => None,
     };
     let (pg, prices) = postgres_ready(config).await?;

@@ -27,10 +27,10 @@ pub struct Config {
     /// Kafka bootstrap servers (`AILOGS_KAFKA_BROKERS`): ingest produces to `ai-logs.raw`.
     pub kafka_brokers: Option<String>,
     /// Postgres URL (`AILOGS_DATABASE_URL`): usage, conversations and offsets.
-    pub database_url: Option<String>,
+    pub database_url: Option<crate::secret::SecretUrl>,
     pub kafka: KafkaConfig,
     /// Redis URL (`AILOGS_REDIS_URL`): hot views of recent lines the API reads.
-    pub redis_url: Option<String>,
+    pub redis_url: Option<crate::secret::SecretUrl>,
     /// Prefix of every Redis key ailogs writes.
     pub redis_prefix: String,
     /// Loki base URL for fallback queries (`AILOGS_LOKI_URL`). Not used by this build yet.

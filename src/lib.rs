@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod kafka;
 pub mod metrics;
 pub mod patterns;
+pub mod secret;
 pub mod signal;
 pub mod store;
 pub mod stream;

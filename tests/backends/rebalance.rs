@@ -67,7 +67,7 @@ async fn two_consumers_then_one_count_each_line_once() {
     // The API reads the same numbers from Postgres.
     let config = ailogs::config::Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
-        database_url: Some(db.url.clone()),
+        database_url: Some(db.url.clone().into()),
         ..Default::default()
     };
     let app = ailogs::app::Application::build(config).await.expect("api app");

@@ -28,7 +28,7 @@ async fn delete_prefix(prefix: &str) {
 async fn queries_read_redis_and_fall_back_when_it_stalls() {
     let prefix = format!("ailogs-test-{}", uuid::Uuid::new_v4().simple());
     let mut config = test_config();
-    config.redis_url = Some(redis_url());
+    config.redis_url = Some(redis_url().into());
     config.redis_prefix = prefix.clone();
     let app = TestApp::with_config(config).await;
     let now = now_ns();
