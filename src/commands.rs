@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use crate::billing;
 use crate::cli::ReportFormat;
 use crate::config::Config;
+use crate::consume::kafka::ownership::OwnerSettings;
 use crate::consume::kafka::{ConsumerSettings, RecordSink};
 use crate::metrics::Metrics;
 use crate::secret::SecretUrl;
@@ -73,6 +74,7 @@ pub fn consumer_settings(config: &Config) -> anyhow::Result<ConsumerSettings> {
         alerts_topic: config.kafka.alerts_topic.clone(),
         lines_topic: config.kafka.lines_topic.clone(),
         session_timeout_ms: config.kafka.session_timeout_ms,
+        owners: OwnerSettings::from(&config.kafka),
         batch_max_lines: config.kafka.batch_max_lines.max(1),
         batch_max_wait: Duration::from_millis(config.kafka.batch_max_wait_ms),
         limits: DecodeLimits {

@@ -136,6 +136,15 @@ pub struct KafkaConfig {
     pub group_id: String,
     /// A consumer that stops heartbeating for this long loses its partitions.
     pub session_timeout_ms: u32,
+    /// Each consumer reports the partitions it owns (and their ends) this often.
+    pub owner_report_ms: u64,
+    /// A partition with lag whose owner has not reported for this long is `unowned`.
+    pub owner_stale_ms: u64,
+    /// A partition with lag whose stored offset has not moved for this long is `stalled`.
+    pub stall_after_ms: u64,
+    /// A consumer that sees partitions unowned this long (at least twice the session
+    /// timeout) re-joins the group, then again after twice as long each time.
+    pub rejoin_after_ms: u64,
     /// Lines Kafka does not acknowledge are kept here until it is back.
     pub spool_dir: std::path::PathBuf,
     /// Past this size pushes are answered 503 (Promtail retries them).
@@ -156,6 +165,10 @@ impl Default for KafkaConfig {
             lines_topic: crate::kafka::LINES_TOPIC.into(),
             group_id: crate::kafka::GROUP_ID.into(),
             session_timeout_ms: 10_000,
+            owner_report_ms: 2_000,
+            owner_stale_ms: 20_000,
+            stall_after_ms: 120_000,
+            rejoin_after_ms: 60_000,
             spool_dir: "ailogs-spool".into(),
             spool_max_bytes: 1 << 30,
             batch_max_lines: 5_000,

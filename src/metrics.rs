@@ -2,7 +2,8 @@
 //! reasons and formats are fixed names, routes are matched paths.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -31,6 +32,9 @@ pub struct Metrics {
     pub auth_refused: IntCounter,
     pub alerts_published: IntCounter,
     pub stream_lines_unpublished: IntCounter,
+    /// Partitions of the consumer group by state, as this consumer last checked them.
+    pub partitions: IntGaugeVec,
+    pub consumer_lag_lines: IntGauge,
 }
 
 impl Metrics {
@@ -165,8 +169,25 @@ impl Metrics {
             "ailogs_stream_lines_unpublished_total",
             "Committed lines this consumer could not queue for the stream's lines topic.",
         );
+        let partitions = IntGaugeVec::new(
+            Opts::new(
+                "ailogs_consumer_partitions",
+                "Partitions of the group's topic by state (consuming, caught_up, unowned, stalled), as checked by this consumer.",
+            ),
+            &["state"],
+        )
+        .expect("valid gauge");
+        registry
+            .register(Box::new(partitions.clone()))
+            .expect("gauge registers once");
+        let consumer_lag_lines = gauge(
+            "ailogs_consumer_lag_lines",
+            "Lines in the group's topic not yet committed to Postgres, as checked by this consumer.",
+        );
         Metrics {
             registry,
+            partitions,
+            consumer_lag_lines,
             auth_refused,
             alerts_published,
             stream_lines_unpublished,

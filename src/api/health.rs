@@ -5,6 +5,7 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::consume::kafka::ownership::{OwnerSettings, PartitionState, classify, counts};
 use ailogs_pipeline::normalize::time::format_rfc3339;
 
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
@@ -53,10 +54,17 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
         }),
         None => json!({ "status": "ok", "source": "this process's pipeline", "hub": hub }),
     };
+    let partitions = partitions(&state).await;
+    let status = if partitions["status"] == "degraded" {
+        "degraded"
+    } else {
+        status
+    };
+    let durable = state.kafka.is_some() && state.pg.is_some();
     Json(json!({
         "status": status,
-        "mode": "embedded",
-        "durable": false,
+        "mode": if state.kafka.is_some() { "kafka" } else { "embedded" },
+        "durable": durable,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": state.started.elapsed().as_secs(),
         "components": {
@@ -85,7 +93,41 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
                 (None, _) => backend("postgres"),
             },
             "redis": redis,
+            "partitions": partitions,
             "loki": backend("loki"),
         }
     }))
+}
+
+/// The consumer group's partitions as the consumers report them (`partition_owners`):
+/// lag, and the ones nobody consumes (`unowned`: owner gone; `stalled`: stored offset not
+/// moving). Needs Kafka and Postgres.
+async fn partitions(state: &AppState) -> Value {
+    let (Some(pg), Some(_)) = (&state.pg, &state.kafka) else {
+        return json!({ "status": "not_configured" });
+    };
+    let kafka = &state.config.kafka;
+    let rows = match pg.partition_rows(&kafka.group_id, &kafka.raw_topic).await {
+        Ok(rows) => rows,
+        Err(e) => return json!({ "status": "unknown", "message": format!("cannot read partition owners: {e}") }),
+    };
+    let bounds = OwnerSettings::from(kafka).bounds;
+    let reports: Vec<_> = rows.iter().map(|r| classify(r, bounds)).collect();
+    let counts = counts(&reports);
+    let bad = counts[&PartitionState::Unowned] + counts[&PartitionState::Stalled];
+    let mut body = json!({
+        "status": if bad > 0 { "degraded" } else { "ok" },
+        "lag_lines": reports.iter().map(|r| r.lag).sum::<i64>(),
+        "partitions": reports,
+    });
+    for (state, n) in counts {
+        body[state.as_str()] = json!(n);
+    }
+    if bad > 0 {
+        body["message"] = json!(
+            "partitions with lag that no live consumer reads: usage and billing for them are not advancing; \
+             check the consumers (`ailogs consume`), which re-join the group when this lasts"
+        );
+    }
+    body
 }

@@ -33,6 +33,11 @@ pub async fn ingest(brokers: &str, lines: &[String]) {
 }
 
 pub fn spawn_consumer(brokers: &str, db_url: &str, log: &std::path::Path) -> Child {
+    spawn_consumer_with(brokers, db_url, log, &[])
+}
+
+/// A consumer process with more settings (`AILOGS_*` variables, later ones win).
+pub fn spawn_consumer_with(brokers: &str, db_url: &str, log: &std::path::Path, extra: &[(&str, &str)]) -> Child {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -48,6 +53,7 @@ pub fn spawn_consumer(brokers: &str, db_url: &str, log: &std::path::Path) -> Chi
         .env("AILOGS_KAFKA__SESSION_TIMEOUT_MS", "6000")
         .env("AILOGS_KAFKA__BATCH_MAX_LINES", "100")
         .env("AILOGS_KAFKA__BATCH_MAX_WAIT_MS", "100")
+        .envs(extra.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)

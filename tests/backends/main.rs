@@ -5,6 +5,7 @@ mod env;
 mod exactly_once;
 mod insights;
 mod outage;
+mod owners;
 mod patterns;
 mod rebalance;
 mod replicas;

@@ -15,6 +15,7 @@
 mod job;
 mod offsets;
 mod outputs;
+pub mod ownership;
 mod rebalance;
 
 use std::collections::HashMap;
@@ -50,6 +51,8 @@ pub struct ConsumerSettings {
     /// Where enriched lines go for every API replica's stream.
     pub lines_topic: String,
     pub session_timeout_ms: u32,
+    /// Reporting and checking partition owners.
+    pub owners: ownership::OwnerSettings,
     /// A batch is written when it has this many lines...
     pub batch_max_lines: usize,
     /// ...or when its oldest line has waited this long.
@@ -141,8 +144,12 @@ pub fn run(
         gaps: Mutex::new(HashMap::new()),
         in_flight: None,
     };
+    let mut owners = ownership::Checker::new(settings.owners, &settings.group_id, &settings.topic);
     let mut status_at = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if owners.due() {
+            owners.run(&consumer, &assigned, &pg, &handle, &metrics);
+        }
         if tracing::enabled!(tracing::Level::DEBUG) && status_at.elapsed() >= Duration::from_secs(5) {
             status_at = Instant::now();
             let position = consumer.position().map(|tpl| {

@@ -3,6 +3,7 @@
 //! readers live beside this file.
 
 mod offsets;
+mod owners;
 mod prices;
 mod usage_read;
 pub(crate) mod usage_write;
@@ -18,6 +19,7 @@ use sqlx::postgres::PgPoolOptions;
 
 pub(crate) use offsets::advance_offset;
 pub use offsets::{CommitError, PartitionCommit};
+pub use owners::PartitionRow;
 pub use usage_read::ConversationRow;
 
 #[derive(Clone)]

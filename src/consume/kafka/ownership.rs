@@ -1,0 +1,346 @@
+//! Partitions nobody consumes. Every consumer reports what it owns to Postgres
+//! (`partition_owners`, with each partition's end as it sees it) and reads back the whole
+//! group: a partition with lag whose owner stopped reporting is *unowned*; one whose owner
+//! reports but whose stored offset has not moved is *stalled*. Both are counted in
+//! `ailogs_consumer_partitions`, logged when they change, and shown by `/health`; a consumer
+//! that sees partitions unowned for long re-joins the group so the broker reassigns them
+//! (a broker that keeps dead members, as tansu 0.6 was seen to, never does on its own).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde::Serialize;
+use tokio::runtime::Handle;
+
+use super::rebalance::{Assigned, Context};
+use crate::config::KafkaConfig;
+use crate::metrics::Metrics;
+use crate::store::postgres::{PartitionRow, Postgres};
+
+#[derive(Debug, Clone, Copy)]
+pub struct OwnerSettings {
+    pub report_every: Duration,
+    pub bounds: Bounds,
+    pub rejoin_after: Duration,
+}
+
+impl From<&KafkaConfig> for OwnerSettings {
+    fn from(k: &KafkaConfig) -> Self {
+        OwnerSettings {
+            report_every: Duration::from_millis(k.owner_report_ms.max(100)),
+            bounds: Bounds {
+                owner_stale: Duration::from_millis(k.owner_stale_ms),
+                stall: Duration::from_millis(k.stall_after_ms),
+            },
+            // Never before a broker that evicts dead members has had its chance.
+            rejoin_after: Duration::from_millis(k.rejoin_after_ms.max(2 * u64::from(k.session_timeout_ms))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionState {
+    /// Nothing left to consume.
+    CaughtUp,
+    /// Lag, and an owner that reports and commits.
+    Consuming,
+    /// Lag, and no owner reporting within the staleness bound.
+    Unowned,
+    /// Lag, an owner reporting, but its stored offset has not moved within the stall bound.
+    Stalled,
+}
+
+impl PartitionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartitionState::CaughtUp => "caught_up",
+            PartitionState::Consuming => "consuming",
+            PartitionState::Unowned => "unowned",
+            PartitionState::Stalled => "stalled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// An owner that has not reported for this long is gone.
+    pub owner_stale: Duration,
+    /// A stored offset that has not moved for this long (with lag) is stalled.
+    pub stall: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionReport {
+    pub partition: i32,
+    pub state: PartitionState,
+    pub lag: i64,
+    pub owner: Option<String>,
+    pub heartbeat_age_s: Option<f64>,
+}
+
+pub fn classify(row: &PartitionRow, bounds: Bounds) -> PartitionReport {
+    let lag = (row.high_watermark - row.stored_offset.unwrap_or(0)).max(0);
+    let fresh = row
+        .heartbeat_age_s
+        .is_some_and(|age| age <= bounds.owner_stale.as_secs_f64());
+    let state = if lag == 0 {
+        PartitionState::CaughtUp
+    } else if row.owner.is_none() || !fresh {
+        PartitionState::Unowned
+    } else if row.progressed_age_s.is_some_and(|age| age > bounds.stall.as_secs_f64()) {
+        PartitionState::Stalled
+    } else {
+        PartitionState::Consuming
+    };
+    PartitionReport {
+        partition: row.partition,
+        state,
+        lag,
+        owner: row.owner.clone(),
+        heartbeat_age_s: row.heartbeat_age_s,
+    }
+}
+
+/// Counts by state, every state present (zero included) so gauges reset.
+pub fn counts(reports: &[PartitionReport]) -> BTreeMap<PartitionState, usize> {
+    let mut c: BTreeMap<PartitionState, usize> = [
+        PartitionState::CaughtUp,
+        PartitionState::Consuming,
+        PartitionState::Unowned,
+        PartitionState::Stalled,
+    ]
+    .into_iter()
+    .map(|s| (s, 0))
+    .collect();
+    for r in reports {
+        *c.entry(r.state).or_default() += 1;
+    }
+    c
+}
+
+/// Decides when a consumer re-joins the group: once partitions have stayed unowned for
+/// `after` (longer than a session timeout, so a broker that evicts dead members has had its
+/// chance), then again only after twice as long each time (a re-join revokes this consumer's
+/// partitions until the group settles, so it must not repeat faster than the group can).
+#[derive(Debug)]
+pub struct Rejoin {
+    after: Duration,
+    wait: Duration,
+    unowned_since: Option<Instant>,
+    last: Option<Instant>,
+}
+
+/// The longest wait between re-joins.
+const MAX_REJOIN_WAIT: Duration = Duration::from_secs(600);
+
+impl Rejoin {
+    pub fn new(after: Duration) -> Self {
+        Rejoin {
+            after,
+            wait: after,
+            unowned_since: None,
+            last: None,
+        }
+    }
+
+    /// Feeds one check; true when the consumer should re-join now.
+    pub fn observe(&mut self, unowned: usize, now: Instant) -> bool {
+        if unowned == 0 {
+            self.unowned_since = None;
+            self.wait = self.after;
+            return false;
+        }
+        let since = *self.unowned_since.get_or_insert(now);
+        let due =
+            now.duration_since(since) >= self.after && self.last.is_none_or(|t| now.duration_since(t) >= self.wait);
+        if due {
+            if self.last.is_some() {
+                self.wait = (self.wait * 2).min(MAX_REJOIN_WAIT);
+            }
+            self.last = Some(now);
+        }
+        due
+    }
+}
+
+/// Reports this consumer's partitions and checks the group's, every `report_every`.
+pub(super) struct Checker {
+    settings: OwnerSettings,
+    owner: String,
+    group: String,
+    topic: String,
+    last: Option<Instant>,
+    states: BTreeMap<i32, PartitionState>,
+    rejoin: Rejoin,
+}
+
+impl Checker {
+    pub(super) fn new(settings: OwnerSettings, group: &str, topic: &str) -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+        Checker {
+            settings,
+            owner: format!("{host}/{}/{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            last: None,
+            states: BTreeMap::new(),
+            rejoin: Rejoin::new(settings.rejoin_after),
+        }
+    }
+
+    pub(super) fn due(&self) -> bool {
+        self.last.is_none_or(|t| t.elapsed() >= self.settings.report_every)
+    }
+
+    /// Reports, checks, counts and logs; re-joins the group when partitions stay unowned.
+    /// Failures are logged and retried at the next turn: this check never stops consuming.
+    pub(super) fn run(
+        &mut self,
+        consumer: &BaseConsumer<Context>,
+        assigned: &Assigned,
+        pg: &Postgres,
+        handle: &Handle,
+        metrics: &Metrics,
+    ) {
+        self.last = Some(Instant::now());
+        let owned: Vec<i32> = assigned.lock().keys().copied().collect();
+        let ends = match partition_ends(consumer, &self.topic) {
+            Ok(ends) => ends,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the partitions' ends; owners not reported");
+                return;
+            }
+        };
+        let checked = handle.block_on(async {
+            pg.report_owners(&self.group, &self.topic, &self.owner, &owned, &ends)
+                .await?;
+            pg.partition_rows(&self.group, &self.topic).await
+        });
+        let rows = match checked {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot report partition owners");
+                return;
+            }
+        };
+        let reports: Vec<PartitionReport> = rows.iter().map(|r| classify(r, self.settings.bounds)).collect();
+        let counts = counts(&reports);
+        for (state, n) in &counts {
+            metrics.partitions.with_label_values(&[state.as_str()]).set(*n as i64);
+        }
+        metrics.consumer_lag_lines.set(reports.iter().map(|r| r.lag).sum());
+        for r in &reports {
+            let before = self.states.insert(r.partition, r.state);
+            let bad = matches!(r.state, PartitionState::Unowned | PartitionState::Stalled);
+            if bad && before != Some(r.state) {
+                tracing::warn!(
+                    partition = r.partition,
+                    state = r.state.as_str(),
+                    lag = r.lag,
+                    owner = r.owner.as_deref().unwrap_or("-"),
+                    "partition has lag and nobody is consuming it"
+                );
+            } else if !bad && before.is_some_and(|b| matches!(b, PartitionState::Unowned | PartitionState::Stalled)) {
+                tracing::info!(
+                    partition = r.partition,
+                    state = r.state.as_str(),
+                    "partition consumed again"
+                );
+            }
+        }
+        let unowned = counts.get(&PartitionState::Unowned).copied().unwrap_or(0);
+        if self.rejoin.observe(unowned, Instant::now()) {
+            tracing::warn!(
+                unowned,
+                "partitions stay unowned; re-joining the group so the broker reassigns them"
+            );
+            consumer.unsubscribe();
+            if let Err(e) = consumer.subscribe(&[&self.topic]) {
+                tracing::error!(error = %e, "cannot subscribe again");
+            }
+        }
+    }
+}
+
+/// Every partition of `topic` with its high watermark.
+fn partition_ends(consumer: &BaseConsumer<Context>, topic: &str) -> anyhow::Result<Vec<(i32, i64)>> {
+    let timeout = Duration::from_secs(2);
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let mut ends = Vec::new();
+    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+        for p in t.partitions() {
+            let (_, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
+            ends.push((p.id(), high));
+        }
+    }
+    Ok(ends)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        owner: Option<&str>,
+        heartbeat: Option<f64>,
+        high: i64,
+        stored: Option<i64>,
+        progressed: Option<f64>,
+    ) -> PartitionRow {
+        PartitionRow {
+            partition: 0,
+            owner: owner.map(str::to_owned),
+            heartbeat_age_s: heartbeat,
+            high_watermark: high,
+            stored_offset: stored,
+            progressed_age_s: progressed,
+        }
+    }
+
+    const B: Bounds = Bounds {
+        owner_stale: Duration::from_secs(10),
+        stall: Duration::from_secs(60),
+    };
+
+    #[test]
+    fn lag_without_a_live_owner_is_unowned_and_lag_that_stops_moving_is_stalled() {
+        let state = |r: PartitionRow| classify(&r, B).state;
+        assert_eq!(
+            state(row(Some("a"), Some(1.0), 100, Some(100), Some(500.0))),
+            PartitionState::CaughtUp
+        );
+        assert_eq!(
+            state(row(Some("a"), Some(1.0), 100, Some(40), Some(2.0))),
+            PartitionState::Consuming
+        );
+        assert_eq!(
+            state(row(Some("a"), Some(30.0), 100, Some(40), Some(2.0))),
+            PartitionState::Unowned
+        );
+        assert_eq!(state(row(None, None, 100, None, None)), PartitionState::Unowned);
+        assert_eq!(
+            state(row(Some("a"), Some(1.0), 100, Some(40), Some(90.0))),
+            PartitionState::Stalled
+        );
+        assert_eq!(classify(&row(None, None, 100, Some(40), None), B).lag, 60);
+    }
+
+    #[test]
+    fn rejoins_after_partitions_stay_unowned_and_not_again_at_once() {
+        let t0 = Instant::now();
+        let s = |n| t0 + Duration::from_secs(n);
+        let mut r = Rejoin::new(Duration::from_secs(30));
+        assert!(!r.observe(2, s(0)));
+        assert!(!r.observe(2, s(29)));
+        assert!(r.observe(2, s(30)));
+        assert!(!r.observe(2, s(45)), "not again within the bound");
+        assert!(r.observe(2, s(61)));
+        assert!(!r.observe(2, s(100)), "then twice as long");
+        assert!(r.observe(2, s(121)));
+        assert!(!r.observe(0, s(122)), "owned again: reset");
+        assert!(!r.observe(1, s(130)));
+        assert!(r.observe(1, s(160)));
+    }
+}
