@@ -19,6 +19,8 @@ pub mod enrich;
 pub mod envelope;
 pub mod insight_delta;
 pub mod logfmt;
+pub mod loki;
+pub mod ndjson;
 pub mod normalize;
 pub mod partition_key;
 pub mod patterns;

@@ -48,10 +48,7 @@ pub async fn ndjson(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let body = match read_body(&state, &headers, body).await {
         Ok(b) => b,
         Err(e) => {
-            return json_error(
-                StatusCode::from_u16(e.status().as_u16()).unwrap_or(StatusCode::BAD_REQUEST),
-                &e.to_string(),
-            );
+            return json_error(status_of(&e), &e.to_string());
         }
     };
     let encoding = header_str(&headers, header::CONTENT_ENCODING);
@@ -64,16 +61,20 @@ pub async fn ndjson(State(state): State<AppState>, headers: HeaderMap, body: Bod
     .await;
     let (batch, errors) = match decoded {
         Ok(Ok(v)) => v,
-        Ok(Err(e)) => return json_error(e.status(), &e.to_string()),
+        Ok(Err(e)) => return json_error(status_of(&e), &e.to_string()),
         Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "decoding failed"),
     };
     for e in &errors {
-        state.metrics.lines_rejected.with_label_values(&[e.reason]).inc();
+        state
+            .metrics
+            .lines_rejected
+            .with_label_values(&[e.rejection.reason.as_str()])
+            .inc();
         state.dead_letters.push(DeadLetter {
             received_at: ailogs_pipeline::normalize::time::format_rfc3339(now),
             endpoint: NDJSON,
-            reason: e.reason.to_owned(),
-            detail: e.detail.clone(),
+            reason: e.rejection.reason.as_str().to_owned(),
+            detail: e.rejection.detail.clone(),
             line: e.text.clone(),
             labels: Default::default(),
         });
@@ -171,7 +172,7 @@ fn reject(state: &AppState, endpoint: &str, e: push::PushError) -> Response {
         .with_label_values(&[endpoint, e.reason()])
         .inc();
     tracing::debug!(endpoint, error = %e, "push rejected");
-    plain(e.status(), &e.to_string())
+    plain(status_of(&e), &e.to_string())
 }
 
 /// Loki's error bodies: Go's `http.Error`, plain text ending in a newline.
@@ -192,4 +193,9 @@ fn json_error(status: StatusCode, msg: &str) -> Response {
         "check the body encoding and size",
     )
     .into_response()
+}
+
+/// The status Loki answers a refused push with.
+fn status_of(e: &push::PushError) -> StatusCode {
+    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
 }

@@ -5,12 +5,11 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 use prost::Message;
 use simd_json::{BorrowedValue, StaticNode};
 
-use super::loki_proto::{EntryAdapter, PushRequest};
+use super::proto::{EntryAdapter, PushRequest};
 use super::{PushBatch, PushEntry, PushStream, labels};
 
 /// Loki's limit on one stream's label string.
@@ -26,10 +25,11 @@ pub enum PushError {
 }
 
 impl PushError {
-    pub fn status(&self) -> StatusCode {
+    /// The HTTP status Loki answers with: 400 or 413.
+    pub fn status(&self) -> u16 {
         match self {
-            PushError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            PushError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            PushError::BadRequest(_) => 400,
+            PushError::TooLarge(_) => 413,
         }
     }
 
@@ -312,13 +312,13 @@ fn json_entry(si: usize, vi: usize, value: &BorrowedValue<'_>) -> Result<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::loki_proto::{LabelPairAdapter, StreamAdapter, Timestamp, encode_snappy};
+    use crate::loki::proto::{LabelPairAdapter, StreamAdapter, Timestamp, encode_snappy};
 
     const MAX: usize = 1 << 20;
 
     fn golden_path(name: &str) -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/loki-golden")
+            .join("../../shared/loki-golden")
             .join(name)
     }
 
@@ -449,7 +449,7 @@ mod tests {
         ];
         for (ct, ce, body, needle) in cases {
             let err = decode(*ct, *ce, body, MAX).expect_err("rejected");
-            assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{err}");
+            assert_eq!(err.status(), 400, "{err}");
             assert!(err.to_string().contains(needle), "{err} should mention {needle}");
         }
     }
@@ -477,12 +477,12 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut gz, json.as_bytes()).expect("gzip");
         let err = decode(Some("application/json"), Some("gzip"), &gz.finish().expect("gz"), 1024).expect_err("too big");
-        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(err.status(), 413);
         let snappy = snap::raw::Encoder::new()
             .compress_vec(&vec![0u8; 4096])
             .expect("snappy");
         let err = decode(Some("application/x-protobuf"), None, &snappy, 1024).expect_err("too big");
-        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(err.status(), 413);
     }
 }
 
@@ -507,7 +507,7 @@ mod props {
 
         #[test]
         fn arbitrary_label_strings_never_panic(s in ".{0,60}") {
-            let _ = crate::ingest::labels::parse(&s);
+            let _ = crate::loki::labels::parse(&s);
         }
     }
 }

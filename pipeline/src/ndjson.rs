@@ -4,15 +4,16 @@
 
 use std::sync::Arc;
 
-use super::{PushBatch, PushEntry, PushStream};
+use crate::loki::{PushBatch, PushEntry, PushStream};
+use crate::rejection::{RejectReason, Rejection};
 
 /// A line refused by the NDJSON endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LineError {
     /// 1-based line number in the body.
     pub line: usize,
-    pub reason: &'static str,
-    pub detail: String,
+    #[serde(flatten)]
+    pub rejection: Rejection,
     #[serde(skip)]
     pub text: String,
 }
@@ -29,19 +30,18 @@ pub fn decode(body: &[u8], now_ns: i64, max_line_bytes: usize) -> (PushBatch, Ve
         }
         let refuse = |reason, detail: String| LineError {
             line: i + 1,
-            reason,
-            detail,
+            rejection: Rejection::new(reason, detail),
             text: String::from_utf8_lossy(&raw[..raw.len().min(2048)]).into_owned(),
         };
         if raw.len() > max_line_bytes {
             errors.push(refuse(
-                "line_too_long",
+                RejectReason::LineTooLong,
                 format!("line is {} bytes, limit {max_line_bytes}", raw.len()),
             ));
             continue;
         }
         let Ok(text) = std::str::from_utf8(raw) else {
-            errors.push(refuse("invalid_utf8", "line is not valid UTF-8".into()));
+            errors.push(refuse(RejectReason::InvalidUtf8, "line is not valid UTF-8".into()));
             continue;
         };
         scratch.clear();
@@ -52,8 +52,11 @@ pub fn decode(body: &[u8], now_ns: i64, max_line_bytes: usize) -> (PushBatch, Ve
                 line: text.to_owned(),
                 metadata: Vec::new(),
             }),
-            Ok(_) => errors.push(refuse("not_an_object", "each line must be one JSON object".into())),
-            Err(e) => errors.push(refuse("invalid_json", format!("invalid JSON: {e}"))),
+            Ok(_) => errors.push(refuse(
+                RejectReason::NotAnObject,
+                "each line must be one JSON object".into(),
+            )),
+            Err(e) => errors.push(refuse(RejectReason::InvalidJson, format!("invalid JSON: {e}"))),
         }
     }
     let labels = Arc::new([("ingest".to_owned(), "ndjson".to_owned())].into_iter().collect());
@@ -75,7 +78,7 @@ mod tests {
         let (batch, errors) = decode(body, 5, 1024);
         assert_eq!(batch.line_count(), 2);
         assert_eq!(batch.streams[0].entries[1].line, "{\"message\":\"b\"}");
-        let reasons: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.reason)).collect();
+        let reasons: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.rejection.reason.as_str())).collect();
         assert_eq!(
             reasons,
             vec![(3, "not_an_object"), (4, "invalid_json"), (6, "invalid_utf8")]
