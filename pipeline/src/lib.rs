@@ -29,6 +29,7 @@ pub mod record;
 pub mod rejection;
 pub mod shape;
 pub mod stream;
+#[cfg(feature = "synth")]
 pub mod synth;
 pub mod templates;
 pub mod usage;

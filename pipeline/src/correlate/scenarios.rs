@@ -297,6 +297,7 @@ fn callee_from_the_http_url_host() {
 /// then the API answers 504 and the browser shows an error. Every failing chat request must
 /// name the gateway.
 #[test]
+#[cfg(feature = "synth")]
 fn synthetic_model_timeouts_name_the_gateway() {
     use crate::synth::{Incident, Traffic};
     use crate::{DecodeLimits, Decoder, RawEntry, labels_from};
