@@ -12,6 +12,7 @@ pub mod config;
 pub mod consume;
 pub mod demo;
 pub mod ingest;
+pub mod internal_events;
 pub mod kafka;
 pub mod metrics;
 pub mod patterns;

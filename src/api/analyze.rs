@@ -15,6 +15,7 @@ use crate::store::memory::Selection;
 
 const PARAMS: &[&str] = &["time_range", "services", "categories", "min_severity"];
 
+#[tracing::instrument(name = "analyze", skip_all)]
 pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let p = params(raw, PARAMS)?;
     let range_s = match p.get("time_range") {

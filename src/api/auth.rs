@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::error::ApiError;
 use crate::config::ApiKeyEntry;
+use crate::internal_events::{AuthRefused, InternalEvent};
 
 /// The configured keys, by hash.
 #[derive(Debug, Default)]
@@ -95,7 +96,7 @@ pub async fn require_key(State(state): State<AppState>, req: Request, next: Next
     match presented(req.headers()) {
         None => unauthorized("this server requires an API key").into_response(),
         Some(key) if state.api_keys.holder(key).is_none() => {
-            state.metrics.auth_refused.inc();
+            AuthRefused { path }.emit(&state.metrics);
             unauthorized("the API key is not valid").into_response()
         }
         Some(_) => next.run(req).await,

@@ -24,6 +24,7 @@ use crate::store::memory::Selection;
 
 const PARAMS: &[&str] = &["correlation_id", "service", "time_window"];
 
+#[tracing::instrument(name = "correlate", skip_all)]
 pub async fn correlate(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let p = params(raw, PARAMS)?;
     let window_s = match p.get("time_window") {

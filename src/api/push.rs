@@ -12,12 +12,14 @@ use serde_json::json;
 use super::AppState;
 use crate::consume::embedded::EnqueueError;
 use crate::ingest::{PushBatch, ndjson, push};
+use crate::internal_events::{InternalEvent, LinesRejected, PushRefused};
 use crate::store::dead_letters::DeadLetter;
 
 const LOKI: &str = "loki_push";
 const NDJSON: &str = "ndjson";
 
 /// `POST /loki/api/v1/push`: 204 once the lines are queued; plain-text 4xx naming the fault.
+#[tracing::instrument(name = "loki_push", skip_all)]
 pub async fn loki_push(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let body = match read_body(&state, &headers, body).await {
         Ok(b) => b,
@@ -44,6 +46,7 @@ pub async fn loki_push(State(state): State<AppState>, headers: HeaderMap, body: 
 
 /// `POST /api/v1/ai_logs/ingest`: NDJSON. 200 when every line was accepted; 400 listing the
 /// refused lines otherwise (the others are accepted, as Loki does for partial pushes).
+#[tracing::instrument(name = "ndjson_push", skip_all)]
 pub async fn ndjson(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let body = match read_body(&state, &headers, body).await {
         Ok(b) => b,
@@ -65,11 +68,11 @@ pub async fn ndjson(State(state): State<AppState>, headers: HeaderMap, body: Bod
         Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "decoding failed"),
     };
     for e in &errors {
-        state
-            .metrics
-            .lines_rejected
-            .with_label_values(&[e.rejection.reason.as_str()])
-            .inc();
+        LinesRejected {
+            endpoint: NDJSON,
+            rejection: &e.rejection,
+        }
+        .emit(&state.metrics);
         state.dead_letters.push(DeadLetter {
             received_at: ailogs_pipeline::normalize::time::format_rfc3339(now),
             endpoint: NDJSON,
@@ -130,12 +133,13 @@ async fn enqueue(state: &AppState, batch: PushBatch, endpoint: &'static str) -> 
             Ok(())
         }
         Some((reason, message)) => {
-            tracing::warn!(endpoint, reason, error = %message, "push refused");
-            state
-                .metrics
-                .push_requests_rejected
-                .with_label_values(&[endpoint, reason])
-                .inc();
+            PushRefused {
+                endpoint,
+                reason,
+                message: &message,
+                ours: true,
+            }
+            .emit(&state.metrics);
             let mut resp = plain(StatusCode::SERVICE_UNAVAILABLE, &message);
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -166,13 +170,15 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
 }
 
 fn reject(state: &AppState, endpoint: &str, e: push::PushError) -> Response {
-    state
-        .metrics
-        .push_requests_rejected
-        .with_label_values(&[endpoint, e.reason()])
-        .inc();
-    tracing::debug!(endpoint, error = %e, "push rejected");
-    plain(status_of(&e), &e.to_string())
+    let message = e.to_string();
+    PushRefused {
+        endpoint,
+        reason: e.reason(),
+        message: &message,
+        ours: false,
+    }
+    .emit(&state.metrics);
+    plain(status_of(&e), &message)
 }
 
 /// Loki's error bodies: Go's `http.Error`, plain text ending in a newline.

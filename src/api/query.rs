@@ -17,6 +17,7 @@ use ailogs_pipeline::query::{self, QuerySpec, SliceContext, Window};
 
 use crate::store::memory::Selection;
 
+#[tracing::instrument(name = "query", skip_all)]
 pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
     let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::ingest::PushBatch;
+use crate::internal_events::{InternalEvent, LinesRejected};
 use crate::metrics::Metrics;
 use crate::store::dead_letters::{DeadLetter, DeadLetters};
 use crate::store::memory::MemoryViews;
@@ -155,6 +156,7 @@ pub fn spawn_workers(
 }
 
 /// Decodes every line of a batch into the views; rejected lines become dead letters.
+#[tracing::instrument(name = "pipeline_batch", skip_all, fields(lines = queued.batch.line_count(), endpoint = queued.endpoint))]
 pub fn process(lane: &mut Lane, queued: Queued, sinks: &Sinks) {
     let mut records = Vec::with_capacity(queued.batch.line_count());
     let mut formats = [0u64; 3];
@@ -167,11 +169,11 @@ pub fn process(lane: &mut Lane, queued: Queued, sinks: &Sinks) {
                     records.push(e);
                 }
                 Err(rejected) => {
-                    sinks
-                        .metrics
-                        .lines_rejected
-                        .with_label_values(&[rejected.reason.as_str()])
-                        .inc();
+                    LinesRejected {
+                        endpoint: queued.endpoint,
+                        rejection: &rejected,
+                    }
+                    .emit(&sinks.metrics);
                     sinks.dead_letters.push(DeadLetter {
                         received_at: ailogs_pipeline::normalize::time::format_rfc3339(
                             chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),

@@ -190,7 +190,11 @@ pub fn write_blocking(
     metrics: &crate::metrics::Metrics,
 ) {
     if let Err(e) = handle.block_on(redis.write(records)) {
-        metrics.redis_write_failures.inc();
-        tracing::warn!(error = %e, lines = records.len(), "redis hot views not updated");
+        use crate::internal_events::{InternalEvent, RedisWriteFailed};
+        RedisWriteFailed {
+            error: &e,
+            lines: records.len(),
+        }
+        .emit(metrics);
     }
 }

@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::{AppState, auth};
+use crate::internal_events::{AuthRefused, InternalEvent};
 use session::Session;
 
 pub const CLOSE_UNAUTHORIZED: u16 = 4001;
@@ -91,7 +92,10 @@ fn access(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<
     match state.api_keys.holder(&key) {
         Some(holder) => Ok(Access::Holder(holder)),
         None => {
-            state.metrics.auth_refused.inc();
+            AuthRefused {
+                path: super::STREAM_PATH,
+            }
+            .emit(&state.metrics);
             Err(auth::unauthorized("the API key is not valid"))
         }
     }

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::render::{alert_message, line_message, log_message};
 use super::{Access, CLOSE_KEY_LIMIT, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
 use crate::api::{AppState, now_ns};
+use crate::internal_events::{AuthRefused, InternalEvent};
 use crate::stream::subscriber::wants;
 use crate::stream::{Event, Full, Payload, Slot, Subscription};
 
@@ -135,7 +136,10 @@ impl Session {
                 Ok((holder, pass_on.then(|| text.to_string())))
             }
             None => {
-                self.state.metrics.auth_refused.inc();
+                AuthRefused {
+                    path: crate::api::STREAM_PATH,
+                }
+                .emit(&self.state.metrics);
                 let _ = self
                     .error(
                         "unauthorized",

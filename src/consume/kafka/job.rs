@@ -26,6 +26,7 @@ use super::outputs::Outputs;
 use super::rebalance::{Assigned, Context};
 use super::{ConsumerSettings, RecordSink};
 use crate::backoff::Backoff;
+use crate::internal_events::{BatchCommit, InternalEvent};
 use crate::kafka::MAX_BATCH_MESSAGES;
 use crate::metrics::Metrics;
 use crate::store::batch;
@@ -80,6 +81,7 @@ impl InFlight {
 impl Job<'_> {
     /// Decodes a batch, dead-letters what cannot be decoded, prepares it, waits for the
     /// batch in flight, and starts this one's commit.
+    #[tracing::instrument(name = "consumer_batch", skip_all, fields(messages = batch.len()))]
     pub(super) fn write(
         &mut self,
         consumer: &BaseConsumer<Context>,
@@ -181,6 +183,7 @@ impl Job<'_> {
     /// Waits for the batch in flight, if any, and completes it: on success the offsets
     /// advance and the batch is observed and published; fenced, it is aborted and every
     /// partition re-read from Postgres (false); while Postgres is down it is retried.
+    #[tracing::instrument(name = "consumer_commit", skip_all)]
     pub(super) fn finish(
         &mut self,
         consumer: &BaseConsumer<Context>,
@@ -217,11 +220,11 @@ impl Job<'_> {
                 }
             }
         }
-        self.metrics.consumer_commits.with_label_values(&["ok"]).inc();
-        self.metrics.consumer_lines.inc_by(f.lines as u64);
-        self.metrics
-            .consumer_commit_latency
-            .observe(f.started.elapsed().as_secs_f64());
+        BatchCommit::Committed {
+            lines: f.lines,
+            elapsed: f.started.elapsed(),
+        }
+        .emit(self.metrics);
         // After the commit: a batch that is re-read must not count twice in the baselines.
         let out = self.views.core.lock().commit(prepared, crate::clock::now_ns());
         self.outputs.publish_alerts(&out.alerts);
@@ -245,8 +248,7 @@ impl Job<'_> {
         partition: i32,
         prepared: Prepared,
     ) -> KafkaResult<()> {
-        tracing::warn!(%topic, partition, "commit fenced; dropping the batch and re-reading offsets");
-        self.metrics.consumer_commits.with_label_values(&["fenced"]).inc();
+        BatchCommit::Fenced { topic, partition }.emit(self.metrics);
         self.views.core.lock().abort(prepared);
         self.reseek(consumer, assigned)
     }
@@ -290,9 +292,12 @@ impl Job<'_> {
                     return Ok(None);
                 }
                 Err(CommitError::Db(e)) => {
-                    self.metrics.consumer_commits.with_label_values(&["retry"]).inc();
+                    BatchCommit::Retried {
+                        error: &e,
+                        first: !paused,
+                    }
+                    .emit(self.metrics);
                     if !paused {
-                        tracing::warn!(error = %e, "postgres unavailable; pausing consumption until it is back");
                         if let Ok(tpl) = consumer.assignment() {
                             let _ = consumer.pause(&tpl);
                         }
@@ -325,24 +330,14 @@ impl Job<'_> {
         };
         let attempt = seen.1;
         drop(gaps);
-        if attempt >= GAP_ERROR_AFTER {
-            tracing::error!(
-                partition,
-                expected,
-                got,
-                attempt,
-                "the broker does not serve offsets it still holds, even fetched from the log start; not committing past them"
-            );
-        } else {
-            tracing::warn!(
-                partition,
-                expected,
-                got,
-                attempt,
-                "gap in a batch; fetching the partition again from before the stored offset"
-            );
+        BatchCommit::Gap {
+            partition,
+            expected,
+            got,
+            attempt,
+            give_up_after: GAP_ERROR_AFTER,
         }
-        self.metrics.consumer_commits.with_label_values(&["gap"]).inc();
+        .emit(self.metrics);
     }
 
     /// Starts every owned partition again from its stored offset (after a fenced commit or

@@ -9,6 +9,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::runtime::Handle;
 
 use super::offsets::Pending;
+use crate::internal_events::{InternalEvent, LinesRejected, StreamLineUnpublished};
 use crate::metrics::Metrics;
 
 pub(super) struct Outputs<'a> {
@@ -28,7 +29,11 @@ impl Outputs<'_> {
         let mut deliveries = Vec::new();
         for (m, rejection) in dead {
             let reason = rejection.reason.as_str();
-            self.metrics.lines_rejected.with_label_values(&[reason]).inc();
+            LinesRejected {
+                endpoint: "kafka",
+                rejection,
+            }
+            .emit(self.metrics);
             let source = format!("{}/{}/{}", self.topic, m.partition, m.offset);
             let headers = OwnedHeaders::new()
                 .insert(Header {
@@ -75,8 +80,7 @@ impl Outputs<'_> {
             }
             let record = FutureRecord::<(), [u8]>::to(self.lines_topic).payload(&payload);
             if let Err((e, _)) = self.producer.send_result(record) {
-                self.metrics.stream_lines_unpublished.inc();
-                tracing::debug!(error = %e, "stream line not queued for kafka");
+                StreamLineUnpublished { error: &e }.emit(self.metrics);
             }
         }
     }
