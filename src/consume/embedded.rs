@@ -241,14 +241,21 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    // Paused time: the full queue's wait elapses at once, exactly as configured.
+    #[tokio::test(start_paused = true)]
     async fn full_queue_waits_then_refuses_and_frees_on_processing() {
         let metrics = Arc::new(Metrics::new());
-        let (queue, rx) = IngestQueue::new(10, Duration::from_millis(50), Arc::clone(&metrics));
+        let (queue, rx) = IngestQueue::new(10, Duration::from_secs(5), Arc::clone(&metrics));
         queue.push(batch(6), "test").await.expect("room for 6");
         queue.push(batch(4), "test").await.expect("room for 4 more");
         assert_eq!(queue.depth(), 10);
+        let before = tokio::time::Instant::now();
         assert_eq!(queue.push(batch(1), "test").await, Err(EnqueueError::Full));
+        assert_eq!(
+            before.elapsed(),
+            Duration::from_secs(5),
+            "waited max_wait, then refused"
+        );
         assert_eq!(metrics.queue_depth_lines.get(), 10);
 
         // A worker finishing a batch gives its room back.

@@ -53,12 +53,30 @@ async fn postgres_outage_pauses_and_resumes_without_loss() {
     )
     .await;
     set_connections(&db, false).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    // A consumer restarted during the outage waits for Postgres instead of exiting.
+    let paused = "postgres unavailable; pausing consumption";
+    let probe = log.clone();
+    wait_until("the consumer to pause on the outage", Duration::from_secs(60), || {
+        let log = probe.clone();
+        async move { std::fs::read_to_string(&log).is_ok_and(|l| l.contains(paused)) }
+    })
+    .await;
+    // A consumer restarted during the outage waits for Postgres instead of exiting: its own
+    // log says it is waiting, and it is still running after saying so twice.
     child.kill().expect("kill the consumer during the outage");
     child.wait().expect("reap");
-    let mut child = spawn_consumer(&kafka.brokers, &db.url, &log);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let restarted_log = std::env::temp_dir().join(format!("{}-restarted.log", db.name()));
+    let mut child = spawn_consumer(&kafka.brokers, &db.url, &restarted_log);
+    let waiting = "postgres not ready; retrying";
+    let probe = restarted_log.clone();
+    wait_until(
+        "the restarted consumer to wait for postgres",
+        Duration::from_secs(60),
+        || {
+            let log = probe.clone();
+            async move { std::fs::read_to_string(&log).is_ok_and(|l| l.matches(waiting).count() >= 2) }
+        },
+    )
+    .await;
     assert!(
         child.try_wait().expect("status").is_none(),
         "the restarted consumer is still running, waiting"
@@ -84,9 +102,10 @@ async fn postgres_outage_pauses_and_resumes_without_loss() {
         log_text.contains("postgres unavailable; pausing"),
         "the outage hit the consumer:\n{log_text}"
     );
+    let restarted = std::fs::read_to_string(&restarted_log).unwrap_or_default();
     assert!(
-        log_text.contains("postgres not ready; retrying"),
-        "the restarted consumer waited:\n{log_text}"
+        restarted.contains("postgres not ready; retrying"),
+        "the restarted consumer waited:\n{restarted}"
     );
     assert_eq!(committed(&pg).await, total);
     assert_eq!(
