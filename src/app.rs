@@ -64,7 +64,10 @@ impl Application {
             ..DecodeLimits::default()
         };
         let redis = match &config.redis_url {
-            Some(url) => Some(RedisViews::new(url.expose(), &config.redis_prefix).context("AILOGS_REDIS_URL")?),
+            Some(url) => Some(
+                RedisViews::new(url.expose(), &config.redis_prefix, config.redis.clone())
+                    .context("AILOGS_REDIS_URL")?,
+            ),
             None => None,
         };
         let (pg, prices) = match &config.database_url {
@@ -112,6 +115,7 @@ impl Application {
                     limits,
                     Some(Arc::new(spool)),
                     Arc::clone(&metrics),
+                    config.kafka.delivery_timeout_ms,
                 )
                 .context("creating the kafka producer")?;
                 Some(Arc::new(ingest))

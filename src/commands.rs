@@ -74,6 +74,7 @@ pub fn consumer_settings(config: &Config) -> anyhow::Result<ConsumerSettings> {
         alerts_topic: config.kafka.alerts_topic.clone(),
         lines_topic: config.kafka.lines_topic.clone(),
         session_timeout_ms: config.kafka.session_timeout_ms,
+        fetch_wait_ms: config.kafka.fetch_wait_ms,
         owners: OwnerSettings::from(&config.kafka),
         batch_max_lines: config.kafka.batch_max_lines.max(1),
         batch_max_wait: Duration::from_millis(config.kafka.batch_max_wait_ms),
@@ -121,7 +122,9 @@ impl RunningConsumer {
 /// `ailogs consume`: until ctrl-c / SIGTERM.
 pub async fn consume(config: &Config) -> anyhow::Result<()> {
     let redis = match &config.redis_url {
-        Some(url) => Some(RedisViews::new(url.expose(), &config.redis_prefix).context("AILOGS_REDIS_URL")?),
+        Some(url) => Some(
+            RedisViews::new(url.expose(), &config.redis_prefix, config.redis.clone()).context("AILOGS_REDIS_URL")?,
+        ),
         None => None,
     };
     let (pg, prices) = postgres_ready(config).await?;

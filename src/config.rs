@@ -38,6 +38,32 @@ pub struct Config {
     pub stream: StreamConfig,
     pub auth: AuthConfig,
     pub core: CoreSection,
+    pub redis: RedisConfig,
+}
+
+/// The Redis hot views' bounds (`[redis]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Lines kept per service stream (approximately: `MAXLEN ~`).
+    pub service_stream_len: usize,
+    /// Lines kept per request and per conversation.
+    pub id_stream_len: usize,
+    /// Requests and conversations expire this long after their last line.
+    pub id_ttl_s: i64,
+    /// Per-minute counters are kept this long.
+    pub counter_ttl_s: i64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            service_stream_len: 20_000,
+            id_stream_len: 2_000,
+            id_ttl_s: 6 * 3600,
+            counter_ttl_s: 2 * 86_400,
+        }
+    }
 }
 
 /// The pipeline core's state bounds (`[core]`).
@@ -87,6 +113,16 @@ pub struct StreamConfig {
     /// Generous on purpose: a client that pauses and reads again is sent `dropped` with
     /// the count it lost, which it learns nothing from once disconnected.
     pub send_timeout_ms: u64,
+    /// A ping goes to each subscriber this often.
+    pub heartbeat_s: u64,
+    /// A client that must send its key in a message has this long to do it.
+    pub auth_timeout_s: u64,
+    /// More client messages than this within `client_window_s` close with 1008.
+    pub max_client_messages: usize,
+    pub client_window_s: u64,
+    /// Inbox overflows tolerated within `lag_window_s` before a client is closed with 4008.
+    pub max_lags: usize,
+    pub lag_window_s: u64,
 }
 
 impl Default for StreamConfig {
@@ -99,6 +135,12 @@ impl Default for StreamConfig {
             max_subscribers: 10_000,
             max_subscribers_per_key: 1_000,
             send_timeout_ms: 60_000,
+            heartbeat_s: 30,
+            auth_timeout_s: 10,
+            max_client_messages: 100,
+            client_window_s: 10,
+            max_lags: 3,
+            lag_window_s: 60,
         }
     }
 }
@@ -136,6 +178,13 @@ pub struct KafkaConfig {
     pub group_id: String,
     /// A consumer that stops heartbeating for this long loses its partitions.
     pub session_timeout_ms: u32,
+    /// Longest a consumer's fetch waits at the broker for data (librdkafka
+    /// `fetch.wait.max.ms`): a broker that does not answer as data arrives (the mock, tansu)
+    /// holds each fetch this long, and alerts wait on it.
+    pub fetch_wait_ms: u32,
+    /// How long the ingest producer keeps trying to deliver a line before spooling it
+    /// (librdkafka `message.timeout.ms`); under Promtail's 10 s request timeout.
+    pub delivery_timeout_ms: u32,
     /// Each consumer reports the partitions it owns (and their ends) this often.
     pub owner_report_ms: u64,
     /// A partition with lag whose owner has not reported for this long is `unowned`.
@@ -165,6 +214,8 @@ impl Default for KafkaConfig {
             lines_topic: crate::kafka::LINES_TOPIC.into(),
             group_id: crate::kafka::GROUP_ID.into(),
             session_timeout_ms: 10_000,
+            fetch_wait_ms: 50,
+            delivery_timeout_ms: 8_000,
             owner_report_ms: 2_000,
             owner_stale_ms: 20_000,
             stall_after_ms: 120_000,
@@ -235,6 +286,7 @@ impl Default for Config {
             stream: StreamConfig::default(),
             auth: AuthConfig::default(),
             core: CoreSection::default(),
+            redis: RedisConfig::default(),
         }
     }
 }

@@ -20,10 +20,6 @@ use super::spool::{Spool, SpoolError, SpooledMessage};
 use crate::kafka::{RawMessage, client_config};
 use crate::metrics::Metrics;
 
-/// How long librdkafka keeps trying to deliver a message before reporting it failed (and
-/// the line is spooled): under Promtail's 10 s request timeout.
-const DELIVERY_TIMEOUT_MS: &str = "8000";
-
 pub struct KafkaIngest {
     producer: FutureProducer,
     topic: String,
@@ -56,6 +52,7 @@ impl KafkaIngest {
         limits: DecodeLimits,
         spool: Option<Arc<Spool>>,
         metrics: Arc<Metrics>,
+        delivery_timeout_ms: u32,
     ) -> Result<Self, KafkaError> {
         let producer: FutureProducer = client_config(brokers)
             .set("enable.idempotence", "true")
@@ -63,7 +60,7 @@ impl KafkaIngest {
             .set("compression.type", "lz4")
             .set("linger.ms", "5")
             .set("batch.num.messages", crate::kafka::MAX_BATCH_MESSAGES.to_string())
-            .set("message.timeout.ms", DELIVERY_TIMEOUT_MS)
+            .set("message.timeout.ms", delivery_timeout_ms.to_string())
             .create()?;
         if let Some(spool) = &spool {
             metrics.spool_bytes.set(spool.used() as i64);

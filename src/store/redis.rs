@@ -10,21 +10,14 @@ use ailogs_pipeline::{Enriched, LogRecord};
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::config::RedisConfig;
 use crate::store::memory::Selection;
-
-/// Lines kept per service stream (approximately: `MAXLEN ~`).
-const SERVICE_STREAM_LEN: usize = 20_000;
-/// Lines kept per request and per conversation.
-const ID_STREAM_LEN: usize = 2_000;
-/// Requests and conversations expire this long after their last line.
-const ID_TTL_S: i64 = 6 * 3600;
-/// Minute counters are kept two days.
-const COUNTER_TTL_S: i64 = 2 * 86_400;
 
 #[derive(Clone)]
 pub struct RedisViews {
     client: redis::Client,
     prefix: String,
+    limits: RedisConfig,
     conn: Arc<tokio::sync::Mutex<Connection>>,
 }
 
@@ -40,12 +33,13 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(5);
 
 impl RedisViews {
     /// Does not connect: Redis may be down when ailogs starts; the first use connects.
-    pub fn new(url: &str, prefix: &str) -> redis::RedisResult<Self> {
+    pub fn new(url: &str, prefix: &str, limits: RedisConfig) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url)?;
         let past = Instant::now().checked_sub(RECONNECT_AFTER).unwrap_or_else(Instant::now);
         Ok(RedisViews {
             client,
             prefix: prefix.to_owned(),
+            limits,
             conn: Arc::new(tokio::sync::Mutex::new(Connection::Down(past))),
         })
     }
@@ -106,12 +100,20 @@ impl RedisViews {
                     pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
                 }
             };
-            add(self.key("svc", &r.service), SERVICE_STREAM_LEN, None);
+            add(self.key("svc", &r.service), self.limits.service_stream_len, None);
             if let Some(id) = &r.correlation_id {
-                add(self.key("corr", id), ID_STREAM_LEN, Some(ID_TTL_S));
+                add(
+                    self.key("corr", id),
+                    self.limits.id_stream_len,
+                    Some(self.limits.id_ttl_s),
+                );
             }
             if let Some(id) = &r.conversation_id {
-                add(self.key("conv", id), ID_STREAM_LEN, Some(ID_TTL_S));
+                add(
+                    self.key("conv", id),
+                    self.limits.id_stream_len,
+                    Some(self.limits.id_ttl_s),
+                );
             }
             let minute = r.ts_ns.div_euclid(60_000_000_000) * 60;
             let counter = self.key("count", &minute.to_string());
@@ -120,7 +122,7 @@ impl RedisViews {
                 .arg(format!("{}:{}", r.service, r.level))
                 .arg(1)
                 .ignore();
-            pipe.cmd("EXPIRE").arg(&counter).arg(COUNTER_TTL_S).ignore();
+            pipe.cmd("EXPIRE").arg(&counter).arg(self.limits.counter_ttl_s).ignore();
             pipe.cmd("SADD").arg(&services_key).arg(&r.service).ignore();
         }
         let mut conn = self.connection().await?;

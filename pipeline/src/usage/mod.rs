@@ -1,6 +1,7 @@
 //! Usage and cost: which lines are AI requests, what each costs, and the per-batch deltas
 //! the usage views are built from.
 
+pub mod billing;
 mod delta;
 mod prices;
 mod summary;

@@ -19,16 +19,8 @@ use crate::internal_events::{AuthRefused, InternalEvent};
 use crate::stream::subscriber::wants;
 use crate::stream::{Event, Full, Payload, Slot, Subscription};
 
-const HEARTBEAT: Duration = Duration::from_secs(30);
-/// Lost queues tolerated within `LAG_WINDOW` before the client is disconnected.
-const MAX_LAGS: usize = 3;
-const LAG_WINDOW: Duration = Duration::from_secs(60);
 /// How long the close frame may wait for the client to read.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
-/// A client that must send its key in a message has this long to do it.
-const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_CLIENT_MESSAGES: usize = 100;
-const CLIENT_WINDOW: Duration = Duration::from_secs(10);
 
 pub(super) struct Session {
     socket: WebSocket,
@@ -114,7 +106,7 @@ impl Session {
 
     async fn first_message_key(&mut self) -> Result<(Arc<str>, Option<String>), End> {
         let refuse = |_| End::Close(CLOSE_UNAUTHORIZED, "an API key is required");
-        let text = match tokio::time::timeout(AUTH_TIMEOUT, self.socket.recv())
+        let text = match tokio::time::timeout(secs(self.state.config.stream.auth_timeout_s), self.socket.recv())
             .await
             .map_err(refuse)?
         {
@@ -157,7 +149,7 @@ impl Session {
         {
             return end;
         }
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let mut heartbeat = tokio::time::interval(secs(self.state.config.stream.heartbeat_s));
         heartbeat.tick().await;
         loop {
             let step = tokio::select! {
@@ -186,15 +178,13 @@ impl Session {
 
     async fn on_message(&mut self, text: &str) -> Result<(), End> {
         let now = Instant::now();
+        let limits = &self.state.config.stream;
+        let window = secs(limits.client_window_s);
         self.received.push_back(now);
-        while self
-            .received
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > CLIENT_WINDOW)
-        {
+        while self.received.front().is_some_and(|t| now.duration_since(*t) > window) {
             self.received.pop_front();
         }
-        if self.received.len() > MAX_CLIENT_MESSAGES {
+        if self.received.len() > limits.max_client_messages {
             return Err(End::Close(1008, "too many messages from the client"));
         }
         match parse(text) {
@@ -331,14 +321,15 @@ impl Session {
     async fn lost(&mut self, missed: u64) -> Result<(), End> {
         self.state.metrics.stream_dropped.inc_by(missed);
         let now = Instant::now();
+        let lag_window = secs(self.state.config.stream.lag_window_s);
         self.lags.push_back(now);
-        while self.lags.front().is_some_and(|t| now.duration_since(*t) > LAG_WINDOW) {
+        while self.lags.front().is_some_and(|t| now.duration_since(*t) > lag_window) {
             self.lags.pop_front();
         }
         self.send(json!({"type": "dropped", "count": missed,
             "message": "this client read too slowly; the oldest messages were dropped"}))
             .await?;
-        if self.lags.len() >= MAX_LAGS {
+        if self.lags.len() >= self.state.config.stream.max_lags {
             return Err(End::Close(CLOSE_TOO_SLOW, "too slow: messages dropped repeatedly"));
         }
         Ok(())
@@ -431,4 +422,8 @@ async fn ready(sub: &Option<Subscription>) {
         Some(sub) => sub.ready().await,
         None => std::future::pending().await,
     }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
 }

@@ -51,6 +51,7 @@ pub struct ConsumerSettings {
     /// Where enriched lines go for every API replica's stream.
     pub lines_topic: String,
     pub session_timeout_ms: u32,
+    pub fetch_wait_ms: u32,
     /// Reporting and checking partition owners.
     pub owners: ownership::OwnerSettings,
     /// A batch is written when it has this many lines...
@@ -107,7 +108,7 @@ pub fn run(
         .set("auto.offset.reset", "earliest")
         // A broker that does not answer a fetch as soon as data arrives (librdkafka's mock,
         // tansu) would otherwise hold each one for the default 500 ms: alerts wait on it.
-        .set("fetch.wait.max.ms", "50")
+        .set("fetch.wait.max.ms", settings.fetch_wait_ms.to_string())
         .set("session.timeout.ms", settings.session_timeout_ms.to_string())
         .set(
             "heartbeat.interval.ms",
