@@ -61,6 +61,15 @@ pub struct ConsumerSettings {
     pub limits: DecodeLimits,
 }
 
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Longest a poll waits for a message.
 const POLL_WAIT: Duration = Duration::from_millis(100);
 /// While a batch commits, each turn of the loop waits this long on the commit before it
@@ -145,11 +154,26 @@ pub fn run(
         gaps: Mutex::new(HashMap::new()),
         in_flight: None,
     };
-    let mut owners = ownership::Checker::new(settings.owners, &settings.group_id, &settings.topic);
+    let rejoin = Arc::new(AtomicBool::new(false));
+    // The check stops with this loop however it ends: a consumer that stopped must not go
+    // on reporting that it owns partitions.
+    let owners_stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+    let owners = ownership::Checker::new(settings.owners, &settings.group_id, &settings.topic).spawn(
+        &settings.brokers,
+        ownership::CheckerHandles {
+            assigned: Arc::clone(&assigned),
+            pg: pg.clone(),
+            handle: handle.clone(),
+            metrics: Arc::clone(&metrics),
+            stop: Arc::clone(&owners_stop.0),
+            rejoin: Arc::clone(&rejoin),
+        },
+    )?;
     let mut status_at = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        if owners.due() {
-            owners.run(&consumer, &assigned, &pg, &handle, &metrics);
+        if rejoin.swap(false, Ordering::Relaxed) {
+            consumer.unsubscribe();
+            consumer.subscribe(&[&settings.topic])?;
         }
         if tracing::enabled!(tracing::Level::DEBUG) && status_at.elapsed() >= Duration::from_secs(5) {
             status_at = Instant::now();
@@ -217,6 +241,11 @@ pub fn run(
         job.write(&consumer, &assigned, &mut lane, pending, &stop)?;
     }
     job.finish(&consumer, &assigned, &stop)?;
+    drop(owners_stop);
+    owners.thread().unpark();
+    if owners.join().is_err() {
+        tracing::error!("the partition owners check panicked");
+    }
     tracing::info!("consumer stopped");
     Ok(())
 }

@@ -9,12 +9,17 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::Serialize;
 use tokio::runtime::Handle;
 
-use super::rebalance::{Assigned, Context};
+use super::rebalance::Assigned;
 use crate::config::KafkaConfig;
+use crate::kafka::client_config;
 use crate::metrics::Metrics;
 use crate::store::postgres::{PartitionRow, Postgres};
 
@@ -165,15 +170,27 @@ impl Rejoin {
     }
 }
 
-/// Reports this consumer's partitions and checks the group's, every `report_every`.
+/// Reports this consumer's partitions and checks the group's, every `report_every`, on its
+/// own thread with its own Kafka client (metadata and watermark requests must not hold up
+/// the consumer's poll loop, and with it alerts). Sets `rejoin` when the consumer should
+/// re-join its group; the poll loop does it.
 pub(super) struct Checker {
     settings: OwnerSettings,
     owner: String,
     group: String,
     topic: String,
-    last: Option<Instant>,
     states: BTreeMap<i32, PartitionState>,
     rejoin: Rejoin,
+}
+
+/// Shared with the checker's thread.
+pub(super) struct CheckerHandles {
+    pub(super) assigned: Assigned,
+    pub(super) pg: Postgres,
+    pub(super) handle: Handle,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) rejoin: Arc<AtomicBool>,
 }
 
 impl Checker {
@@ -184,53 +201,60 @@ impl Checker {
             owner: format!("{host}/{}/{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             group: group.to_owned(),
             topic: topic.to_owned(),
-            last: None,
             states: BTreeMap::new(),
             rejoin: Rejoin::new(settings.rejoin_after),
         }
     }
 
-    pub(super) fn due(&self) -> bool {
-        self.last.is_none_or(|t| t.elapsed() >= self.settings.report_every)
+    /// Runs the checks on a thread until `stop` is set.
+    pub(super) fn spawn(mut self, brokers: &str, h: CheckerHandles) -> anyhow::Result<JoinHandle<()>> {
+        // No group: this client only asks for metadata and watermarks.
+        let client: BaseConsumer = client_config(brokers).set("group.id", "ailogs-owners").create()?;
+        Ok(std::thread::Builder::new()
+            .name("ailogs-owners".into())
+            .spawn(move || {
+                while !h.stop.load(Ordering::Relaxed) {
+                    let started = Instant::now();
+                    if self.run(&client, &h) {
+                        h.rejoin.store(true, Ordering::Relaxed);
+                    }
+                    // Wake often enough to notice `stop`.
+                    while started.elapsed() < self.settings.report_every && !h.stop.load(Ordering::Relaxed) {
+                        std::thread::park_timeout(Duration::from_millis(50));
+                    }
+                }
+            })?)
     }
 
-    /// Reports, checks, counts and logs; re-joins the group when partitions stay unowned.
+    /// Reports, checks, counts and logs; true when the consumer should re-join the group.
     /// Failures are logged and retried at the next turn: this check never stops consuming.
-    pub(super) fn run(
-        &mut self,
-        consumer: &BaseConsumer<Context>,
-        assigned: &Assigned,
-        pg: &Postgres,
-        handle: &Handle,
-        metrics: &Metrics,
-    ) {
-        self.last = Some(Instant::now());
-        let owned: Vec<i32> = assigned.lock().keys().copied().collect();
-        let ends = match partition_ends(consumer, &self.topic) {
+    fn run(&mut self, client: &BaseConsumer, h: &CheckerHandles) -> bool {
+        let owned: Vec<i32> = h.assigned.lock().keys().copied().collect();
+        let ends = match partition_ends(client, &self.topic) {
             Ok(ends) => ends,
             Err(e) => {
                 tracing::debug!(error = %e, "cannot read the partitions' ends; owners not reported");
-                return;
+                return false;
             }
         };
-        let checked = handle.block_on(async {
-            pg.report_owners(&self.group, &self.topic, &self.owner, &owned, &ends)
+        let checked = h.handle.block_on(async {
+            h.pg.report_owners(&self.group, &self.topic, &self.owner, &owned, &ends)
                 .await?;
-            pg.partition_rows(&self.group, &self.topic).await
+            h.pg.partition_rows(&self.group, &self.topic).await
         });
         let rows = match checked {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::debug!(error = %e, "cannot report partition owners");
-                return;
+                return false;
             }
         };
         let reports: Vec<PartitionReport> = rows.iter().map(|r| classify(r, self.settings.bounds)).collect();
         let counts = counts(&reports);
         for (state, n) in &counts {
-            metrics.partitions.with_label_values(&[state.as_str()]).set(*n as i64);
+            h.metrics.partitions.with_label_values(&[state.as_str()]).set(*n as i64);
         }
-        metrics.consumer_lag_lines.set(reports.iter().map(|r| r.lag).sum());
+        h.metrics.consumer_lag_lines.set(reports.iter().map(|r| r.lag).sum());
         for r in &reports {
             let before = self.states.insert(r.partition, r.state);
             let bad = matches!(r.state, PartitionState::Unowned | PartitionState::Stalled);
@@ -251,21 +275,19 @@ impl Checker {
             }
         }
         let unowned = counts.get(&PartitionState::Unowned).copied().unwrap_or(0);
-        if self.rejoin.observe(unowned, Instant::now()) {
+        let rejoin = self.rejoin.observe(unowned, Instant::now());
+        if rejoin {
             tracing::warn!(
                 unowned,
                 "partitions stay unowned; re-joining the group so the broker reassigns them"
             );
-            consumer.unsubscribe();
-            if let Err(e) = consumer.subscribe(&[&self.topic]) {
-                tracing::error!(error = %e, "cannot subscribe again");
-            }
         }
+        rejoin
     }
 }
 
 /// Every partition of `topic` with its high watermark.
-fn partition_ends(consumer: &BaseConsumer<Context>, topic: &str) -> anyhow::Result<Vec<(i32, i64)>> {
+fn partition_ends(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<(i32, i64)>> {
     let timeout = Duration::from_secs(2);
     let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
     let mut ends = Vec::new();
