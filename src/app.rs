@@ -223,10 +223,14 @@ impl Application {
             replay.abort();
         }
         let grace = Duration::from_secs(state.config.shutdown_grace_s);
-        if let Some(kafka) = &state.kafka
-            && let Err(e) = kafka.flush(grace)
-        {
-            tracing::warn!(error = %e, "kafka producer did not flush before the grace period ended");
+        if let Some(kafka) = &state.kafka {
+            // Flushing blocks: off the async threads.
+            let kafka = Arc::clone(kafka);
+            match tokio::task::spawn_blocking(move || kafka.flush(grace)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "kafka producer did not flush before the grace period ended"),
+                Err(e) => tracing::warn!(error = %e, "kafka producer flush failed"),
+            }
         }
         if let Some((stop, thread)) = tail {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -8,6 +8,7 @@ use ailogs_pipeline::DecodeLimits;
 use ailogs_pipeline::usage::PriceBook;
 use anyhow::Context as _;
 
+use crate::backoff::Backoff;
 use crate::billing;
 use crate::cli::ReportFormat;
 use crate::config::Config;
@@ -44,7 +45,7 @@ pub async fn postgres_ready(config: &Config) -> anyhow::Result<(Postgres, PriceB
         .map(SecretUrl::expose)
         .context("AILOGS_DATABASE_URL (database_url) is not set")?;
     let pg = Postgres::connect_lazy(url).context("AILOGS_DATABASE_URL")?;
-    let mut delay = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
     loop {
         let ready = async {
             migrate(&pg).await?;
@@ -54,8 +55,7 @@ pub async fn postgres_ready(config: &Config) -> anyhow::Result<(Postgres, PriceB
             Ok(prices) => return Ok((pg, prices)),
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "postgres not ready; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     }

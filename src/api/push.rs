@@ -73,14 +73,13 @@ pub async fn ndjson(State(state): State<AppState>, headers: HeaderMap, body: Bod
             rejection: &e.rejection,
         }
         .emit(&state.metrics);
-        state.dead_letters.push(DeadLetter {
-            received_at: ailogs_pipeline::normalize::time::format_rfc3339(now),
-            endpoint: NDJSON,
-            reason: e.rejection.reason.as_str().to_owned(),
-            detail: e.rejection.detail.clone(),
-            line: e.text.clone(),
-            labels: Default::default(),
-        });
+        state.dead_letters.push(DeadLetter::new(
+            now,
+            NDJSON,
+            &e.rejection,
+            e.text.clone(),
+            Default::default(),
+        ));
     }
     let accepted = batch.line_count();
     if let Err(resp) = enqueue(&state, batch, NDJSON).await {

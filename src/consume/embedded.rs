@@ -174,16 +174,13 @@ pub fn process(lane: &mut Lane, queued: Queued, sinks: &Sinks) {
                         rejection: &rejected,
                     }
                     .emit(&sinks.metrics);
-                    sinks.dead_letters.push(DeadLetter {
-                        received_at: ailogs_pipeline::normalize::time::format_rfc3339(
-                            chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
-                        ),
-                        endpoint: queued.endpoint,
-                        reason: rejected.reason.as_str().to_owned(),
-                        detail: rejected.detail,
-                        line: entry.line.clone(),
-                        labels: (*stream.labels).clone(),
-                    });
+                    sinks.dead_letters.push(DeadLetter::new(
+                        crate::clock::now_ns(),
+                        queued.endpoint,
+                        &rejected,
+                        entry.line.clone(),
+                        (*stream.labels).clone(),
+                    ));
                 }
             }
         }

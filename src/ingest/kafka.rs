@@ -143,11 +143,11 @@ impl KafkaIngest {
                         deliveries.push((i, delivery));
                         break;
                     }
-                    // The local queue is full: let librdkafka send, then retry.
+                    // The local queue is full: the producer's own thread is sending; yield
+                    // to the runtime (never block it) and retry.
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                         record = r;
-                        self.producer.poll(Timeout::After(Duration::from_millis(10)));
-                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        tokio::time::sleep(Duration::from_millis(2)).await;
                     }
                     Err((e, _)) => {
                         failed.push((i, e));

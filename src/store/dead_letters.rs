@@ -20,6 +20,26 @@ pub struct DeadLetter {
     pub labels: BTreeMap<String, String>,
 }
 
+impl DeadLetter {
+    /// A refused line as kept: when, where it came in, why, and the line with its labels.
+    pub fn new(
+        received_ns: i64,
+        endpoint: &'static str,
+        rejection: &ailogs_pipeline::Rejection,
+        line: String,
+        labels: BTreeMap<String, String>,
+    ) -> Self {
+        DeadLetter {
+            received_at: ailogs_pipeline::normalize::time::format_rfc3339(received_ns),
+            endpoint,
+            reason: rejection.reason.as_str().to_owned(),
+            detail: rejection.detail.clone(),
+            line,
+            labels,
+        }
+    }
+}
+
 pub struct DeadLetters {
     kept: Mutex<VecDeque<DeadLetter>>,
     capacity: usize,

@@ -21,6 +21,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{Hub, Payload};
+use crate::backoff::Backoff;
 use crate::kafka::client_config;
 
 #[derive(Debug, Clone)]
@@ -42,7 +43,7 @@ pub fn spawn(settings: TailSettings, hub: Arc<Hub>, stop: Arc<AtomicBool>, readi
     std::thread::Builder::new()
         .name("ailogs-stream-tail".into())
         .spawn(move || {
-            let mut delay = Duration::from_millis(500);
+            let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
             while !stop.load(Ordering::Relaxed) {
                 let result = run(&settings, &hub, &stop, &reading);
                 reading.store(false, Ordering::Relaxed);
@@ -50,8 +51,7 @@ pub fn spawn(settings: TailSettings, hub: Arc<Hub>, stop: Arc<AtomicBool>, readi
                     Ok(()) => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "stream tail of kafka failed; retrying");
-                        std::thread::sleep(delay);
-                        delay = (delay * 2).min(Duration::from_secs(10));
+                        std::thread::sleep(backoff.next_delay());
                     }
                 }
             }
