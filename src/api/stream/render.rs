@@ -6,25 +6,12 @@ use ailogs_pipeline::stream::StreamLine;
 use ailogs_pipeline::templates::template_key;
 use serde_json::{Value, json};
 
+/// A line this process enriched, as the same message a consumer's published line gives.
 pub(super) fn log_message(id: u64, e: &ailogs_pipeline::Enriched) -> Value {
-    let r = &e.record;
-    json!({
-        "type": "log",
-        "id": id,
-        "log": {
-            "ts": format_rfc3339(r.ts_ns),
-            "service": r.service,
-            "level": r.level.as_str(),
-            "message": r.message,
-            "correlation_id": r.correlation_id,
-            "error": r.error,
-            "patterns": e.patterns.iter().map(|m| m.id.to_string()).collect::<Vec<_>>(),
-            "template_id": e.template.map(|t| template_key(t.id)),
-        },
-    })
+    line_message(id, &StreamLine::from(e))
 }
 
-/// The same message from a line a consumer published: identical fields.
+/// A `log` message: the fields a subscriber sees of a line.
 pub(super) fn line_message(id: u64, l: &StreamLine) -> Value {
     json!({
         "type": "log",
