@@ -7,6 +7,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::Consumer;
 use rdkafka::error::RDKafkaErrorCode;
 use serde::Deserialize;
 
@@ -44,6 +45,20 @@ struct TopicsFile {
 pub fn topic_specs() -> Vec<TopicSpec> {
     let file: TopicsFile = toml::from_str(include_str!("../kafka/topics.toml")).expect("kafka/topics.toml parses");
     file.topic
+}
+
+/// The partitions of `topic`, as the cluster's metadata lists them; an error while the
+/// topic does not exist yet.
+pub fn topic_partitions(client: &impl Consumer, topic: &str, timeout: Duration) -> anyhow::Result<Vec<i32>> {
+    let metadata = client.fetch_metadata(Some(topic), timeout)?;
+    let parts: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    anyhow::ensure!(!parts.is_empty(), "topic {topic} has no partitions yet");
+    Ok(parts)
 }
 
 /// Settings every client shares.

@@ -22,7 +22,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::{Hub, Payload};
 use crate::backoff::Backoff;
-use crate::kafka::client_config;
+use crate::kafka::{client_config, topic_partitions};
 
 #[derive(Debug, Clone)]
 pub struct TailSettings {
@@ -71,13 +71,13 @@ fn run(settings: &TailSettings, hub: &Hub, stop: &AtomicBool, reading: &AtomicBo
     // Alerts before these offsets (per partition) were raised before this replica started:
     // retained for resuming clients, not sent live.
     let mut history: HashMap<i32, i64> = HashMap::new();
-    for p in partitions(&consumer, &settings.alerts_topic)? {
+    for p in topic_partitions(&consumer, &settings.alerts_topic, METADATA_TIMEOUT)? {
         let (low, high) = consumer.fetch_watermarks(&settings.alerts_topic, p, METADATA_TIMEOUT)?;
         let from = (high - settings.retain_alerts as i64).max(low);
         tpl.add_partition_offset(&settings.alerts_topic, p, Offset::Offset(from))?;
         history.insert(p, high);
     }
-    for p in partitions(&consumer, &settings.lines_topic)? {
+    for p in topic_partitions(&consumer, &settings.lines_topic, METADATA_TIMEOUT)? {
         tpl.add_partition_offset(&settings.lines_topic, p, Offset::End)?;
     }
     consumer.assign(&tpl)?;
@@ -111,19 +111,6 @@ fn run(settings: &TailSettings, hub: &Hub, stop: &AtomicBool, reading: &AtomicBo
         hub.publish(batch.drain(..));
     }
     Ok(())
-}
-
-/// The partitions of `topic`, waiting for it to exist.
-fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<i32>> {
-    let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
-    let parts: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    anyhow::ensure!(!parts.is_empty(), "topic {topic} has no partitions yet");
-    Ok(parts)
 }
 
 fn payload(settings: &TailSettings, m: &BorrowedMessage<'_>) -> Option<Payload> {

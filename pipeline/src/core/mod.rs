@@ -124,6 +124,8 @@ impl Core {
         self.name_templates(&records);
         let mut prepared = Prepared::default();
         if self.config.durable {
+            // A record without its source would be left out of usage: a driver bug.
+            debug_assert_eq!(records.len(), sources.len(), "one source per record");
             for (r, source) in records.iter().zip(sources) {
                 prepared.usage.add(r, &self.prices, source);
                 prepared.insights.add(r);

@@ -19,7 +19,7 @@ use tokio::runtime::Handle;
 
 use super::rebalance::Assigned;
 use crate::config::KafkaConfig;
-use crate::kafka::client_config;
+use crate::kafka::{client_config, topic_partitions};
 use crate::metrics::Metrics;
 use crate::store::postgres::{PartitionRow, Postgres};
 
@@ -289,15 +289,10 @@ impl Checker {
 /// Every partition of `topic` with its high watermark.
 fn partition_ends(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<(i32, i64)>> {
     let timeout = Duration::from_secs(2);
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-    let mut ends = Vec::new();
-    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
-        for p in t.partitions() {
-            let (_, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
-            ends.push((p.id(), high));
-        }
-    }
-    Ok(ends)
+    topic_partitions(consumer, topic, timeout)?
+        .into_iter()
+        .map(|p| Ok((p, consumer.fetch_watermarks(topic, p, timeout)?.1)))
+        .collect()
 }
 
 #[cfg(test)]
