@@ -16,6 +16,16 @@ pub enum AuditCategory {
     Configuration,
 }
 
+impl AuditCategory {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditCategory::Auth => "auth",
+            AuditCategory::Admin => "admin",
+            AuditCategory::Configuration => "configuration",
+        }
+    }
+}
+
 static AUTH: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?i)\b(log(ged)?[ _-]?in|log(ged)?[ _-]?out|sign(ed)?[ _-]?(in|out)|authenticat\w*|unauthori[sz]ed|password|mfa|2fa|api[ _-]?key|access[ _-]token|invalid (credentials|token)|token (expired|revoked|rotated|created)|session (expired|revoked))\b",

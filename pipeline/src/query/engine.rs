@@ -1,42 +1,74 @@
-//! Selects, ranks, groups and limits lines for one query.
+//! The scan: selects, ranks, groups and limits lines for one query from any set of
+//! candidates (Redis, an id's lines, filters the views keep no index for). The views answer
+//! the common queries from their indexes instead (`views::HeldLines::answer`); both hand a
+//! `Selected` to the same rendering.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Reverse;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::render::{self, QueryOutcome};
-use super::selection::{Context, ContextSource, Entry, Group, Window, matches_filters};
+use super::digest::{DigestBuilder, GroupDigest};
+use super::render::{QueryOutcome, render};
+use super::selection::{Context, ContextSource, Entry, Selected, Window, matches_filters};
 use super::spec::{Aggregation, Mode, QuerySpec};
 use crate::enrich::Enriched;
+use crate::record::Level;
 
 /// Runs a query over `candidates`: any superset of the lines it may return, in any order
-/// (a view hands in what its indexes select; every filter is applied again here).
+/// (every filter is applied again here).
 pub fn run(
     spec: &QuerySpec,
     candidates: &[Arc<Enriched>],
     window: Window,
     context: &dyn ContextSource,
 ) -> QueryOutcome {
-    let matched: Vec<&Arc<Enriched>> = candidates.iter().filter(|r| matches(spec, window, r)).collect();
-    let matched = rank(spec.mode, matched);
-    let total_matched = matched.len();
+    let selected = scan(spec, candidates, window);
+    render(spec, window, selected, &Context::new(context, spec, window))
+}
 
-    if spec.aggregation != Aggregation::None {
-        return render::groups(spec, window, &matched, group(spec.aggregation, &matched));
+/// Selects from `candidates` what `render` needs.
+pub fn scan(spec: &QuerySpec, candidates: &[Arc<Enriched>], window: Window) -> Selected {
+    let matched: Vec<&Arc<Enriched>> = candidates.iter().filter(|r| matches(spec, window, r)).collect();
+    let mut digest = DigestBuilder::default();
+    for r in &matched {
+        digest.add_line(r, spec.mode == Mode::Conversation);
     }
+    let digest = digest.build(None);
+    if spec.aggregation != Aggregation::None {
+        let matched = rank(spec.mode, matched, usize::MAX);
+        let mut groups = group(spec.aggregation, &matched);
+        let distinct_groups = groups.len();
+        groups.truncate(spec.limit);
+        return Selected {
+            digest,
+            groups,
+            distinct_groups,
+            ..Selected::default()
+        };
+    }
+    // Only de-duplication and conversations need every match in rank order; otherwise
+    // `limit` lines are picked without sorting the rest.
+    let whole = spec.deduplicate || spec.mode == Mode::Conversation;
+    let total = matched.len();
+    let ranked = rank(spec.mode, matched, if whole { usize::MAX } else { spec.limit });
     let entries = if spec.deduplicate {
-        dedupe(&matched)
+        dedupe(&ranked)
     } else {
-        matched.iter().map(|r| Entry::single(r)).collect()
+        ranked.iter().map(|r| Entry::single(r)).collect()
     };
-    let distinct = entries.len();
+    let distinct = if spec.deduplicate { entries.len() } else { total };
     let mut entries = match spec.mode {
         Mode::Conversation => by_conversation(entries),
         _ => entries,
     };
     entries.truncate(spec.limit);
-    let context = Context::new(context, spec, window);
-    render::lines(spec, window, &matched, total_matched, distinct, entries, &context)
+    Selected {
+        digest,
+        entries,
+        distinct,
+        ..Selected::default()
+    }
 }
 
 /// Whether a line is selected by the query. Views may call it to narrow their candidates
@@ -48,7 +80,7 @@ pub fn matches(spec: &QuerySpec, window: Window, r: &Enriched) -> bool {
         && selected_by_mode(spec.mode, r)
 }
 
-fn selected_by_mode(mode: Mode, r: &Enriched) -> bool {
+pub fn selected_by_mode(mode: Mode, r: &Enriched) -> bool {
     match mode {
         Mode::Errors | Mode::Troubleshoot => true,
         Mode::Performance => r.duration_ms.is_some(),
@@ -57,29 +89,42 @@ fn selected_by_mode(mode: Mode, r: &Enriched) -> bool {
     }
 }
 
-/// Most useful first: the order in which `limit` keeps lines.
-fn rank(mode: Mode, lines: Vec<&Arc<Enriched>>) -> Vec<&Arc<Enriched>> {
-    // Sort on keys copied out of the records: comparing through the pointers costs two cache
-    // misses per comparison on a large view. `seq` (arrival order) breaks ties.
-    type Key = (Reverse<u64>, Reverse<i64>, Reverse<u64>);
-    let key = |r: &Enriched| -> Key {
-        let first = match mode {
-            Mode::Troubleshoot => r.level as u64,
-            // Non-negative f64s order like their bit patterns.
-            Mode::Performance => r.duration_ms.unwrap_or(0.0).max(0.0).to_bits(),
-            Mode::Errors | Mode::Audit | Mode::Conversation => 0,
-        };
-        (Reverse(first), Reverse(r.ts_ns), Reverse(r.seq))
+/// The order in which `limit` keeps lines, smallest first: most useful first.
+pub type RankKey = (Reverse<u64>, Reverse<i64>, Reverse<u64>);
+
+pub fn rank_key(mode: Mode, level: Level, duration_ms: Option<f64>, ts_ns: i64, seq: u64) -> RankKey {
+    let first = match mode {
+        Mode::Troubleshoot => level as u64,
+        // Non-negative f64s order like their bit patterns.
+        Mode::Performance => duration_ms.unwrap_or(0.0).max(0.0).to_bits(),
+        Mode::Errors | Mode::Audit | Mode::Conversation => 0,
     };
-    let mut keyed: Vec<(Key, &Arc<Enriched>)> = lines.into_iter().map(|r| (key(r), r)).collect();
+    (Reverse(first), Reverse(ts_ns), Reverse(seq))
+}
+
+/// The best `keep` lines in rank order; `seq` (arrival order) breaks ties.
+fn rank(mode: Mode, lines: Vec<&Arc<Enriched>>, keep: usize) -> Vec<&Arc<Enriched>> {
+    // Keys copied out of the records: comparing through the pointers costs two cache misses
+    // per comparison on a large view.
+    let mut keyed: Vec<(RankKey, &Arc<Enriched>)> = lines
+        .into_iter()
+        .map(|r| (rank_key(mode, r.level, r.duration_ms, r.ts_ns, r.seq), r))
+        .collect();
+    if keep < keyed.len() {
+        if keep == 0 {
+            return Vec::new();
+        }
+        keyed.select_nth_unstable_by_key(keep - 1, |(k, _)| *k);
+        keyed.truncate(keep);
+    }
     keyed.sort_unstable_by_key(|(k, _)| *k);
     keyed.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Folds lines with the same service, level and message shape into the best-ranked one.
-fn dedupe<'a>(ranked: &[&'a Arc<Enriched>]) -> Vec<Entry<'a>> {
-    let mut index: HashMap<(&str, crate::record::Level, &str), usize> = HashMap::default();
-    let mut entries: Vec<Entry<'a>> = Vec::new();
+fn dedupe(ranked: &[&Arc<Enriched>]) -> Vec<Entry> {
+    let mut index: HashMap<(&str, Level, &str), usize> = HashMap::default();
+    let mut entries: Vec<Entry> = Vec::new();
     for r in ranked {
         let key = (r.service.as_str(), r.level, r.shape.as_str());
         match index.get(&key) {
@@ -95,13 +140,17 @@ fn dedupe<'a>(ranked: &[&'a Arc<Enriched>]) -> Vec<Entry<'a>> {
 
 /// Reorders entries so that each conversation's lines are together, conversations by most
 /// recent activity, lines within one in time order.
-fn by_conversation(entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
-    let mut groups: Vec<(String, Vec<Entry<'_>>)> = Vec::new();
+fn by_conversation(entries: Vec<Entry>) -> Vec<Entry> {
+    let mut groups: Vec<(String, Vec<Entry>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::default();
     for e in entries {
         let id = e.rec.conversation_id.clone().unwrap_or_default();
-        match groups.iter_mut().find(|(g, _)| *g == id) {
-            Some((_, list)) => list.push(e),
-            None => groups.push((id, vec![e])),
+        match index.get(&id) {
+            Some(&i) => groups[i].1.push(e),
+            None => {
+                index.insert(id.clone(), groups.len());
+                groups.push((id, vec![e]));
+            }
         }
     }
     // `entries` arrive newest first, so groups are already ordered by latest activity.
@@ -114,29 +163,72 @@ fn by_conversation(entries: Vec<Entry<'_>>) -> Vec<Entry<'_>> {
         .collect()
 }
 
-fn group<'a>(aggregation: Aggregation, matched: &[&'a Arc<Enriched>]) -> Vec<Group<'a>> {
+/// The key a line is grouped under, or None when the aggregation leaves it out.
+pub fn group_key(aggregation: Aggregation, r: &Enriched) -> Option<String> {
+    Some(match aggregation {
+        Aggregation::ByService => r.service.clone(),
+        Aggregation::ByPattern => r.shape.clone(),
+        Aggregation::ByError if r.is_failure() => match r.error.as_deref().filter(|e| !e.is_empty()) {
+            Some(error) => crate::shape::message_shape(error),
+            None => r.shape.clone(),
+        },
+        Aggregation::ByError | Aggregation::None => return None,
+    })
+}
+
+/// Groups ranked lines; most lines first, ties by key.
+fn group(aggregation: Aggregation, ranked: &[&Arc<Enriched>]) -> Vec<GroupDigest> {
+    struct Acc {
+        g: GroupDigest,
+        services: HashMap<String, usize>,
+    }
     let mut index: HashMap<String, usize> = HashMap::default();
-    let mut groups: Vec<Group<'a>> = Vec::new();
-    for r in matched {
-        let key = match aggregation {
-            Aggregation::ByService => r.service.clone(),
-            Aggregation::ByPattern => r.shape.clone(),
-            Aggregation::ByError if r.is_failure() => match r.error.as_deref().filter(|e| !e.is_empty()) {
-                Some(error) => crate::shape::message_shape(error),
-                None => r.shape.clone(),
-            },
-            Aggregation::ByError | Aggregation::None => continue,
+    let mut groups: Vec<Acc> = Vec::new();
+    for r in ranked {
+        let Some(key) = group_key(aggregation, r) else {
+            continue;
         };
-        match index.get(&key) {
-            Some(&i) => groups[i].lines.push(r),
-            None => {
-                index.insert(key.clone(), groups.len());
-                groups.push(Group { key, lines: vec![r] });
-            }
+        let i = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push(Acc {
+                g: GroupDigest {
+                    key,
+                    count: 0,
+                    first_ns: r.ts_ns,
+                    last_ns: r.ts_ns,
+                    levels: BTreeMap::new(),
+                    services: Vec::new(),
+                    correlation_ids: Vec::new(),
+                    sample: Arc::clone(r),
+                },
+                services: HashMap::default(),
+            });
+            groups.len() - 1
+        });
+        let acc = &mut groups[i];
+        let g = &mut acc.g;
+        g.count += 1;
+        g.first_ns = g.first_ns.min(r.ts_ns);
+        g.last_ns = g.last_ns.max(r.ts_ns);
+        *g.levels.entry(r.level.as_str()).or_default() += 1;
+        *acc.services.entry(r.service.clone()).or_default() += 1;
+        if let Some(c) = r.correlation_id.as_deref()
+            && g.correlation_ids.len() < 5
+            && !g.correlation_ids.iter().any(|x| x == c)
+        {
+            g.correlation_ids.push(c.to_owned());
         }
     }
-    groups.sort_by(|a, b| b.lines.len().cmp(&a.lines.len()).then_with(|| a.key.cmp(&b.key)));
-    groups
+    let mut out: Vec<GroupDigest> = groups
+        .into_iter()
+        .map(|mut acc| {
+            let mut services: Vec<(String, usize)> = acc.services.into_iter().collect();
+            services.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            acc.g.services = services.into_iter().map(|(s, _)| s).collect();
+            acc.g
+        })
+        .collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    out
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
-//! What a query selected, as the engine hands it to rendering: the window, the entries and
-//! groups kept, and the context lines around an entry. Shared by `engine` (which fills
-//! them) and `render` (which writes them out), so neither depends on the other's insides.
+//! What a query selected, as a source hands it to rendering: the window, the digest, the
+//! entries and groups kept, and the context lines around an entry. Shared by the scan
+//! (`engine`), the views' indexes and `render`, so none depends on another's insides.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
+use super::digest::{Digest, GroupDigest};
 use super::spec::QuerySpec;
 use crate::enrich::Enriched;
 use crate::record::LogRecord;
@@ -47,7 +48,7 @@ impl Window {
 }
 
 /// Every filter but the time window: services, ids, exclusions.
-pub(super) fn matches_filters(spec: &QuerySpec, r: &LogRecord) -> bool {
+pub fn matches_filters(spec: &QuerySpec, r: &LogRecord) -> bool {
     (spec.services.is_empty() || spec.services.contains(&r.service))
         && eq_opt(&spec.correlation_id, &r.correlation_id)
         && eq_opt(&spec.conversation_id, &r.conversation_id)
@@ -63,24 +64,19 @@ fn eq_opt(wanted: &Option<String>, actual: &Option<String>) -> bool {
     wanted.as_ref().is_none_or(|w| actual.as_ref() == Some(w))
 }
 
-/// Lines of one aggregation group, best-ranked first.
-pub struct Group<'a> {
-    pub key: String,
-    pub lines: Vec<&'a Arc<Enriched>>,
-}
-
 /// A line in the answer, standing for `count` lines when de-duplicated.
-pub struct Entry<'a> {
-    pub rec: &'a Arc<Enriched>,
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub rec: Arc<Enriched>,
     pub count: usize,
     pub first_ns: i64,
     pub last_ns: i64,
 }
 
-impl<'a> Entry<'a> {
-    pub fn single(rec: &'a Arc<Enriched>) -> Self {
+impl Entry {
+    pub fn single(rec: &Arc<Enriched>) -> Self {
         Entry {
-            rec,
+            rec: Arc::clone(rec),
             count: 1,
             first_ns: rec.ts_ns,
             last_ns: rec.ts_ns,
@@ -92,6 +88,19 @@ impl<'a> Entry<'a> {
         self.first_ns = self.first_ns.min(rec.ts_ns);
         self.last_ns = self.last_ns.max(rec.ts_ns);
     }
+}
+
+/// What a query selected, wherever it came from: the digest of every matched line, and
+/// the entries (best-ranked first, at most `limit`) or the aggregation groups.
+#[derive(Debug, Clone, Default)]
+pub struct Selected {
+    pub digest: Digest,
+    pub entries: Vec<Entry>,
+    /// Entries there were before `limit`: lines, or de-duplicated lines.
+    pub distinct: usize,
+    /// With an aggregation: the groups kept (most lines first) and how many there were.
+    pub groups: Vec<GroupDigest>,
+    pub distinct_groups: usize,
 }
 
 /// Where context lines come from: the lines of the same service just before and after a
@@ -150,7 +159,7 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    pub(super) fn new(source: &'a dyn ContextSource, spec: &'a QuerySpec, window: Window) -> Self {
+    pub fn new(source: &'a dyn ContextSource, spec: &'a QuerySpec, window: Window) -> Self {
         let window_ns = i64::try_from(spec.context_window_s)
             .unwrap_or(86_400)
             .saturating_mul(1_000_000_000);
