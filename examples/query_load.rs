@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ailogs::demo::encode;
 use ailogs_pipeline::synth::{SynthLine, Traffic};

@@ -33,6 +33,7 @@ pub mod stream;
 pub mod synth;
 pub mod templates;
 pub mod usage;
+pub mod views;
 
 pub use core::{Core, CoreConfig, CoreReader, CoreStats, Lane, Outputs, Prepared};
 pub use decode::{Decoder, RawEntry};

@@ -13,7 +13,7 @@ use ailogs_pipeline::normalize::time::format_rfc3339;
 use std::sync::Arc;
 
 use ailogs_pipeline::Enriched;
-use ailogs_pipeline::query::{self, QuerySpec, SliceContext, Window};
+use ailogs_pipeline::query::{self, Context, QuerySpec, SliceContext, Window};
 
 use crate::store::memory::Selection;
 
@@ -49,7 +49,8 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
         }
         None => None,
     };
-    // Selection and ranking walk up to every held line: CPU work, off the async workers.
+    // A scan (Redis, or filters the indexes do not keep) walks many lines: CPU work, off the
+    // async workers.
     let answer = tokio::task::spawn_blocking(move || {
         let selection = Selection {
             services: &spec.services,
@@ -64,8 +65,12 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
                 (query::run(&spec, &candidates, window, &SliceContext::new(all)), "redis")
             }
             None => {
-                let candidates = state.views.select(&selection, |r| query::matches(&spec, window, r));
-                (query::run(&spec, &candidates, window, &*state.views), "memory")
+                let selected = state.views.answer(&spec, window).unwrap_or_else(|| {
+                    let candidates = state.views.select(&selection, |r| query::matches(&spec, window, r));
+                    query::scan(&spec, &candidates, window)
+                });
+                let context = Context::new(&*state.views, &spec, window);
+                (query::render(&spec, window, selected, &context), "memory")
             }
         };
         let stats = state.views.stats();

@@ -131,7 +131,15 @@ impl<'a> DigestBuilder<'a> {
     /// One matched line; `with_conversations` also totals it per conversation.
     pub fn add_line(&mut self, r: &'a Enriched, with_conversations: bool) {
         let slow = r.duration_ms.is_some_and(|d| d >= SLOW_MS);
-        self.add(&r.service, r.level, &r.shape, 1, (r.ts_ns, r.ts_ns), usize::from(slow), r.audit);
+        self.add(
+            &r.service,
+            r.level,
+            &r.shape,
+            1,
+            (r.ts_ns, r.ts_ns),
+            usize::from(slow),
+            r.audit,
+        );
         if let Some(d) = r.duration_ms {
             self.durations.entry((&r.service, operation(r))).or_default().push(d);
         }

@@ -80,7 +80,13 @@ pub fn render(spec: &QuerySpec, window: Window, selected: Selected, context: &Co
     } = selected;
     let truncated = entries.len() < distinct;
     let best = entries.first().map(|e| &*e.rec);
-    let mut out = outcome(spec, digest.total, entries.len(), truncated, summary(spec, &digest, best));
+    let mut out = outcome(
+        spec,
+        digest.total,
+        entries.len(),
+        truncated,
+        summary(spec, &digest, best),
+    );
     if spec.mode == Mode::Performance {
         out.stats = Some(digest.latency.iter().map(|r| json!(r)).collect());
     }

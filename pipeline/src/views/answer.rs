@@ -1,0 +1,361 @@
+//! Queries answered from the indexes: the series a query selects, their counts in the
+//! window (binary searches), the best-ranked lines (a k-way merge that stops at `limit`),
+//! de-duplicated entries and aggregation groups per series, latency from the sketches.
+//! The cost follows the number of series and the answer's size, not the lines held.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, btree_set};
+use std::iter::Rev;
+use std::ops::Range;
+
+use rustc_hash::FxHashMap as HashMap;
+
+use super::HeldLines;
+use super::series::Series;
+use super::time_list::TimeList;
+use crate::query::{
+    Aggregation, DigestBuilder, Entry, GroupDigest, LatencyRow, Mode, QuerySpec, RankKey, Selected, Window, rank_key,
+};
+use crate::record::Level;
+
+/// Lines scanned at most to find a group's correlation ids.
+const MAX_ID_SCAN: usize = 2_000;
+
+/// Whether the indexes answer `spec` exactly. Filters they keep no index for (ids,
+/// workspace, session, exclusions) and conversation mode go through the scan instead.
+pub fn indexed(spec: &QuerySpec) -> bool {
+    spec.correlation_id.is_none()
+        && spec.conversation_id.is_none()
+        && spec.session_id.is_none()
+        && spec.workspace_id.is_none()
+        && spec.exclude.is_empty()
+        && spec.mode != Mode::Conversation
+}
+
+/// A selected series and its lines inside the window.
+struct Chosen<'a> {
+    series: &'a Series,
+    range: Range<usize>,
+}
+
+impl Chosen<'_> {
+    fn count(&self) -> usize {
+        self.range.len()
+    }
+
+    fn span(&self) -> (i64, i64) {
+        let lines = &self.series.lines;
+        (lines.get(self.range.start).0, lines.get(self.range.end - 1).0)
+    }
+}
+
+impl HeldLines {
+    /// What `render` needs for `spec` over `window`; `spec` must pass `indexed`.
+    pub fn answer(&self, spec: &QuerySpec, window: Window) -> Selected {
+        let chosen = self.chosen(spec, window);
+        let mut digest = DigestBuilder::default();
+        for c in &chosen {
+            let key = &c.series.key;
+            let n = c.count();
+            let slow = if key.slow { n } else { 0 };
+            let shape = self.texts.name(key.shape);
+            digest.add(
+                self.services.name(key.service),
+                key.level,
+                shape,
+                n,
+                c.span(),
+                slow,
+                key.audit,
+            );
+        }
+        let latency = (spec.mode == Mode::Performance).then(|| self.latency_rows(spec, window, &chosen));
+        let digest = digest.build(latency);
+        let mut selected = Selected {
+            digest,
+            ..Selected::default()
+        };
+        if spec.aggregation != Aggregation::None {
+            let (groups, distinct) = self.groups(spec, window, &chosen);
+            selected.groups = groups;
+            selected.distinct_groups = distinct;
+        } else if spec.deduplicate {
+            let (entries, distinct) = self.deduplicated(spec, window, &chosen);
+            selected.entries = entries;
+            selected.distinct = distinct;
+        } else {
+            let mut merge = Merge::new(self, spec.mode, window, chosen.iter());
+            selected.entries = (&mut merge)
+                .take(spec.limit)
+                .filter_map(|(_, seq)| self.resolve(seq).map(Entry::single))
+                .collect();
+            selected.distinct = selected.digest.total;
+        }
+        selected
+    }
+
+    fn chosen(&self, spec: &QuerySpec, window: Window) -> Vec<Chosen<'_>> {
+        let services: Option<Vec<u32>> =
+            (!spec.services.is_empty()).then(|| spec.services.iter().filter_map(|s| self.services.get(s)).collect());
+        let min_level = spec.min_level();
+        self.series
+            .iter()
+            .filter(|(_, s)| {
+                let k = &s.key;
+                k.level >= min_level
+                    && services.as_ref().is_none_or(|ids| ids.contains(&k.service))
+                    && match spec.mode {
+                        Mode::Performance => k.timed,
+                        Mode::Audit => k.audit.is_some(),
+                        Mode::Errors | Mode::Troubleshoot | Mode::Conversation => true,
+                    }
+            })
+            .map(|(_, series)| Chosen {
+                series,
+                range: series.lines.range(window.start_ns, window.end_ns),
+            })
+            .filter(|c| c.count() > 0)
+            .collect()
+    }
+
+    /// Per (service, operation): exact count and max, percentiles and mean from sketches.
+    fn latency_rows(&self, spec: &QuerySpec, window: Window, chosen: &[Chosen<'_>]) -> Vec<LatencyRow> {
+        let mut by_op: BTreeMap<(u32, u32), (usize, f64)> = BTreeMap::new();
+        for c in chosen {
+            let best = Merge::new(self, Mode::Performance, window, std::iter::once(c)).next();
+            let max = best.map_or(0.0, |((Reverse(bits), _, _), _)| f64::from_bits(bits));
+            let row = by_op.entry((c.series.key.service, c.series.key.operation)).or_default();
+            row.0 += c.count();
+            row.1 = row.1.max(max);
+        }
+        let min_level = spec.min_level();
+        by_op
+            .into_iter()
+            .map(|((service, op), (count, max))| {
+                let p = self.latency.percentiles(window.start_ns, window.end_ns, |k| {
+                    k.0 == service && k.1 == op && k.2 >= min_level
+                });
+                let p = p.unwrap_or(super::latency::Percentiles {
+                    p50: 0.0,
+                    p95: 0.0,
+                    p99: 0.0,
+                    mean: 0.0,
+                });
+                LatencyRow {
+                    service: self.services.name(service).to_owned(),
+                    operation: self.texts.name(op).to_owned(),
+                    count,
+                    p50_ms: p.p50,
+                    p95_ms: p.p95,
+                    p99_ms: p.p99,
+                    max_ms: max,
+                    mean_ms: p.mean,
+                }
+            })
+            .collect()
+    }
+
+    /// One entry per (service, level, shape), best-ranked first.
+    fn deduplicated(&self, spec: &QuerySpec, window: Window, chosen: &[Chosen<'_>]) -> (Vec<Entry>, usize) {
+        struct Acc {
+            best: (RankKey, u64),
+            count: usize,
+            span: (i64, i64),
+        }
+        let mut by_key: HashMap<(u32, Level, u32), Acc> = HashMap::default();
+        for c in chosen {
+            let Some(best) = Merge::new(self, spec.mode, window, std::iter::once(c)).next() else {
+                continue;
+            };
+            let span = c.span();
+            let k = &c.series.key;
+            let acc = by_key.entry((k.service, k.level, k.shape)).or_insert(Acc {
+                best,
+                count: 0,
+                span,
+            });
+            acc.best = acc.best.min(best);
+            acc.count += c.count();
+            acc.span = (acc.span.0.min(span.0), acc.span.1.max(span.1));
+        }
+        let distinct = by_key.len();
+        let mut kept: Vec<Acc> = by_key.into_values().collect();
+        kept.sort_unstable_by_key(|a| a.best);
+        kept.truncate(spec.limit);
+        let entries = kept
+            .into_iter()
+            .filter_map(|a| {
+                self.resolve(a.best.1).map(|rec| Entry {
+                    rec: rec.clone(),
+                    count: a.count,
+                    first_ns: a.span.0,
+                    last_ns: a.span.1,
+                })
+            })
+            .collect();
+        (entries, distinct)
+    }
+
+    fn groups(&self, spec: &QuerySpec, window: Window, chosen: &[Chosen<'_>]) -> (Vec<GroupDigest>, usize) {
+        struct Acc<'c> {
+            count: usize,
+            span: (i64, i64),
+            levels: BTreeMap<&'static str, usize>,
+            services: HashMap<u32, usize>,
+            best: (RankKey, u64),
+            members: Vec<&'c Chosen<'c>>,
+        }
+        let mut by_key: HashMap<&str, Acc<'_>> = HashMap::default();
+        for c in chosen {
+            let k = &c.series.key;
+            let name = match spec.aggregation {
+                Aggregation::ByService => self.services.name(k.service),
+                Aggregation::ByPattern => self.texts.name(k.shape),
+                Aggregation::ByError if k.failure => self.texts.name(k.error_shape),
+                Aggregation::ByError | Aggregation::None => continue,
+            };
+            let Some(best) = Merge::new(self, spec.mode, window, std::iter::once(c)).next() else {
+                continue;
+            };
+            let span = c.span();
+            let acc = by_key.entry(name).or_insert_with(|| Acc {
+                count: 0,
+                span,
+                levels: BTreeMap::new(),
+                services: HashMap::default(),
+                best,
+                members: Vec::new(),
+            });
+            acc.count += c.count();
+            acc.span = (acc.span.0.min(span.0), acc.span.1.max(span.1));
+            *acc.levels.entry(k.level.as_str()).or_default() += c.count();
+            *acc.services.entry(k.service).or_default() += c.count();
+            acc.best = acc.best.min(best);
+            acc.members.push(c);
+        }
+        let distinct = by_key.len();
+        let mut groups: Vec<(&str, Acc<'_>)> = by_key.into_iter().collect();
+        groups.sort_unstable_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
+        groups.truncate(spec.limit);
+        let out = groups
+            .into_iter()
+            .filter_map(|(key, acc)| {
+                let sample = self.resolve(acc.best.1)?.clone();
+                let mut services: Vec<(u32, usize)> = acc.services.into_iter().collect();
+                services.sort_unstable_by(|a, b| {
+                    b.1.cmp(&a.1)
+                        .then_with(|| self.services.name(a.0).cmp(self.services.name(b.0)))
+                });
+                let mut correlation_ids: Vec<String> = Vec::new();
+                let merge = Merge::new(self, spec.mode, window, acc.members.into_iter());
+                for (_, seq) in merge.take(MAX_ID_SCAN) {
+                    if let Some(c) = self.resolve(seq).and_then(|r| r.correlation_id.as_deref())
+                        && !correlation_ids.iter().any(|x| x == c)
+                    {
+                        correlation_ids.push(c.to_owned());
+                        if correlation_ids.len() == 5 {
+                            break;
+                        }
+                    }
+                }
+                Some(GroupDigest {
+                    key: key.to_owned(),
+                    count: acc.count,
+                    first_ns: acc.span.0,
+                    last_ns: acc.span.1,
+                    levels: acc.levels,
+                    services: services
+                        .into_iter()
+                        .map(|(s, _)| self.services.name(s).to_owned())
+                        .collect(),
+                    correlation_ids,
+                    sample,
+                })
+            })
+            .collect();
+        (out, distinct)
+    }
+}
+
+/// Walks series lines best-ranked first: newest first (by level first in troubleshoot
+/// mode), or slowest first in performance mode.
+enum Cursor<'a> {
+    Time {
+        lines: &'a TimeList,
+        next: usize,
+        lo: usize,
+        level: Level,
+    },
+    Slow {
+        slowest: Rev<btree_set::Iter<'a, (u64, u64)>>,
+        level: Level,
+    },
+}
+
+struct Merge<'a> {
+    held: &'a HeldLines,
+    mode: Mode,
+    window: Window,
+    cursors: Vec<Cursor<'a>>,
+    heap: BinaryHeap<Reverse<(RankKey, u64, usize)>>,
+}
+
+impl<'a> Merge<'a> {
+    fn new(held: &'a HeldLines, mode: Mode, window: Window, chosen: impl Iterator<Item = &'a Chosen<'a>>) -> Self {
+        let cursors: Vec<Cursor<'a>> = chosen
+            .map(|c| match mode {
+                Mode::Performance => Cursor::Slow {
+                    slowest: c.series.slowest.iter().rev(),
+                    level: c.series.key.level,
+                },
+                _ => Cursor::Time {
+                    lines: &c.series.lines,
+                    next: c.range.end,
+                    lo: c.range.start,
+                    level: c.series.key.level,
+                },
+            })
+            .collect();
+        let mut merge = Merge {
+            held,
+            mode,
+            window,
+            cursors,
+            heap: BinaryHeap::new(),
+        };
+        for i in 0..merge.cursors.len() {
+            merge.advance(i);
+        }
+        merge
+    }
+
+    fn advance(&mut self, i: usize) {
+        let (mode, window, held) = (self.mode, self.window, self.held);
+        let next = match &mut self.cursors[i] {
+            Cursor::Time { lines, next, lo, level } => (*next > *lo).then(|| {
+                *next -= 1;
+                let (ts, seq) = lines.get(*next);
+                (rank_key(mode, *level, None, ts, seq), seq)
+            }),
+            Cursor::Slow { slowest, level } => slowest.find_map(|&(bits, seq)| {
+                let ts = held.resolve(seq)?.ts_ns;
+                window
+                    .contains(ts)
+                    .then(|| (rank_key(mode, *level, Some(f64::from_bits(bits)), ts, seq), seq))
+            }),
+        };
+        if let Some((key, seq)) = next {
+            self.heap.push(Reverse((key, seq, i)));
+        }
+    }
+}
+
+impl Iterator for Merge<'_> {
+    type Item = (RankKey, u64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let Reverse((key, seq, i)) = self.heap.pop()?;
+        self.advance(i);
+        Some((key, seq))
+    }
+}

@@ -1,0 +1,95 @@
+//! Reference-counted string interning: a held line stores small ids for its service,
+//! message shape and operation, and an id is freed when the last line using it leaves.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap as HashMap;
+
+#[derive(Debug, Default)]
+pub struct Interner {
+    ids: HashMap<Arc<str>, u32>,
+    /// Name and how many holders use it; None for a freed id awaiting reuse.
+    names: Vec<Option<(Arc<str>, u32)>>,
+    free: Vec<u32>,
+}
+
+impl Interner {
+    /// The id of `name`, counting one more holder.
+    pub fn acquire(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            if let Some((_, refs)) = &mut self.names[id as usize] {
+                *refs += 1;
+            }
+            return id;
+        }
+        let name: Arc<str> = Arc::from(name);
+        let entry = Some((Arc::clone(&name), 1));
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.names[id as usize] = entry;
+                id
+            }
+            None => {
+                self.names.push(entry);
+                (self.names.len() - 1) as u32
+            }
+        };
+        self.ids.insert(name, id);
+        id
+    }
+
+    /// One holder of `id` is gone; the id is freed with its last holder.
+    pub fn release(&mut self, id: u32) {
+        let slot = &mut self.names[id as usize];
+        if let Some((name, refs)) = slot {
+            *refs -= 1;
+            if *refs == 0 {
+                self.ids.remove(&**name);
+                *slot = None;
+                self.free.push(id);
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
+    /// The name of a live id ("" for a freed one, which no holder can ask for).
+    pub fn name(&self, id: u32) -> &str {
+        self.names
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .map_or("", |(name, _)| name)
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_shared_counted_and_reused() {
+        let mut i = Interner::default();
+        let a = i.acquire("api");
+        assert_eq!(i.acquire("api"), a);
+        let b = i.acquire("worker");
+        assert_ne!(a, b);
+        i.release(a);
+        assert_eq!(i.name(a), "api", "one holder left");
+        i.release(a);
+        assert_eq!((i.get("api"), i.len()), (None, 1));
+        assert_eq!(i.acquire("browser"), a, "freed id reused");
+        assert_eq!(i.name(a), "browser");
+    }
+}
