@@ -62,6 +62,9 @@ pub struct State {
     pub stream_tail: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Configured API keys (none: the API is open).
     pub api_keys: auth::ApiKeys,
+    /// Queries that scan lines (Redis, or filters the view indexes do not keep) run at most
+    /// this many at once; beyond, they are answered 503 rather than queued without bound.
+    pub scans: Arc<tokio::sync::Semaphore>,
 }
 
 pub type AppState = Arc<State>;

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use ailogs_pipeline::Enriched;
 use ailogs_pipeline::query::{self, Context, QuerySpec, SliceContext, Window};
+use ailogs_pipeline::views;
+use axum::http::StatusCode;
 
 use crate::store::memory::Selection;
 
@@ -50,8 +52,22 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
         None => None,
     };
     // A scan (Redis, or filters the indexes do not keep) walks many lines: CPU work, off the
-    // async workers.
+    // async workers, and bounded so that a burst of them cannot queue without limit.
+    let scan_permit = if from_redis.is_some() || !views::indexed(&spec) {
+        let permit = Arc::clone(&state.scans).try_acquire_owned().map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many queries that scan lines are running".into(),
+                "retry shortly, or narrow the query to what the views index: no workspace_id, session_id or exclude_patterns filter",
+            )
+        })?;
+        Some(permit)
+    } else {
+        None
+    };
     let answer = tokio::task::spawn_blocking(move || {
+        let _scan_permit = scan_permit;
         let selection = Selection {
             services: &spec.services,
             min_level: Some(spec.min_level()),

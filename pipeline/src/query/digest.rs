@@ -36,8 +36,31 @@ pub struct ConversationTotals {
     pub errors: usize,
     pub tokens_used: u64,
     pub models: BTreeMap<String, usize>,
+    /// By name.
     pub services: Vec<String>,
     pub workspace_id: Option<String>,
+}
+
+impl ConversationTotals {
+    pub fn add(&mut self, r: &Enriched) {
+        if self.lines == 0 {
+            (self.first_ns, self.last_ns) = (r.ts_ns, r.ts_ns);
+        }
+        self.first_ns = self.first_ns.min(r.ts_ns);
+        self.last_ns = self.last_ns.max(r.ts_ns);
+        self.lines += 1;
+        self.errors += usize::from(r.is_failure());
+        self.tokens_used += r.tokens_used.unwrap_or(0);
+        if let Some(m) = &r.model {
+            *self.models.entry(m.clone()).or_default() += 1;
+        }
+        if let Err(at) = self.services.binary_search(&r.service) {
+            self.services.insert(at, r.service.clone());
+        }
+        if self.workspace_id.is_none() {
+            self.workspace_id.clone_from(&r.workspace_id);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -57,7 +80,10 @@ pub struct Digest {
     pub audit: BTreeMap<&'static str, usize>,
     /// Performance mode: per (service, operation), slowest p95 first.
     pub latency: Vec<LatencyRow>,
-    /// Conversation mode: per conversation id.
+    /// Conversation mode: the conversations with matched lines, those with a failure, and
+    /// the totals of (at least) every conversation the answer shows, by id.
+    pub conversation_count: usize,
+    pub conversations_failing: usize,
     pub conversations: HashMap<String, ConversationTotals>,
 }
 
@@ -145,25 +171,7 @@ impl<'a> DigestBuilder<'a> {
         }
         if with_conversations {
             let id = r.conversation_id.clone().unwrap_or_default();
-            let c = self.conversations.entry(id).or_insert_with(|| ConversationTotals {
-                first_ns: r.ts_ns,
-                last_ns: r.ts_ns,
-                ..Default::default()
-            });
-            c.first_ns = c.first_ns.min(r.ts_ns);
-            c.last_ns = c.last_ns.max(r.ts_ns);
-            c.lines += 1;
-            c.errors += usize::from(r.is_failure());
-            c.tokens_used += r.tokens_used.unwrap_or(0);
-            if let Some(m) = &r.model {
-                *c.models.entry(m.clone()).or_default() += 1;
-            }
-            if !c.services.contains(&r.service) {
-                c.services.push(r.service.clone());
-            }
-            if c.workspace_id.is_none() {
-                c.workspace_id.clone_from(&r.workspace_id);
-            }
+            self.conversations.entry(id).or_default().add(r);
         }
     }
 
@@ -181,6 +189,8 @@ impl<'a> DigestBuilder<'a> {
             slow: self.slow,
             audit: self.audit,
             latency: sort_latency(latency),
+            conversation_count: self.conversations.len(),
+            conversations_failing: self.conversations.values().filter(|c| c.errors > 0).count(),
             conversations: self.conversations,
         }
     }

@@ -89,11 +89,9 @@ pub fn summary(spec: &QuerySpec, d: &Digest, slowest: Option<&Enriched>) -> Stri
             )
         }
         Mode::Conversation => {
-            let failing = d.conversations.values().filter(|c| c.errors > 0).count();
             format!(
-                "{} conversations with {n} lines in the last {}; {failing} with errors.",
-                d.conversations.len(),
-                spec.time_range
+                "{} conversations with {n} lines in the last {}; {} with errors.",
+                d.conversation_count, spec.time_range, d.conversations_failing
             )
         }
     }

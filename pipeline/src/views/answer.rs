@@ -7,14 +7,17 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, btree_set};
 use std::iter::Rev;
 use std::ops::Range;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
 
 use super::HeldLines;
 use super::series::Series;
 use super::time_list::TimeList;
+use crate::enrich::Enriched;
 use crate::query::{
-    Aggregation, DigestBuilder, Entry, GroupDigest, LatencyRow, Mode, QuerySpec, RankKey, Selected, Window, rank_key,
+    Aggregation, ConversationTotals, DigestBuilder, Entry, GroupDigest, LatencyRow, Mode, QuerySpec, RankKey, Selected,
+    Window, rank_key,
 };
 use crate::record::Level;
 
@@ -22,14 +25,16 @@ use crate::record::Level;
 const MAX_ID_SCAN: usize = 2_000;
 
 /// Whether the indexes answer `spec` exactly. Filters they keep no index for (ids,
-/// workspace, session, exclusions) and conversation mode go through the scan instead.
+/// workspace, session, exclusions) go through the scan instead, and so does conversation
+/// mode narrowed by service, severity or de-duplication (conversations are counted whole).
 pub fn indexed(spec: &QuerySpec) -> bool {
+    let whole_conversations = spec.services.is_empty() && spec.severity_threshold.is_none() && !spec.deduplicate;
     spec.correlation_id.is_none()
         && spec.conversation_id.is_none()
         && spec.session_id.is_none()
         && spec.workspace_id.is_none()
         && spec.exclude.is_empty()
-        && spec.mode != Mode::Conversation
+        && (spec.mode != Mode::Conversation || whole_conversations)
 }
 
 /// A selected series and its lines inside the window.
@@ -70,7 +75,19 @@ impl HeldLines {
             );
         }
         let latency = (spec.mode == Mode::Performance).then(|| self.latency_rows(spec, window, &chosen));
-        let digest = digest.build(latency);
+        let mut digest = digest.build(latency);
+        if spec.mode == Mode::Conversation && spec.aggregation == Aggregation::None {
+            (digest.conversation_count, digest.conversations_failing) = self.conversation_counts(window);
+            let (entries, totals) = self.conversation_entries(spec, window, &chosen);
+            digest.conversations = totals;
+            let distinct = digest.total;
+            return Selected {
+                digest,
+                entries,
+                distinct,
+                ..Selected::default()
+            };
+        }
         let mut selected = Selected {
             digest,
             ..Selected::default()
@@ -107,7 +124,8 @@ impl HeldLines {
                     && match spec.mode {
                         Mode::Performance => k.timed,
                         Mode::Audit => k.audit.is_some(),
-                        Mode::Errors | Mode::Troubleshoot | Mode::Conversation => true,
+                        Mode::Conversation => k.conversation,
+                        Mode::Errors | Mode::Troubleshoot => true,
                     }
             })
             .map(|(_, series)| Chosen {
@@ -116,6 +134,68 @@ impl HeldLines {
             })
             .filter(|c| c.count() > 0)
             .collect()
+    }
+
+    /// Conversations with a line in the window, and those with a failing one there. A
+    /// conversation inside the window is counted from its span; one across an edge from
+    /// its lines.
+    fn conversation_counts(&self, window: Window) -> (usize, usize) {
+        let (mut count, mut failing) = (0, 0);
+        for c in self.by_conversation.values() {
+            if window.contains(c.first_ns) && window.contains(c.last_ns) {
+                count += 1;
+                failing += usize::from(c.failures > 0);
+            } else if c.first_ns <= window.end_ns && c.last_ns >= window.start_ns {
+                let inside: Vec<&Arc<Enriched>> = c
+                    .seqs
+                    .iter()
+                    .filter_map(|&s| self.resolve(s))
+                    .filter(|r| window.contains(r.ts_ns))
+                    .collect();
+                count += usize::from(!inside.is_empty());
+                failing += usize::from(inside.iter().any(|r| r.is_failure()));
+            }
+        }
+        (count, failing)
+    }
+
+    /// Conversations by latest activity, each with its lines in the window in time order,
+    /// until `limit` lines; with the totals of the conversations shown.
+    fn conversation_entries(
+        &self,
+        spec: &QuerySpec,
+        window: Window,
+        chosen: &[Chosen<'_>],
+    ) -> (Vec<Entry>, HashMap<String, ConversationTotals>) {
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut totals: HashMap<String, ConversationTotals> = HashMap::default();
+        for (_, seq) in Merge::new(self, Mode::Conversation, window, chosen.iter()) {
+            if entries.len() >= spec.limit {
+                break;
+            }
+            let Some(id) = self.resolve(seq).and_then(|r| r.conversation_id.as_deref()) else {
+                continue;
+            };
+            if totals.contains_key(id) {
+                continue;
+            }
+            let mut lines: Vec<&Arc<Enriched>> = self
+                .by_conversation
+                .get(id)
+                .into_iter()
+                .flat_map(|c| c.seqs.iter().filter_map(|&s| self.resolve(s)))
+                .filter(|r| window.contains(r.ts_ns))
+                .collect();
+            // Time order; lines at the same instant newest arrival first, as ranked.
+            lines.sort_by_key(|r| (r.ts_ns, Reverse(r.seq)));
+            let t = totals.entry(id.to_owned()).or_default();
+            for r in lines {
+                t.add(r);
+                entries.push(Entry::single(r));
+            }
+        }
+        entries.truncate(spec.limit);
+        (entries, totals)
     }
 
     /// Per (service, operation): exact count and max, percentiles and mean from sketches.
@@ -169,11 +249,9 @@ impl HeldLines {
             };
             let span = c.span();
             let k = &c.series.key;
-            let acc = by_key.entry((k.service, k.level, k.shape)).or_insert(Acc {
-                best,
-                count: 0,
-                span,
-            });
+            let acc = by_key
+                .entry((k.service, k.level, k.shape))
+                .or_insert(Acc { best, count: 0, span });
             acc.best = acc.best.min(best);
             acc.count += c.count();
             acc.span = (acc.span.0.min(span.0), acc.span.1.max(span.1));

@@ -56,6 +56,14 @@ pub struct HeldStats {
     pub evicted_total: u64,
 }
 
+/// A conversation's lines in arrival order, its event span and failing lines.
+struct Conversation {
+    seqs: VecDeque<u64>,
+    first_ns: i64,
+    last_ns: i64,
+    failures: u32,
+}
+
 struct Held {
     rec: Arc<Enriched>,
     series: u32,
@@ -73,7 +81,7 @@ pub struct HeldLines {
     /// Indexed by service id.
     by_service: Vec<TimeList>,
     by_correlation: HashMap<Box<str>, VecDeque<u64>>,
-    by_conversation: HashMap<Box<str>, VecDeque<u64>>,
+    by_conversation: HashMap<Box<str>, Conversation>,
     latency: LatencyBook,
     newest_event_ns: Option<i64>,
     evicted_newest_event_ns: Option<i64>,
@@ -103,6 +111,7 @@ impl HeldLines {
             timed: rec.duration_ms.is_some(),
             slow: rec.duration_ms.is_some_and(|d| d >= SLOW_MS),
             failure: rec.is_failure(),
+            conversation: rec.conversation_id.is_some(),
         };
         let id = self.series.id_or_insert(key);
         if let Some(series) = self.series.get_mut(id) {
@@ -122,10 +131,19 @@ impl HeldLines {
                 .push_back(seq);
         }
         if let Some(id) = &rec.conversation_id {
-            self.by_conversation
+            let c = self
+                .by_conversation
                 .entry(id.as_str().into())
-                .or_default()
-                .push_back(seq);
+                .or_insert_with(|| Conversation {
+                    seqs: VecDeque::new(),
+                    first_ns: rec.ts_ns,
+                    last_ns: rec.ts_ns,
+                    failures: 0,
+                });
+            c.seqs.push_back(seq);
+            c.first_ns = c.first_ns.min(rec.ts_ns);
+            c.last_ns = c.last_ns.max(rec.ts_ns);
+            c.failures += u32::from(rec.is_failure());
         }
         if let Some(d) = rec.duration_ms {
             self.latency.add((service, op, rec.level), rec.ts_ns, d);
@@ -188,11 +206,29 @@ impl HeldLines {
             pop_front(&mut self.by_correlation, id, seq);
         }
         if let Some(id) = &rec.conversation_id {
-            pop_front(&mut self.by_conversation, id, seq);
+            self.evict_from_conversation(id, rec.is_failure(), seq);
         }
         self.evicted_newest_event_ns = Some(self.evicted_newest_event_ns.map_or(rec.ts_ns, |n| n.max(rec.ts_ns)));
         self.evicted_total += 1;
         true
+    }
+
+    /// A conversation's span and failures are recomputed from the lines it has left: a
+    /// conversation is a handful of lines.
+    fn evict_from_conversation(&mut self, id: &str, failure: bool, seq: u64) {
+        let Some(mut c) = self.by_conversation.remove(id) else {
+            return;
+        };
+        if c.seqs.front() == Some(&seq) {
+            c.seqs.pop_front();
+            c.failures -= u32::from(failure);
+        }
+        let times = c.seqs.iter().filter_map(|&s| self.resolve(s)).map(|r| r.ts_ns);
+        let (first, last) = times.fold((i64::MAX, i64::MIN), |(f, l), t| (f.min(t), l.max(t)));
+        if !c.seqs.is_empty() {
+            (c.first_ns, c.last_ns) = (first, last);
+            self.by_conversation.insert(id.into(), c);
+        }
     }
 
     fn resolve(&self, seq: u64) -> Option<&Arc<Enriched>> {
@@ -207,7 +243,7 @@ impl HeldLines {
         let keep = |r: &Enriched| r.ts_ns >= sel.since_ns && r.level >= min_level && keep(r);
         let by_id = match (sel.correlation_id, sel.conversation_id) {
             (Some(id), _) => Some(self.by_correlation.get(id)),
-            (None, Some(id)) => Some(self.by_conversation.get(id)),
+            (None, Some(id)) => Some(self.by_conversation.get(id).map(|c| &c.seqs)),
             (None, None) => None,
         };
         if let Some(seqs) = by_id {

@@ -25,6 +25,8 @@ pub struct SeriesKey {
     pub timed: bool,
     pub slow: bool,
     pub failure: bool,
+    /// Has a conversation id.
+    pub conversation: bool,
 }
 
 #[derive(Debug)]
