@@ -1,6 +1,7 @@
 //! Enrichment on arrival: what every query would otherwise recompute per line.
 
 use std::ops::Deref;
+use std::sync::Arc;
 
 use crate::classify::{AuditCategory, audit_category};
 use crate::patterns::{PatternMatch, Scanner};
@@ -13,8 +14,9 @@ use crate::templates::TemplateTag;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Enriched {
     pub record: LogRecord,
-    /// The message with variable parts masked (`shape::message_shape`).
-    pub shape: String,
+    /// The message with variable parts masked (`shape::message_shape`); shared by the held
+    /// lines of one shape.
+    pub shape: Arc<str>,
     pub audit: Option<AuditCategory>,
     /// Catalog patterns the message or error matched (`patterns::Matcher`).
     pub patterns: Vec<PatternMatch>,
@@ -26,7 +28,7 @@ pub struct Enriched {
 
 impl Enriched {
     pub fn new(record: LogRecord) -> Self {
-        let shape = message_shape(&record.message);
+        let shape = Arc::from(message_shape(&record.message));
         let audit = audit_category(&record);
         Enriched {
             record,

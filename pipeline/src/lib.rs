@@ -26,6 +26,7 @@ pub mod partition_key;
 pub mod patterns;
 pub mod query;
 pub mod record;
+mod record_fields;
 pub mod rejection;
 pub mod shape;
 pub mod stream;

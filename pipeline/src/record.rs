@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::record_fields::Fields;
+
 /// Stream labels (Loki's label set), shared by every line of one stream.
 pub type Labels = Arc<BTreeMap<String, String>>;
 
@@ -159,8 +161,8 @@ pub struct LogRecord {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
     /// Fields with no normalized home, flattened (`a.b`), at most `DecodeLimits::max_extra_fields`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extra: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Fields::is_empty")]
+    pub extra: Fields,
     /// How many unknown fields were dropped because `extra` was full or a value too long.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped_fields: u32,
@@ -201,7 +203,7 @@ impl LogRecord {
             prompt_hash: None,
             labels: Labels::default(),
             metadata: BTreeMap::new(),
-            extra: BTreeMap::new(),
+            extra: Fields::new(),
             dropped_fields: 0,
             format: LineFormat::Plain,
         }

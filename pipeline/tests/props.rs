@@ -102,7 +102,7 @@ fn record() -> impl Strategy<Value = LogRecord> {
             (r.input_tokens, r.output_tokens, r.duration_ms, r.success) = nums;
             r.labels = std::sync::Arc::new(labels);
             r.metadata = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
-            r.extra = extra;
+            r.extra = extra.into_iter().collect();
             r.format = format;
             r
         })

@@ -48,7 +48,7 @@ impl Line {
         r.correlation_id = cid.map(str::to_owned);
         r.duration_ms = self.duration_ms;
         for (k, v) in &self.extra {
-            r.extra.insert((*k).to_owned(), v.clone());
+            r.extra.insert(*k, v.clone());
         }
         Enriched::new(r)
     }

@@ -242,7 +242,7 @@ impl Tracker {
 
 /// A hash of the first of `keys` the line carries (a string or a number), for span ids.
 fn span_hash(e: &Enriched, keys: &[&str], hasher: &FxBuildHasher) -> Option<u64> {
-    keys.iter().find_map(|k| match e.record.extra.get(*k)? {
+    keys.iter().find_map(|k| match e.record.extra.get(k)? {
         serde_json::Value::String(s) if !s.is_empty() => Some(hasher.hash_one(s.as_str())),
         serde_json::Value::Number(n) => Some(hasher.hash_one(n.to_string())),
         _ => None,

@@ -439,7 +439,7 @@ impl RecordBuilder {
             self.rec.dropped_fields += 1;
             return;
         }
-        self.rec.extra.insert(key.to_owned(), value);
+        self.rec.extra.insert(key, value);
     }
 
     /// Offers a scalar, keeping it in `extra` when no field takes it.

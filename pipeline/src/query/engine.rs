@@ -126,7 +126,7 @@ fn dedupe(ranked: &[&Arc<Enriched>]) -> Vec<Entry> {
     let mut index: HashMap<(&str, Level, &str), usize> = HashMap::default();
     let mut entries: Vec<Entry> = Vec::new();
     for r in ranked {
-        let key = (r.service.as_str(), r.level, r.shape.as_str());
+        let key = (r.service.as_str(), r.level, &*r.shape);
         match index.get(&key) {
             Some(&i) => entries[i].absorb(r),
             None => {
@@ -167,10 +167,10 @@ fn by_conversation(entries: Vec<Entry>) -> Vec<Entry> {
 pub fn group_key(aggregation: Aggregation, r: &Enriched) -> Option<String> {
     Some(match aggregation {
         Aggregation::ByService => r.service.clone(),
-        Aggregation::ByPattern => r.shape.clone(),
+        Aggregation::ByPattern => r.shape.to_string(),
         Aggregation::ByError if r.is_failure() => match r.error.as_deref().filter(|e| !e.is_empty()) {
             Some(error) => crate::shape::message_shape(error),
-            None => r.shape.clone(),
+            None => r.shape.to_string(),
         },
         Aggregation::ByError | Aggregation::None => return None,
     })

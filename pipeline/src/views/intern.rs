@@ -51,6 +51,11 @@ impl Interner {
         }
     }
 
+    /// The shared name of a live id.
+    pub fn shared(&self, id: u32) -> Option<Arc<str>> {
+        self.names.get(id as usize)?.as_ref().map(|(name, _)| Arc::clone(name))
+    }
+
     pub fn get(&self, name: &str) -> Option<u32> {
         self.ids.get(name).copied()
     }

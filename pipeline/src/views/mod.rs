@@ -94,8 +94,14 @@ impl HeldLines {
     pub fn insert(&mut self, mut rec: Enriched, arrived_ms: u64) -> Arc<Enriched> {
         let seq = self.front_seq + self.ring.len() as u64;
         rec.seq = seq;
+        // Held for hours: no spare capacity, and one copy of each shape.
+        rec.record.message.shrink_to_fit();
+        rec.record.extra.shrink_to_fit();
         let service = self.services.acquire(&rec.service);
         let shape = self.texts.acquire(&rec.shape);
+        if let Some(shared) = self.texts.shared(shape) {
+            rec.shape = shared;
+        }
         let error_shape = match rec.error.as_deref().filter(|e| !e.is_empty() && rec.is_failure()) {
             Some(error) => self.texts.acquire(&message_shape(error)),
             None => self.texts.acquire(&rec.shape),
