@@ -48,7 +48,7 @@ fn print_banner(addr: SocketAddr) {
          curl -s '{base}/api/v1/ai_logs/query?mode=performance&time_range=1h&limit=5' | jq '.summary, .stats'\n  \
          curl -s '{base}/api/v1/ai_logs/analyze?time_range=15m' | jq '.insights[:3]'\n  \
          curl -s '{base}/api/v1/ai_logs/correlate?service=api' | jq\n  \
-         curl -s \"{base}/api/v1/ai_logs/correlate?correlation_id=$(curl -s '{base}/api/v1/ai_logs/query?mode=errors&time_range=15m&limit=1' | jq -r '.results[0].correlation_id')\" | jq '.root_cause, .critical_path'\n\n\
+         curl -s \"{base}/api/v1/ai_logs/correlate?correlation_id=$(curl -s '{base}/api/v1/ai_logs/query?mode=errors&time_range=15m&limit=1' | jq -r '.lines[0].correlation_id')\" | jq '.root_cause, .critical_path'\n\n\
          health: {base}/api/v1/ai_logs/health   metrics: {base}/metrics   ctrl-c stops\n"
     );
 }

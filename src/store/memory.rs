@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ailogs_pipeline::Enriched;
 use ailogs_pipeline::patterns::PatternStats;
-use ailogs_pipeline::query::{ContextSource, QuerySpec, Selected, Window};
+use ailogs_pipeline::query::{ContextSource, Neighbours, QuerySpec, Selected, Window};
 use ailogs_pipeline::views::{self, HeldLines};
 use parking_lot::RwLock;
 
@@ -157,6 +157,11 @@ impl MemoryViews {
 impl ContextSource for MemoryViews {
     fn around(&self, rec: &Arc<Enriched>, n: usize) -> (Vec<Arc<Enriched>>, Vec<Arc<Enriched>>) {
         self.inner.read().held.around(rec, n)
+    }
+
+    fn around_each(&self, recs: &[&Arc<Enriched>], n: usize) -> Vec<Neighbours> {
+        let inner = self.inner.read();
+        recs.iter().map(|r| inner.held.around(r, n)).collect()
     }
 }
 

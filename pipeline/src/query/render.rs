@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::digest::{ConversationTotals, Digest, GroupDigest};
-use super::selection::{Context, Entry, Selected, Window};
+use super::selection::{Context, Entry, Neighbours, Selected, Window};
 use super::spec::{Aggregation, Format, Mode, QuerySpec, Verbosity};
 use super::summary::{narrative, narrative_head, summary};
 use crate::classify::highlights;
@@ -92,7 +92,17 @@ pub fn render(spec: &QuerySpec, window: Window, selected: Selected, context: &Co
     }
     match spec.format {
         Format::Structured => {
-            let rendered: Vec<Value> = entries.iter().map(|e| entry_json(spec, e, context)).collect();
+            let recs: Vec<&Arc<Enriched>> = entries.iter().map(|e| &e.rec).collect();
+            let mut around = if context.enabled() {
+                context.around_each(&recs).into_iter().map(Some).collect()
+            } else {
+                vec![None; entries.len()]
+            };
+            let rendered: Vec<Value> = entries
+                .iter()
+                .zip(around.iter_mut())
+                .map(|(e, n)| entry_json(spec, e, n.take()))
+                .collect();
             if spec.mode == Mode::Conversation {
                 out.conversations = Some(conversations(&digest, &entries, rendered));
             } else {
@@ -164,7 +174,7 @@ fn group_json(spec: &QuerySpec, g: &GroupDigest) -> Value {
     v
 }
 
-fn entry_json(spec: &QuerySpec, e: &Entry, context: &Context<'_>) -> Value {
+fn entry_json(spec: &QuerySpec, e: &Entry, context: Option<Neighbours>) -> Value {
     let mut v = line_json(spec.verbosity, &e.rec);
     let obj = v.as_object_mut().expect("line_json builds an object");
     if e.count > 1 {
@@ -180,8 +190,7 @@ fn entry_json(spec: &QuerySpec, e: &Entry, context: &Context<'_>) -> Value {
     if spec.highlight {
         obj.insert("highlights".into(), json!(highlights(&e.rec)));
     }
-    if context.enabled() {
-        let (before, after) = context.around(&e.rec);
+    if let Some((before, after)) = context {
         let minimal = |rs: Vec<Arc<Enriched>>| rs.iter().map(|r| line_json(Verbosity::Minimal, r)).collect::<Vec<_>>();
         obj.insert(
             "context".into(),

@@ -109,7 +109,15 @@ pub trait ContextSource {
     /// Up to `n` lines before and `n` after `rec` from its service, nearest first is not
     /// required: both lists in time order.
     fn around(&self, rec: &Arc<Enriched>, n: usize) -> (Vec<Arc<Enriched>>, Vec<Arc<Enriched>>);
+
+    /// `around` for each of `recs`; a source behind a lock takes it once.
+    fn around_each(&self, recs: &[&Arc<Enriched>], n: usize) -> Vec<Neighbours> {
+        recs.iter().map(|r| self.around(r, n)).collect()
+    }
 }
+
+/// Lines before and after a line, each in time order.
+pub type Neighbours = (Vec<Arc<Enriched>>, Vec<Arc<Enriched>>);
 
 /// A context source over a set of records: for tests and small in-memory sets.
 pub struct SliceContext<'a> {
@@ -178,9 +186,13 @@ impl<'a> Context<'a> {
 
     /// (before, after), each in time order. Excluded lines and lines outside the query
     /// window or the context window are left out.
-    pub fn around(&self, rec: &Arc<Enriched>) -> (Vec<Arc<Enriched>>, Vec<Arc<Enriched>>) {
+    pub fn around_each(&self, recs: &[&Arc<Enriched>]) -> Vec<Neighbours> {
         // Ask for extra lines so that filtered-out neighbours do not leave the context short.
-        let (before, after) = self.source.around(rec, self.lines * 2 + 2);
+        let found = self.source.around_each(recs, self.lines * 2 + 2);
+        recs.iter().zip(found).map(|(rec, n)| self.filter(rec, n)).collect()
+    }
+
+    fn filter(&self, rec: &Arc<Enriched>, (before, after): Neighbours) -> Neighbours {
         let keep = |r: &Arc<Enriched>| {
             !Arc::ptr_eq(r, rec)
                 && self.window.contains(r.ts_ns)

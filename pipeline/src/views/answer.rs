@@ -142,15 +142,17 @@ impl HeldLines {
     fn conversation_counts(&self, window: Window) -> (usize, usize) {
         let (mut count, mut failing) = (0, 0);
         for c in self.by_conversation.values() {
-            if window.contains(c.first_ns) && window.contains(c.last_ns) {
+            let (Some((first_ns, _)), Some((last_ns, _))) = (c.lines.front(), c.lines.back()) else {
+                continue;
+            };
+            if window.contains(first_ns) && window.contains(last_ns) {
                 count += 1;
                 failing += usize::from(c.failures > 0);
-            } else if c.first_ns <= window.end_ns && c.last_ns >= window.start_ns {
+            } else if first_ns <= window.end_ns && last_ns >= window.start_ns {
                 let inside: Vec<&Arc<Enriched>> = c
-                    .seqs
-                    .iter()
-                    .filter_map(|&s| self.resolve(s))
-                    .filter(|r| window.contains(r.ts_ns))
+                    .lines
+                    .iter_range(c.lines.range(window.start_ns, window.end_ns))
+                    .filter_map(|(_, s)| self.resolve(s))
                     .collect();
                 count += usize::from(!inside.is_empty());
                 failing += usize::from(inside.iter().any(|r| r.is_failure()));
@@ -183,8 +185,10 @@ impl HeldLines {
                 .by_conversation
                 .get(id)
                 .into_iter()
-                .flat_map(|c| c.seqs.iter().filter_map(|&s| self.resolve(s)))
-                .filter(|r| window.contains(r.ts_ns))
+                .flat_map(|c| {
+                    let range = c.lines.range(window.start_ns, window.end_ns);
+                    c.lines.iter_range(range).filter_map(|(_, s)| self.resolve(s))
+                })
                 .collect();
             // Time order; lines at the same instant newest arrival first, as ranked.
             lines.sort_by_key(|r| (r.ts_ns, Reverse(r.seq)));

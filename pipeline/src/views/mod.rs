@@ -56,11 +56,10 @@ pub struct HeldStats {
     pub evicted_total: u64,
 }
 
-/// A conversation's lines in arrival order, its event span and failing lines.
+/// A conversation's lines in event-time order, and how many fail.
+#[derive(Default)]
 struct Conversation {
-    seqs: VecDeque<u64>,
-    first_ns: i64,
-    last_ns: i64,
+    lines: TimeList,
     failures: u32,
 }
 
@@ -137,18 +136,8 @@ impl HeldLines {
                 .push_back(seq);
         }
         if let Some(id) = &rec.conversation_id {
-            let c = self
-                .by_conversation
-                .entry(id.as_str().into())
-                .or_insert_with(|| Conversation {
-                    seqs: VecDeque::new(),
-                    first_ns: rec.ts_ns,
-                    last_ns: rec.ts_ns,
-                    failures: 0,
-                });
-            c.seqs.push_back(seq);
-            c.first_ns = c.first_ns.min(rec.ts_ns);
-            c.last_ns = c.last_ns.max(rec.ts_ns);
+            let c = self.by_conversation.entry(id.as_str().into()).or_default();
+            c.lines.insert(rec.ts_ns, seq);
             c.failures += u32::from(rec.is_failure());
         }
         if let Some(d) = rec.duration_ms {
@@ -212,28 +201,22 @@ impl HeldLines {
             pop_front(&mut self.by_correlation, id, seq);
         }
         if let Some(id) = &rec.conversation_id {
-            self.evict_from_conversation(id, rec.is_failure(), seq);
+            self.evict_from_conversation(id, rec.ts_ns, rec.is_failure(), seq);
         }
         self.evicted_newest_event_ns = Some(self.evicted_newest_event_ns.map_or(rec.ts_ns, |n| n.max(rec.ts_ns)));
         self.evicted_total += 1;
         true
     }
 
-    /// A conversation's span and failures are recomputed from the lines it has left: a
-    /// conversation is a handful of lines.
-    fn evict_from_conversation(&mut self, id: &str, failure: bool, seq: u64) {
-        let Some(mut c) = self.by_conversation.remove(id) else {
+    fn evict_from_conversation(&mut self, id: &str, ts_ns: i64, failure: bool, seq: u64) {
+        let Some(c) = self.by_conversation.get_mut(id) else {
             return;
         };
-        if c.seqs.front() == Some(&seq) {
-            c.seqs.pop_front();
+        if c.lines.remove(ts_ns, seq) {
             c.failures -= u32::from(failure);
         }
-        let times = c.seqs.iter().filter_map(|&s| self.resolve(s)).map(|r| r.ts_ns);
-        let (first, last) = times.fold((i64::MAX, i64::MIN), |(f, l), t| (f.min(t), l.max(t)));
-        if !c.seqs.is_empty() {
-            (c.first_ns, c.last_ns) = (first, last);
-            self.by_conversation.insert(id.into(), c);
+        if c.lines.is_empty() {
+            self.by_conversation.remove(id);
         }
     }
 
@@ -247,12 +230,17 @@ impl HeldLines {
     pub fn select(&self, sel: &Selection<'_>, keep: impl Fn(&Enriched) -> bool) -> Vec<Arc<Enriched>> {
         let min_level = sel.min_level.unwrap_or(Level::Trace);
         let keep = |r: &Enriched| r.ts_ns >= sel.since_ns && r.level >= min_level && keep(r);
-        let by_id = match (sel.correlation_id, sel.conversation_id) {
-            (Some(id), _) => Some(self.by_correlation.get(id)),
-            (None, Some(id)) => Some(self.by_conversation.get(id).map(|c| &c.seqs)),
-            (None, None) => None,
-        };
-        if let Some(seqs) = by_id {
+        if let (None, Some(id)) = (sel.correlation_id, sel.conversation_id) {
+            let lines = self.by_conversation.get(id).map(|c| &c.lines);
+            return lines
+                .into_iter()
+                .flat_map(|l| l.iter_range(0..l.len()))
+                .filter_map(|(_, s)| self.resolve(s))
+                .filter(|r| keep(r))
+                .cloned()
+                .collect();
+        }
+        if let Some(seqs) = sel.correlation_id.map(|id| self.by_correlation.get(id)) {
             return seqs
                 .into_iter()
                 .flatten()

@@ -51,6 +51,10 @@ impl TimeList {
         self.0.front().copied()
     }
 
+    pub fn back(&self) -> Option<(i64, u64)> {
+        self.0.back().copied()
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
