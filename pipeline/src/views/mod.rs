@@ -317,6 +317,12 @@ impl HeldLines {
     }
 }
 
+impl crate::query::ContextSource for HeldLines {
+    fn around(&self, rec: &Arc<Enriched>, n: usize) -> crate::query::Neighbours {
+        HeldLines::around(self, rec, n)
+    }
+}
+
 /// Non-negative durations order like their bit patterns.
 fn duration_bits(d: f64) -> u64 {
     if d.is_finite() { d.max(0.0).to_bits() } else { 0 }

@@ -7,18 +7,10 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use super::*;
-use crate::query::{self, Context, ContextSource, QuerySpec, SliceContext, Window};
+use crate::query::{self, Context, QuerySpec, SliceContext, Window};
 use crate::record::LogRecord;
 
 const S: i64 = 1_000_000_000;
-
-struct HeldContext<'a>(&'a HeldLines);
-
-impl ContextSource for HeldContext<'_> {
-    fn around(&self, rec: &Arc<Enriched>, n: usize) -> (Vec<Arc<Enriched>>, Vec<Arc<Enriched>>) {
-        self.0.around(rec, n)
-    }
-}
 
 fn line(i: usize, ts: i64, svc: u8, lvl: u8, msg: u8, dur: Option<u16>, err: bool) -> Enriched {
     let services = ["api", "worker", "admin-ui"];
@@ -109,8 +101,7 @@ proptest! {
             let spec = spec(q);
             prop_assert!(indexed(&spec), "{q}");
             let scanned = query::run(&spec, &all, window, &SliceContext::new(&all));
-            let ctx = HeldContext(&held);
-            let answered = query::render(&spec, window, held.answer(&spec, window), &Context::new(&ctx, &spec, window));
+            let answered = query::render(&spec, window, held.answer(&spec, window), &Context::new(&held, &spec, window));
             prop_assert_eq!(answer_json(answered), answer_json(scanned), "{}", q);
         }
     }
