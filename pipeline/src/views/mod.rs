@@ -14,6 +14,7 @@
 mod answer;
 mod intern;
 mod latency;
+mod merge;
 mod series;
 mod time_list;
 
