@@ -5,14 +5,12 @@
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
-use std::ops::Range;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
 
 use super::HeldLines;
-use super::merge::Merge;
-use super::series::Series;
+use super::merge::{Chosen, Merge};
 use crate::enrich::Enriched;
 use crate::query::{
     Aggregation, ConversationTotals, DigestBuilder, Entry, GroupDigest, LatencyRow, Mode, QuerySpec, RankKey, Selected,
@@ -34,23 +32,6 @@ pub fn indexed(spec: &QuerySpec) -> bool {
         && spec.workspace_id.is_none()
         && spec.exclude.is_empty()
         && (spec.mode != Mode::Conversation || whole_conversations)
-}
-
-/// A selected series and its lines inside the window.
-pub(super) struct Chosen<'a> {
-    pub(super) series: &'a Series,
-    pub(super) range: Range<usize>,
-}
-
-impl Chosen<'_> {
-    fn count(&self) -> usize {
-        self.range.len()
-    }
-
-    fn span(&self) -> (i64, i64) {
-        let lines = &self.series.lines;
-        (lines.get(self.range.start).0, lines.get(self.range.end - 1).0)
-    }
 }
 
 impl HeldLines {

@@ -5,12 +5,30 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, btree_set};
 use std::iter::Rev;
+use std::ops::Range;
 
 use super::HeldLines;
-use super::answer::Chosen;
+use super::series::Series;
 use super::time_list::TimeList;
 use crate::query::{Mode, RankKey, Window, rank_key};
 use crate::record::Level;
+
+/// A selected series and its lines inside the window.
+pub(super) struct Chosen<'a> {
+    pub(super) series: &'a Series,
+    pub(super) range: Range<usize>,
+}
+
+impl Chosen<'_> {
+    pub(super) fn count(&self) -> usize {
+        self.range.len()
+    }
+
+    pub(super) fn span(&self) -> (i64, i64) {
+        let lines = &self.series.lines;
+        (lines.get(self.range.start).0, lines.get(self.range.end - 1).0)
+    }
+}
 
 /// Walks series lines best-ranked first: newest first (by level first in troubleshoot
 /// mode), or slowest first in performance mode.
