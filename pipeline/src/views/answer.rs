@@ -120,6 +120,13 @@ impl HeldLines {
     /// conversation inside the window is counted from its span; one across an edge from
     /// its lines.
     fn conversation_counts(&self, window: Window) -> (usize, usize) {
+        // A window over everything held (the usual question) is answered from the totals.
+        let held = self.stats();
+        if held.oldest_event_ns.is_some_and(|o| window.start_ns <= o)
+            && held.newest_event_ns.is_some_and(|n| window.end_ns >= n)
+        {
+            return (self.by_conversation.len(), self.conversations_failing);
+        }
         let (mut count, mut failing) = (0, 0);
         for c in self.by_conversation.values() {
             let (Some((first_ns, _)), Some((last_ns, _))) = (c.lines.front(), c.lines.back()) else {

@@ -82,6 +82,8 @@ pub struct HeldLines {
     by_service: Vec<TimeList>,
     by_correlation: HashMap<Box<str>, VecDeque<u64>>,
     by_conversation: HashMap<Box<str>, Conversation>,
+    /// Conversations with at least one failing line held.
+    conversations_failing: usize,
     latency: LatencyBook,
     newest_event_ns: Option<i64>,
     evicted_newest_event_ns: Option<i64>,
@@ -139,7 +141,10 @@ impl HeldLines {
         if let Some(id) = &rec.conversation_id {
             let c = self.by_conversation.entry(id.as_str().into()).or_default();
             c.lines.insert(rec.ts_ns, seq);
-            c.failures += u32::from(rec.is_failure());
+            if rec.is_failure() {
+                self.conversations_failing += usize::from(c.failures == 0);
+                c.failures += 1;
+            }
         }
         if let Some(d) = rec.duration_ms {
             self.latency.add((service, op, rec.level), rec.ts_ns, d);
@@ -213,8 +218,9 @@ impl HeldLines {
         let Some(c) = self.by_conversation.get_mut(id) else {
             return;
         };
-        if c.lines.remove(ts_ns, seq) {
-            c.failures -= u32::from(failure);
+        if c.lines.remove(ts_ns, seq) && failure {
+            c.failures -= 1;
+            self.conversations_failing -= usize::from(c.failures == 0);
         }
         if c.lines.is_empty() {
             self.by_conversation.remove(id);
