@@ -30,10 +30,10 @@ fn line(i: usize, ts: i64, svc: u8, lvl: u8, msg: u8, dur: Option<u16>, err: boo
     );
     r.duration_ms = dur.map(f64::from);
     r.request_type = dur.map(|_| ["chat", "embed"][i % 2].to_owned());
-    r.correlation_id = (i % 3 != 0).then(|| format!("req-{}", i % 7));
+    r.correlation_id = (!i.is_multiple_of(3)).then(|| format!("req-{}", i % 7));
     r.conversation_id = (i % 4 != 1).then(|| format!("conv-{}", i % 9));
-    r.model = (i % 2 == 0).then(|| "gpt-4o".to_owned());
-    r.tokens_used = (i % 2 == 0).then_some(i as u64);
+    r.model = i.is_multiple_of(2).then(|| "gpt-4o".to_owned());
+    r.tokens_used = i.is_multiple_of(2).then_some(i as u64);
     if err {
         r.error = Some(format!("connection refused by 10.0.0.{}", i % 5));
         r.success = Some(false);
