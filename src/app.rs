@@ -251,7 +251,7 @@ impl Application {
         )
         .await;
         match joined {
-            Ok(_) => tracing::info!(lines = state.views.stats().lines, "queue drained; stopped"),
+            Ok(_) => tracing::info!(lines = state.views.stats().held.lines, "queue drained; stopped"),
             Err(_) => tracing::warn!(left = state.queue.depth(), "grace period over before the queue drained"),
         }
         Ok(())

@@ -75,12 +75,12 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             "views": {
                 "status": "ok",
                 "kind": "memory",
-                "lines": views.lines,
+                "lines": views.held.lines,
                 "max_lines": views.max_lines,
-                "inserted_total": views.inserted_total,
-                "evicted_total": views.evicted_total,
-                "oldest_event": views.oldest_event_ns.map(format_rfc3339),
-                "newest_event": views.newest_event_ns.map(format_rfc3339),
+                "inserted_total": views.held.inserted_total,
+                "evicted_total": views.held.evicted_total,
+                "oldest_event": views.held.oldest_event_ns.map(format_rfc3339),
+                "newest_event": views.held.newest_event_ns.map(format_rfc3339),
             },
             "kafka": if state.kafka.is_some() {
                 json!({ "status": "configured", "topic": state.config.kafka.raw_topic })

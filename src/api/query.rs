@@ -53,7 +53,8 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
     };
     // A scan (Redis, or filters the indexes do not keep) walks many lines: CPU work, off the
     // async workers, and bounded so that a burst of them cannot queue without limit.
-    let scan_permit = if from_redis.is_some() || !views::indexed(&spec) {
+    let indexed = from_redis.is_none() && views::indexed(&spec);
+    let scan_permit = if !indexed {
         let permit = Arc::clone(&state.scans).try_acquire_owned().map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -81,10 +82,12 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
                 (query::run(&spec, &candidates, window, &SliceContext::new(all)), "redis")
             }
             None => {
-                let selected = state.views.answer(&spec, window).unwrap_or_else(|| {
+                let selected = if indexed {
+                    state.views.answer(&spec, window)
+                } else {
                     let candidates = state.views.select(&selection, |r| query::matches(&spec, window, r));
                     query::scan(&spec, &candidates, window)
-                });
+                };
                 let context = Context::new(&*state.views, &spec, window);
                 (query::render(&spec, window, selected, &context), "memory")
             }
@@ -95,14 +98,14 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
         let complete = backend == "memory"
             && !ingest_only
             && missing.is_empty()
-            && stats.evicted_newest_event_ns.is_none_or(|evicted| evicted < window.start_ns);
+            && stats.held.evicted_newest_event_ns.is_none_or(|evicted| evicted < window.start_ns);
         let mut body = json!({
             "views": backend,
             "missing": missing,
             "source": "views",
             "freshness": {
-                "newest_event": stats.newest_event_ns.map(format_rfc3339),
-                "lag_seconds": stats.newest_event_ns.map(|n| ((now - n) as f64 / 1e9).max(0.0)),
+                "newest_event": stats.held.newest_event_ns.map(format_rfc3339),
+                "lag_seconds": stats.held.newest_event_ns.map(|n| ((now - n) as f64 / 1e9).max(0.0)),
                 "last_processed_at": stats.last_insert.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok()).map(|d| format_rfc3339(d.as_nanos() as i64)),
             },
             "window": if window.is_unbounded() {
@@ -112,7 +115,7 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
             },
             "coverage": {
                 "complete": complete,
-                "views_hold_since": stats.oldest_event_ns.map(format_rfc3339),
+                "views_hold_since": stats.held.oldest_event_ns.map(format_rfc3339),
                 "note": if backend == "redis" {
                     "redis hot views: the newest 20000 lines per service and 2000 per request or conversation".to_owned()
                 } else if !missing.is_empty() {
@@ -124,7 +127,7 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
                 } else {
                     format!(
                         "lines up to {} were evicted from the in-memory views and no Loki fallback is configured; counts for the start of the window are low",
-                        stats.evicted_newest_event_ns.map(format_rfc3339).unwrap_or_default()
+                        stats.held.evicted_newest_event_ns.map(format_rfc3339).unwrap_or_default()
                     )
                 },
             },

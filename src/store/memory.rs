@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ailogs_pipeline::Enriched;
 use ailogs_pipeline::patterns::PatternStats;
 use ailogs_pipeline::query::{ContextSource, Neighbours, QuerySpec, Selected, Window};
-use ailogs_pipeline::views::{self, HeldLines};
+use ailogs_pipeline::views::{HeldLines, HeldStats};
 use parking_lot::RwLock;
 
 use crate::metrics::Metrics;
@@ -23,18 +23,12 @@ pub struct ViewLimits {
     pub max_age: Duration,
 }
 
-/// Counts and times describing what the views hold.
+/// What the views hold, their bound, and when they last took a line.
 #[derive(Debug, Clone, Default)]
 pub struct ViewStats {
-    pub lines: usize,
+    pub held: HeldStats,
     pub max_lines: usize,
-    pub newest_event_ns: Option<i64>,
-    pub oldest_event_ns: Option<i64>,
-    /// Newest event time among evicted lines: windows starting before it are incomplete.
-    pub evicted_newest_event_ns: Option<i64>,
     pub last_insert: Option<SystemTime>,
-    pub inserted_total: u64,
-    pub evicted_total: u64,
 }
 
 #[derive(Default)]
@@ -113,13 +107,12 @@ impl MemoryViews {
                 .with_label_values(&[reason])
                 .inc_by(n as u64);
         }
-        self.metrics.view_lines.set(inner.held.stats().lines as i64);
+        self.metrics.view_lines.set(inner.held.len() as i64);
     }
 
-    /// The views' answer to `spec` from their indexes, or None when the query needs a scan
-    /// (`views::indexed`).
-    pub fn answer(&self, spec: &QuerySpec, window: Window) -> Option<Selected> {
-        views::indexed(spec).then(|| self.inner.read().held.answer(spec, window))
+    /// The views' answer to `spec` from their indexes; `spec` must pass `views::indexed`.
+    pub fn answer(&self, spec: &QuerySpec, window: Window) -> Selected {
+        self.inner.read().held.answer(spec, window)
     }
 
     /// Records that may match `sel` and pass `keep`, through the narrowest index available.
@@ -135,16 +128,10 @@ impl MemoryViews {
 
     pub fn stats(&self) -> ViewStats {
         let inner = self.inner.read();
-        let held = inner.held.stats();
         ViewStats {
-            lines: held.lines,
+            held: inner.held.stats(),
             max_lines: self.limits.max_lines,
-            newest_event_ns: held.newest_event_ns,
-            oldest_event_ns: held.oldest_event_ns,
-            evicted_newest_event_ns: held.evicted_newest_event_ns,
             last_insert: inner.last_insert,
-            inserted_total: held.inserted_total,
-            evicted_total: held.evicted_total,
         }
     }
 
@@ -200,7 +187,11 @@ mod tests {
         );
         let stats = v.stats();
         assert_eq!(
-            (stats.lines, stats.evicted_total, stats.evicted_newest_event_ns),
+            (
+                stats.held.lines,
+                stats.held.evicted_total,
+                stats.held.evicted_newest_event_ns
+            ),
             (3, 1, Some(1))
         );
         let c1 = v.select_all(&Selection {
@@ -251,7 +242,7 @@ mod tests {
         );
         v.insert(vec![rec(2, "api", Level::Info, Some("c"))], t0 + Duration::from_secs(8));
         v.expire(t0 + Duration::from_secs(11));
-        assert_eq!(v.stats().lines, 1);
+        assert_eq!(v.stats().held.lines, 1);
         assert_eq!(v.services(), vec!["api"], "evicted services leave every index");
         assert_eq!(
             v.select_all(&Selection {

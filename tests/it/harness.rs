@@ -115,7 +115,7 @@ impl TestApp {
     pub async fn wait_inserted(&self, n: u64) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let inserted = self.state.views.stats().inserted_total;
+            let inserted = self.state.views.stats().held.inserted_total;
             if inserted >= n {
                 assert_eq!(inserted, n, "more lines than pushed reached the views");
                 return;

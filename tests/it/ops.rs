@@ -113,7 +113,7 @@ async fn shutdown_drains_the_queue() {
     }
     app.stop().await;
     assert_eq!(
-        state.views.stats().inserted_total,
+        state.views.stats().held.inserted_total,
         100_000,
         "every accepted line is processed before stop returns"
     );

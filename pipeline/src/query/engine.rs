@@ -95,11 +95,25 @@ pub type RankKey = (Reverse<u64>, Reverse<i64>, Reverse<u64>);
 pub fn rank_key(mode: Mode, level: Level, duration_ms: Option<f64>, ts_ns: i64, seq: u64) -> RankKey {
     let first = match mode {
         Mode::Troubleshoot => level as u64,
-        // Non-negative f64s order like their bit patterns.
-        Mode::Performance => duration_ms.unwrap_or(0.0).max(0.0).to_bits(),
+        Mode::Performance => duration_ms.map_or(0, duration_bits),
         Mode::Errors | Mode::Audit | Mode::Conversation => 0,
     };
     (Reverse(first), Reverse(ts_ns), Reverse(seq))
+}
+
+/// A duration as a key that orders like the duration: non-negative f64s order like their
+/// bit patterns (negative and NaN count as 0).
+pub fn duration_bits(duration_ms: f64) -> u64 {
+    duration_ms.max(0.0).to_bits()
+}
+
+/// What `by_error` groups a failing line under when it carries an error: the error's
+/// shape; None when it has none (its message shape stands in).
+pub fn error_shape(r: &Enriched) -> Option<String> {
+    r.error
+        .as_deref()
+        .filter(|e| !e.is_empty() && r.is_failure())
+        .map(crate::shape::message_shape)
 }
 
 /// The best `keep` lines in rank order; `seq` (arrival order) breaks ties.
@@ -168,10 +182,7 @@ pub fn group_key(aggregation: Aggregation, r: &Enriched) -> Option<String> {
     Some(match aggregation {
         Aggregation::ByService => r.service.clone(),
         Aggregation::ByPattern => r.shape.to_string(),
-        Aggregation::ByError if r.is_failure() => match r.error.as_deref().filter(|e| !e.is_empty()) {
-            Some(error) => crate::shape::message_shape(error),
-            None => r.shape.to_string(),
-        },
+        Aggregation::ByError if r.is_failure() => error_shape(r).unwrap_or_else(|| r.shape.to_string()),
         Aggregation::ByError | Aggregation::None => return None,
     })
 }

@@ -203,15 +203,12 @@ impl HeldLines {
         by_op
             .into_iter()
             .map(|((service, op), (count, max))| {
-                let p = self.latency.percentiles(window.start_ns, window.end_ns, |k| {
-                    k.0 == service && k.1 == op && k.2 >= min_level
-                });
-                let p = p.unwrap_or(super::latency::Percentiles {
-                    p50: 0.0,
-                    p95: 0.0,
-                    p99: 0.0,
-                    mean: 0.0,
-                });
+                let p = self
+                    .latency
+                    .percentiles(window.start_ns, window.end_ns, |k| {
+                        k.0 == service && k.1 == op && k.2 >= min_level
+                    })
+                    .unwrap_or_default();
                 LatencyRow {
                     service: self.services.name(service).to_owned(),
                     operation: self.texts.name(op).to_owned(),

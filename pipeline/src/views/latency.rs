@@ -25,7 +25,7 @@ pub struct LatencyBook {
 }
 
 /// A merged sketch's figures.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Percentiles {
     pub p50: f64,
     pub p95: f64,

@@ -25,9 +25,8 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::classify::SLOW_MS;
 use crate::enrich::Enriched;
-use crate::query::operation;
+use crate::query::{duration_bits, error_shape, operation};
 use crate::record::Level;
-use crate::shape::message_shape;
 use intern::Interner;
 use latency::{LatencyBook, minute};
 use series::{SeriesKey, SeriesTable};
@@ -104,8 +103,8 @@ impl HeldLines {
         if let Some(shared) = self.texts.shared(shape) {
             rec.shape = shared;
         }
-        let error_shape = match rec.error.as_deref().filter(|e| !e.is_empty() && rec.is_failure()) {
-            Some(error) => self.texts.acquire(&message_shape(error)),
+        let error_shape = match error_shape(&rec) {
+            Some(shape) => self.texts.acquire(&shape),
             None => self.texts.acquire(&rec.shape),
         };
         let op = self.texts.acquire(operation(&rec));
@@ -294,6 +293,15 @@ impl HeldLines {
         )
     }
 
+    /// Lines held.
+    pub fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
     pub fn stats(&self) -> HeldStats {
         HeldStats {
             lines: self.ring.len(),
@@ -328,11 +336,6 @@ impl crate::query::ContextSource for HeldLines {
     fn around(&self, rec: &Arc<Enriched>, n: usize) -> crate::query::Neighbours {
         HeldLines::around(self, rec, n)
     }
-}
-
-/// Non-negative durations order like their bit patterns.
-fn duration_bits(d: f64) -> u64 {
-    if d.is_finite() { d.max(0.0).to_bits() } else { 0 }
 }
 
 fn pop_front(index: &mut HashMap<Box<str>, VecDeque<u64>>, key: &str, seq: u64) {
