@@ -3,7 +3,7 @@
 //!
 //! cargo run --release -p ailogs-pipeline --example side_by_side -- export DIR [LINES]
 //!     writes DIR/lines.jsonl (synthetic AI-service lines with incidents) and
-//!     DIR/catalog.json (the shipped catalog's ids and regexes)
+//!     DIR/masks.json (the miner's default masks as regexes, so drain3 masks what ailogs masks)
 //! cargo run --release -p ailogs-pipeline --example side_by_side -- run DIR
 //!     runs the core over DIR/lines.jsonl on one thread; prints one JSON line
 
@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use ailogs_pipeline::patterns::{Catalog, Matcher, SharedMatcher};
 use ailogs_pipeline::synth::{Incident, Traffic};
+use ailogs_pipeline::templates::mask::NUMERIC_PATTERN;
 use ailogs_pipeline::templates::{DrainConfig, TemplateIndex};
 use ailogs_pipeline::usage::{PriceBook, SourcePos};
 use ailogs_pipeline::{Core, CoreConfig, DecodeLimits, Decoder, Lane, RawEntry, labels_from};
@@ -61,13 +62,16 @@ fn export(dir: &Path, n: usize) -> Result<(), Box<dyn std::error::Error>> {
         i += 1;
     }
     out.flush()?;
-    let catalog = Catalog::shipped()?;
-    let patterns: Vec<_> = catalog
-        .patterns
+    // drain3 gets the same masking: the default masks, then the numeric parts of tokens.
+    let masks: Vec<String> = DrainConfig::default()
+        .masks
         .iter()
-        .map(|p| json!({"id": p.id, "regex": p.regex}))
+        .map(|m| m.as_str().to_owned())
+        .chain([NUMERIC_PATTERN.to_owned()])
+        // Python's `re` has no `(?-u:…)` groups; its `\b` is the same on ASCII text.
+        .map(|p| p.replace(r"(?-u:\b)", r"\b"))
         .collect();
-    std::fs::write(dir.join("catalog.json"), serde_json::to_string_pretty(&patterns)?)?;
+    std::fs::write(dir.join("masks.json"), serde_json::to_string_pretty(&masks)?)?;
     Ok(())
 }
 

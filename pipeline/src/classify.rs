@@ -1,8 +1,9 @@
 //! Rules that label a record for query modes: audit events, slowness.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::RegexSet;
 use serde::Serialize;
 
 use crate::record::LogRecord;
@@ -26,31 +27,27 @@ impl AuditCategory {
     }
 }
 
-static AUTH: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+/// The audit rules' vocabularies, matched together in one pass over a text (`RegexSet`).
+const AUTH: usize = 0;
+const ADMIN_EVENT: usize = 1;
+const ADMIN_NOUN: usize = 2;
+const CONFIG_NOUN: usize = 3;
+const CHANGE_VERB: usize = 4;
+
+static AUDIT_WORDS: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new([
+        // AUTH
         r"(?i)\b(log(ged)?[ _-]?in|log(ged)?[ _-]?out|sign(ed)?[ _-]?(in|out)|authenticat\w*|unauthori[sz]ed|password|mfa|2fa|api[ _-]?key|access[ _-]token|invalid (credentials|token)|token (expired|revoked|rotated|created)|session (expired|revoked))\b",
-    )
-    .expect("static regex")
-});
-
-static ADMIN_EVENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+        // ADMIN_EVENT
         r"(?i)\b(granted|revoked|(user|member|workspace|tenant|team) (created|deleted|invited|removed|suspended|renamed|added))\b",
-    )
-    .expect("static regex")
-});
-
-static ADMIN_NOUN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)\b(admin\w*|roles?|permissions?|privileges?)\b").expect("static regex"));
-
-static CONFIG_NOUN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(config(uration)?s?|settings?|feature[ _-]flags?|env(ironment)?[ _-]var\w*|system[ _-]prompt|model (provider|preference)|quota|limits?)\b")
-        .expect("static regex")
-});
-
-static CHANGE_VERB: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(chang\w*|updat\w*|modif\w*|set|enabled?|disabled?|reloaded|saved|deleted|created|rotated|switched|reset)\b")
-        .expect("static regex")
+        // ADMIN_NOUN
+        r"(?i)\b(admin\w*|roles?|permissions?|privileges?)\b",
+        // CONFIG_NOUN
+        r"(?i)\b(config(uration)?s?|settings?|feature[ _-]flags?|env(ironment)?[ _-]var\w*|system[ _-]prompt|model (provider|preference)|quota|limits?)\b",
+        // CHANGE_VERB
+        r"(?i)\b(chang\w*|updat\w*|modif\w*|set|enabled?|disabled?|reloaded|saved|deleted|created|rotated|switched|reset)\b",
+    ])
+    .expect("static regexes")
 });
 
 /// The audit category of a line, or `None` when it records no configuration, auth or admin
@@ -58,15 +55,24 @@ static CHANGE_VERB: LazyLock<Regex> = LazyLock::new(|| {
 pub fn audit_category(rec: &LogRecord) -> Option<AuditCategory> {
     let texts = [rec.request_type.as_deref().unwrap_or(""), rec.message.as_str()];
     for text in texts {
-        let text = text.replace('_', " ");
-        if AUTH.is_match(&text) {
+        if text.is_empty() {
+            continue;
+        }
+        // `config_update` reads as "config update": `_` is a word character to `\b`.
+        let text = if text.contains('_') {
+            Cow::Owned(text.replace('_', " "))
+        } else {
+            Cow::Borrowed(text)
+        };
+        let m = AUDIT_WORDS.matches(&text);
+        if m.matched(AUTH) {
             return Some(AuditCategory::Auth);
         }
-        let changes = CHANGE_VERB.is_match(&text);
-        if ADMIN_EVENT.is_match(&text) || (changes && ADMIN_NOUN.is_match(&text)) {
+        let changes = m.matched(CHANGE_VERB);
+        if m.matched(ADMIN_EVENT) || (changes && m.matched(ADMIN_NOUN)) {
             return Some(AuditCategory::Admin);
         }
-        if changes && CONFIG_NOUN.is_match(&text) {
+        if changes && m.matched(CONFIG_NOUN) {
             return Some(AuditCategory::Configuration);
         }
     }

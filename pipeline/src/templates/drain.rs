@@ -13,6 +13,7 @@
 //! bracketed words and `key=value` tokens hold values and never settle);
 //! the clusters are capped (least recently matched evicted, counted).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -130,21 +131,28 @@ impl Miner {
         self.clusters.is_empty()
     }
 
-    /// The message as the miner sees it: masks applied, split on whitespace.
-    pub fn tokens(&self, content: &str) -> Vec<Arc<str>> {
-        let mut text = std::borrow::Cow::Borrowed(content.trim());
+    /// The message as the miner sees it before splitting: masks applied.
+    pub fn mask<'a>(&self, content: &'a str) -> Cow<'a, str> {
+        let mut text = Cow::Borrowed(content.trim());
         for re in &self.config.masks {
             if re.is_match(&text) {
-                text = std::borrow::Cow::Owned(re.replace_all(&text, WILDCARD).into_owned());
+                text = Cow::Owned(re.replace_all(&text, WILDCARD).into_owned());
             }
         }
         if self.config.mask_numbers
-            && let std::borrow::Cow::Owned(masked) = mask_numbers(&text)
+            && let Cow::Owned(masked) = mask_numbers(&text)
         {
-            text = std::borrow::Cow::Owned(masked);
+            text = Cow::Owned(masked);
         }
+        text
+    }
+
+    /// A masked message's tokens: split on whitespace, runs of parameters of one shape
+    /// collapsed. Borrowed: a line that joins a cluster allocates nothing for its tokens.
+    pub fn split<'t>(&self, masked: &'t str) -> Vec<&'t str> {
         let mut prev: Option<&str> = None;
-        text.split_whitespace()
+        masked
+            .split_whitespace()
             .filter(|&t| {
                 if !self.config.collapse_lists || !t.contains(WILDCARD) {
                     prev = None;
@@ -154,38 +162,33 @@ impl Miner {
                 prev = Some(t);
                 !repeat
             })
-            .map(|t| {
-                if t == WILDCARD {
-                    Arc::clone(&self.wildcard)
-                } else {
-                    Arc::from(t)
-                }
-            })
             .collect()
     }
 
     /// The cluster a message would join today, without changing anything.
     pub fn find(&self, content: &str) -> Option<ClusterId> {
-        let tokens = self.tokens(content);
+        let masked = self.mask(content);
+        let tokens = self.split(&masked);
         self.best_match(self.leaf(&tokens), &tokens)
     }
 
     pub fn add(&mut self, content: &str) -> Placement {
-        let tokens = self.tokens(content);
-        self.add_tokens(tokens)
+        let masked = self.mask(content);
+        let tokens = self.split(&masked);
+        self.add_tokens(&tokens)
     }
 
-    pub fn add_tokens(&mut self, tokens: Vec<Arc<str>>) -> Placement {
+    pub fn add_tokens(&mut self, tokens: &[&str]) -> Placement {
         self.clock += 1;
-        let best = self.best_match(self.leaf(&tokens), &tokens);
+        let best = self.best_match(self.leaf(tokens), tokens);
         match best {
             Some(id) => {
                 let clock = self.clock;
                 let wildcard = Arc::clone(&self.wildcard);
                 let c = self.clusters.get_mut(&id).expect("leaf ids are live");
                 let mut changed = false;
-                for (t, m) in c.tokens.iter_mut().zip(&tokens) {
-                    if t != m && **t != *WILDCARD {
+                for (t, m) in c.tokens.iter_mut().zip(tokens) {
+                    if **t != **m && **t != *WILDCARD {
                         *t = Arc::clone(&wildcard);
                         changed = true;
                     }
@@ -204,6 +207,16 @@ impl Miner {
                 }
                 let id = self.next_id;
                 self.next_id += 1;
+                let tokens: Vec<Arc<str>> = tokens
+                    .iter()
+                    .map(|&t| {
+                        if t == WILDCARD {
+                            Arc::clone(&self.wildcard)
+                        } else {
+                            Arc::from(t)
+                        }
+                    })
+                    .collect();
                 self.insert_into_tree(&tokens, id);
                 self.clusters.insert(
                     id,
@@ -224,11 +237,11 @@ impl Miner {
     }
 
     /// The cluster ids in the leaf a message routes to.
-    fn leaf(&self, tokens: &[Arc<str>]) -> &[ClusterId] {
+    fn leaf(&self, tokens: &[&str]) -> &[ClusterId] {
         let Some(mut node) = self.root.get(&tokens.len()) else {
             return &[];
         };
-        for t in tokens.iter().take(self.prefix_len()) {
+        for &t in tokens.iter().take(self.prefix_len()) {
             node = match node.children.get(t).or_else(|| node.children.get(WILDCARD)) {
                 Some(n) => n,
                 None => return &[],
@@ -256,7 +269,7 @@ impl Miner {
         node.clusters.push(id);
     }
 
-    fn best_match(&self, leaf: &[ClusterId], tokens: &[Arc<str>]) -> Option<ClusterId> {
+    fn best_match(&self, leaf: &[ClusterId], tokens: &[&str]) -> Option<ClusterId> {
         let mut best: Option<(f64, usize, ClusterId)> = None;
         for id in leaf {
             let Some(c) = self.clusters.get(id) else { continue };
@@ -267,10 +280,10 @@ impl Miner {
             // (the template has a parameter there, or a word that was masked in this line).
             let settled = c.size >= self.config.settle_after;
             let (mut same, mut words, mut wild, mut broken) = (0usize, 0usize, 0usize, false);
-            for (t, m) in c.tokens.iter().zip(tokens) {
-                if **m != *WILDCARD {
+            for (t, &m) in c.tokens.iter().zip(tokens) {
+                if m != WILDCARD {
                     words += 1;
-                    if t == m {
+                    if **t == *m {
                         same += 1;
                     } else if settled && **t != *WILDCARD && settles(t) && settles(m) {
                         broken = true;

@@ -60,21 +60,27 @@ impl TemplateIndex {
     }
 
     fn tag_in(&mut self, service: &str, message: &str) -> TemplateTag {
-        let config = &self.config;
-        let s = self.services.entry(service.to_owned()).or_insert_with(|| ServiceMiner {
-            miner: Miner::new(config.clone()),
-            stable: HashMap::new(),
-            clusters: HashMap::new(),
-            pruned_at: 0,
-        });
-        let tokens = s.miner.tokens(message);
+        if !self.services.contains_key(service) {
+            let s = ServiceMiner {
+                miner: Miner::new(self.config.clone()),
+                stable: HashMap::new(),
+                clusters: HashMap::new(),
+                pruned_at: 0,
+            };
+            self.services.insert(service.to_owned(), s);
+        }
+        let Some(s) = self.services.get_mut(service) else {
+            unreachable!("inserted above")
+        };
+        let masked = s.miner.mask(message);
+        let tokens = s.miner.split(&masked);
         let mut h = FxHasher::default();
         service.hash(&mut h);
         for t in &tokens {
             t.hash(&mut h);
         }
         let first = h.finish();
-        let placed = s.miner.add_tokens(tokens);
+        let placed = s.miner.add_tokens(&tokens);
         if placed.new {
             s.stable.insert(placed.cluster, first);
             s.clusters.insert(first, placed.cluster);
