@@ -2,6 +2,8 @@
 //! req 8f3a..." and "timeout after 12s for req 11bc..." group together. A cheap stand-in for
 //! learned templates when grouping and de-duplicating query answers.
 
+use std::borrow::Cow;
+
 const MAX_SHAPE_BYTES: usize = 240;
 
 /// Masks quoted strings, UUIDs, IPs, URLs, paths, long hex ids, `key=value` values and digit
@@ -28,7 +30,10 @@ pub fn message_shape(message: &str) -> String {
 }
 
 /// Replaces `"..."` and `'...'` that start a word with `<str>`; apostrophes inside words stay.
-fn mask_quotes(s: &str) -> String {
+fn mask_quotes(s: &str) -> Cow<'_, str> {
+    if !s.contains(['"', '\'']) {
+        return Cow::Borrowed(s);
+    }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.char_indices().peekable();
     let mut prev: Option<char> = None;
@@ -47,14 +52,17 @@ fn mask_quotes(s: &str) -> String {
         out.push(c);
         prev = Some(c);
     }
-    out
+    Cow::Owned(out)
 }
 
 fn shape_token(token: &str, out: &mut String) {
-    let core = token.trim_matches(|c: char| matches!(c, ',' | ';' | '(' | ')' | '[' | ']' | '.' | ':'));
-    let (lead, trail) = match token.find(core) {
-        Some(start) if !core.is_empty() => (&token[..start], &token[start + core.len()..]),
-        _ => ("", ""),
+    let punctuation = |c: char| matches!(c, ',' | ';' | '(' | ')' | '[' | ']' | '.' | ':');
+    let start = token.len() - token.trim_start_matches(punctuation).len();
+    let core = token[start..].trim_end_matches(punctuation);
+    let (lead, trail) = if core.is_empty() {
+        ("", "")
+    } else {
+        (&token[..start], &token[start + core.len()..])
     };
     let masked = if core.is_empty() {
         None
