@@ -162,7 +162,9 @@ impl Application {
         });
         let state = Arc::new(State {
             api_keys: crate::api::auth::ApiKeys::new(&config.auth.api_keys),
-            scans: Arc::new(tokio::sync::Semaphore::new(2 * workers.max(1))),
+            scans: Arc::new(tokio::sync::Semaphore::new(
+                config.views.max_concurrent_scans.unwrap_or(2 * workers.max(1)),
+            )),
             stream_tail: tail.is_some().then_some(tail_reading),
             stream_slots: crate::stream::Slots::new(
                 config.stream.max_subscribers,

@@ -225,6 +225,9 @@ pub struct ViewsConfig {
     pub max_age_s: u64,
     /// Dead letters kept for inspection.
     pub dead_letters: usize,
+    /// Queries that scan lines (filters the indexes do not keep, Redis reads) running at
+    /// once; more are answered 503 `busy`. Unset: 2 × workers.
+    pub max_concurrent_scans: Option<usize>,
 }
 
 impl Default for QueueConfig {
@@ -252,6 +255,7 @@ impl Default for ViewsConfig {
             max_lines: 500_000,
             max_age_s: 6 * 3600,
             dead_letters: 1_000,
+            max_concurrent_scans: None,
         }
     }
 }

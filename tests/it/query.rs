@@ -325,3 +325,34 @@ async fn bad_parameters_are_400_naming_the_field() {
     assert_eq!(status, 200);
     app.stop().await;
 }
+
+/// Queries that scan lines are bounded; past the bound they are refused, and indexed ones are
+/// still answered.
+#[tokio::test]
+async fn scans_past_the_bound_are_refused_busy_and_indexed_queries_still_answer() {
+    let mut config = crate::harness::test_config();
+    config.views.max_concurrent_scans = Some(0);
+    let app = TestApp::with_config(config).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/ai_logs/ingest",
+            Some("application/x-ndjson"),
+            None,
+            fixture(now_ns()).into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.wait_inserted(13).await;
+
+    // workspace_id is not indexed: this query scans.
+    let (status, body) = app.get_json("/api/v1/ai_logs/query?mode=errors&workspace_id=w1").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "busy", "{body}");
+    assert!(
+        body["suggestion"].as_str().is_some_and(|s| s.contains("workspace_id")),
+        "{body}"
+    );
+
+    let errors = q(&app, "mode=errors").await;
+    assert_eq!(errors["total_matched"].as_u64(), Some(4), "{errors}");
+}
