@@ -18,14 +18,16 @@ use ailogs_pipeline::synth::{SynthLine, Traffic};
 use hdrhistogram::Histogram;
 
 const QUERIES: &[(&str, &str)] = &[
-    ("errors", "mode=errors&limit=20"),
-    ("troubleshoot+context", "mode=troubleshoot&include_context=3&limit=20"),
-    ("by_error", "mode=errors&aggregation=by_error"),
-    ("errors dedupe", "mode=errors&deduplicate=true&limit=20"),
-    ("performance", "mode=performance&limit=20"),
-    ("audit", "mode=audit&limit=20"),
-    ("conversation", "mode=conversation&limit=20"),
-    ("narrative", "mode=troubleshoot&format=narrative&limit=10"),
+    // The floor: what the harness, HTTP and this machine cost for a static answer.
+    ("floor: GET / (static)", "/"),
+    ("errors", "/api/v1/ai_logs/query?mode=errors&limit=20"),
+    ("troubleshoot+context", "/api/v1/ai_logs/query?mode=troubleshoot&include_context=3&limit=20"),
+    ("by_error", "/api/v1/ai_logs/query?mode=errors&aggregation=by_error"),
+    ("errors dedupe", "/api/v1/ai_logs/query?mode=errors&deduplicate=true&limit=20"),
+    ("performance", "/api/v1/ai_logs/query?mode=performance&limit=20"),
+    ("audit", "/api/v1/ai_logs/query?mode=audit&limit=20"),
+    ("conversation", "/api/v1/ai_logs/query?mode=conversation&limit=20"),
+    ("narrative", "/api/v1/ai_logs/query?mode=troubleshoot&format=narrative&limit=10"),
 ];
 
 /// Lines per second pushed while queries run.
@@ -57,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
         let stop = Arc::new(AtomicBool::new(false));
         let ingest = tokio::spawn(ingest(client.clone(), base.clone(), Arc::clone(&stop)));
         for (name, q) in QUERIES {
-            let url = format!("{base}/api/v1/ai_logs/query?{q}");
+            let url = format!("{base}{q}");
             let (hist, achieved, failed) = run_at_rate(&client, &url, rate, seconds).await?;
             println!(
                 "| {} | {name} | {achieved:.0} | {failed} | {:.2} | {:.2} | {:.2} |",
