@@ -21,13 +21,22 @@ const QUERIES: &[(&str, &str)] = &[
     // The floor: what the harness, HTTP and this machine cost for a static answer.
     ("floor: GET / (static)", "/"),
     ("errors", "/api/v1/ai_logs/query?mode=errors&limit=20"),
-    ("troubleshoot+context", "/api/v1/ai_logs/query?mode=troubleshoot&include_context=3&limit=20"),
+    (
+        "troubleshoot+context",
+        "/api/v1/ai_logs/query?mode=troubleshoot&include_context=3&limit=20",
+    ),
     ("by_error", "/api/v1/ai_logs/query?mode=errors&aggregation=by_error"),
-    ("errors dedupe", "/api/v1/ai_logs/query?mode=errors&deduplicate=true&limit=20"),
+    (
+        "errors dedupe",
+        "/api/v1/ai_logs/query?mode=errors&deduplicate=true&limit=20",
+    ),
     ("performance", "/api/v1/ai_logs/query?mode=performance&limit=20"),
     ("audit", "/api/v1/ai_logs/query?mode=audit&limit=20"),
     ("conversation", "/api/v1/ai_logs/query?mode=conversation&limit=20"),
-    ("narrative", "/api/v1/ai_logs/query?mode=troubleshoot&format=narrative&limit=10"),
+    (
+        "narrative",
+        "/api/v1/ai_logs/query?mode=troubleshoot&format=narrative&limit=10",
+    ),
 ];
 
 /// Lines per second pushed while queries run.

@@ -3,7 +3,7 @@
 //! as the batch's offsets (the `detected_patterns`, `log_templates` and `ai_correlations`
 //! views).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use crate::correlate::RequestAnalysis;

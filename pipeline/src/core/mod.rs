@@ -27,7 +27,7 @@ mod lane;
 mod live;
 mod reader;
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use std::sync::Arc;
 
 pub use lane::Lane;

@@ -7,11 +7,8 @@
 //! kept in `extra` under their canonical spelling, so a `trace_id` beside a `correlation_id` is
 //! not lost.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
-
-use rustc_hash::FxHasher;
 
 use super::level::guess_level;
 use super::time::{epoch_int_to_ns, epoch_to_ns, parse_ts_str};
@@ -143,23 +140,27 @@ const ALIASES: &[(&str, Field)] = &[
     ("prompt_hash", Field::PromptHash),
 ];
 
-/// Folded alias -> (field, rank, canonical spelling). Rank orders aliases across the slot.
-type AliasIndex = HashMap<Vec<u8>, (Field, u8, &'static str), BuildHasherDefault<FxHasher>>;
+/// (field, rank, canonical spelling). Rank orders aliases across the slot.
+type Alias = (Field, u8, &'static str);
 
-/// FxHash: the keys are short and not attacker-controlled in a way that matters (a lookup
-/// miss costs the same as a hit), and SipHash dominated decode time.
-static ALIAS_INDEX: LazyLock<AliasIndex> = LazyLock::new(|| {
+/// Longest folded key looked up; longer keys are no alias.
+const MAX_KEY: usize = 64;
+
+/// Folded aliases by length: a lookup compares the key with the few aliases of its length
+/// (no hashing: this runs for every field of every line).
+static ALIASES_BY_LEN: LazyLock<Vec<Vec<(Vec<u8>, Alias)>>> = LazyLock::new(|| {
     let mut per_slot = [0u8; FIELD_COUNT];
-    ALIASES
-        .iter()
-        .map(|&(name, field)| {
-            let rank = per_slot[field.slot()];
-            per_slot[field.slot()] += 1;
-            let mut folded = Vec::new();
-            fold_key(name, &mut folded);
-            (folded, (field, rank, name))
-        })
-        .collect()
+    let mut by_len: Vec<Vec<(Vec<u8>, Alias)>> = vec![Vec::new(); MAX_KEY + 1];
+    for &(name, field) in ALIASES {
+        let rank = per_slot[field.slot()];
+        per_slot[field.slot()] += 1;
+        let mut folded = Vec::new();
+        fold_key(name, &mut folded);
+        let bucket = &mut by_len[folded.len()];
+        // Spellings that fold alike would shadow each other (a test keeps them unique).
+        bucket.push((folded, (field, rank, name)));
+    }
+    by_len
 });
 
 /// Lower-cases ASCII and drops `_` / `-` into `out`, byte by byte (reused between keys:
@@ -174,12 +175,15 @@ fn fold_key(key: &str, out: &mut Vec<u8>) {
 }
 
 /// Looks up a key; `scratch` is reused between calls.
-pub fn lookup(key: &str, scratch: &mut Vec<u8>) -> Option<(Field, u8, &'static str)> {
-    if key.len() > 64 {
+pub fn lookup(key: &str, scratch: &mut Vec<u8>) -> Option<Alias> {
+    if key.len() > MAX_KEY {
         return None;
     }
     fold_key(key, scratch);
-    ALIAS_INDEX.get(scratch.as_slice()).copied()
+    ALIASES_BY_LEN[scratch.len()]
+        .iter()
+        .find(|(folded, _)| folded == scratch)
+        .map(|(_, alias)| *alias)
 }
 
 /// A scalar value as decoders hand it over.
@@ -576,7 +580,7 @@ mod tests {
 
     #[test]
     fn aliases_are_unique_after_folding() {
-        assert_eq!(ALIAS_INDEX.len(), ALIASES.len());
+        assert_eq!(ALIASES_BY_LEN.iter().map(Vec::len).sum::<usize>(), ALIASES.len());
     }
 
     #[test]

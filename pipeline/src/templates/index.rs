@@ -1,7 +1,7 @@
 //! Templates per service: one miner for each service, so services never share templates,
 //! with bounded memory (services and clusters capped, evictions counted).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::hash::{Hash, Hasher};
 
 use rustc_hash::FxHasher;
@@ -46,7 +46,7 @@ impl TemplateIndex {
         TemplateIndex {
             config,
             max_services,
-            services: HashMap::new(),
+            services: HashMap::default(),
             evicted_services: 0,
         }
     }
@@ -63,8 +63,8 @@ impl TemplateIndex {
         if !self.services.contains_key(service) {
             let s = ServiceMiner {
                 miner: Miner::new(self.config.clone()),
-                stable: HashMap::new(),
-                clusters: HashMap::new(),
+                stable: HashMap::default(),
+                clusters: HashMap::default(),
                 pruned_at: 0,
             };
             self.services.insert(service.to_owned(), s);

@@ -1,7 +1,7 @@
 //! The deltas one batch of lines adds to the usage views. Sums only, so batches from any
 //! number of consumers, in any order, add up to the same totals.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::prices::{PriceBook, tokens};
 use super::{hour_of, is_ai_request};
