@@ -143,14 +143,17 @@ const ALIASES: &[(&str, Field)] = &[
 /// (field, rank, canonical spelling). Rank orders aliases across the slot.
 type Alias = (Field, u8, &'static str);
 
+/// An alias's folded spelling and what it names.
+type FoldedAlias = (Vec<u8>, Alias);
+
 /// Longest folded key looked up; longer keys are no alias.
 const MAX_KEY: usize = 64;
 
 /// Folded aliases by length: a lookup compares the key with the few aliases of its length
 /// (no hashing: this runs for every field of every line).
-static ALIASES_BY_LEN: LazyLock<Vec<Vec<(Vec<u8>, Alias)>>> = LazyLock::new(|| {
+static ALIASES_BY_LEN: LazyLock<Vec<Vec<FoldedAlias>>> = LazyLock::new(|| {
     let mut per_slot = [0u8; FIELD_COUNT];
-    let mut by_len: Vec<Vec<(Vec<u8>, Alias)>> = vec![Vec::new(); MAX_KEY + 1];
+    let mut by_len: Vec<Vec<FoldedAlias>> = vec![Vec::new(); MAX_KEY + 1];
     for &(name, field) in ALIASES {
         let rank = per_slot[field.slot()];
         per_slot[field.slot()] += 1;
