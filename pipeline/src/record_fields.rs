@@ -1,5 +1,7 @@
 //! `Fields`: a line's unknown fields, sorted by name in one vector. A line has a few of
-//! them; a `BTreeMap` spends a 600-byte node on even one, a vector what they take.
+//! them; a `BTreeMap` spends a 600-byte node on even one, a vector what they take. A thin
+//! vector (length and capacity on the heap, one pointer inline) keeps a held record within
+//! the allocator's 512-byte size class: 16 bytes more inline cost 128 per held line.
 
 use std::fmt;
 
@@ -7,13 +9,14 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use thin_vec::ThinVec;
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Fields(Vec<(Box<str>, Value)>);
+pub struct Fields(ThinVec<(Box<str>, Value)>);
 
 impl Fields {
     pub fn new() -> Self {
-        Fields(Vec::new())
+        Fields(ThinVec::new())
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
