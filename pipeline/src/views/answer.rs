@@ -116,36 +116,11 @@ impl HeldLines {
             .collect()
     }
 
-    /// Conversations with a line in the window, and those with a failing one there. A
-    /// conversation inside the window is counted from its span; one across an edge from
-    /// its lines.
+    /// Conversations with a line in the window, and those with a failing one there.
     fn conversation_counts(&self, window: Window) -> (usize, usize) {
-        // A window over everything held (the usual question) is answered from the totals.
-        let held = self.stats();
-        if held.oldest_event_ns.is_some_and(|o| window.start_ns <= o)
-            && held.newest_event_ns.is_some_and(|n| window.end_ns >= n)
-        {
-            return (self.by_conversation.len(), self.conversations_failing);
-        }
-        let (mut count, mut failing) = (0, 0);
-        for c in self.by_conversation.values() {
-            let (Some((first_ns, _)), Some((last_ns, _))) = (c.lines.front(), c.lines.back()) else {
-                continue;
-            };
-            if window.contains(first_ns) && window.contains(last_ns) {
-                count += 1;
-                failing += usize::from(c.failures > 0);
-            } else if first_ns <= window.end_ns && last_ns >= window.start_ns {
-                let inside: Vec<&Arc<Enriched>> = c
-                    .lines
-                    .iter_range(c.lines.range(window.start_ns, window.end_ns))
-                    .filter_map(|(_, s)| self.resolve(s))
-                    .collect();
-                count += usize::from(!inside.is_empty());
-                failing += usize::from(inside.iter().any(|r| r.is_failure()));
-            }
-        }
-        (count, failing)
+        let conversation_of = |seq| self.resolve(seq)?.conversation_id.as_deref();
+        self.conversations
+            .counts_in(window.start_ns, window.end_ns, conversation_of)
     }
 
     /// Conversations by latest activity, each with its lines in the window in time order,
@@ -169,7 +144,7 @@ impl HeldLines {
                 continue;
             }
             let mut lines: Vec<&Arc<Enriched>> = self
-                .by_conversation
+                .conversations
                 .get(id)
                 .into_iter()
                 .flat_map(|c| {

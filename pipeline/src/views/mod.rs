@@ -12,6 +12,7 @@
 //! Pure: no locks, no clock; the caller passes arrival times (any monotonic milliseconds).
 
 mod answer;
+mod conversations;
 mod intern;
 mod latency;
 mod merge;
@@ -27,6 +28,7 @@ use crate::classify::SLOW_MS;
 use crate::enrich::Enriched;
 use crate::query::{duration_bits, error_shape, operation};
 use crate::record::Level;
+use conversations::ConversationBook;
 use intern::Interner;
 use latency::{LatencyBook, minute};
 use series::{SeriesKey, SeriesTable};
@@ -56,13 +58,6 @@ pub struct HeldStats {
     pub evicted_total: u64,
 }
 
-/// A conversation's lines in event-time order, and how many fail.
-#[derive(Default)]
-struct Conversation {
-    lines: TimeList,
-    failures: u32,
-}
-
 struct Held {
     rec: Arc<Enriched>,
     series: u32,
@@ -80,9 +75,7 @@ pub struct HeldLines {
     /// Indexed by service id.
     by_service: Vec<TimeList>,
     by_correlation: HashMap<Box<str>, VecDeque<u64>>,
-    by_conversation: HashMap<Box<str>, Conversation>,
-    /// Conversations with at least one failing line held.
-    conversations_failing: usize,
+    conversations: ConversationBook,
     latency: LatencyBook,
     newest_event_ns: Option<i64>,
     evicted_newest_event_ns: Option<i64>,
@@ -138,12 +131,7 @@ impl HeldLines {
                 .push_back(seq);
         }
         if let Some(id) = &rec.conversation_id {
-            let c = self.by_conversation.entry(id.as_str().into()).or_default();
-            c.lines.insert(rec.ts_ns, seq);
-            if rec.is_failure() {
-                self.conversations_failing += usize::from(c.failures == 0);
-                c.failures += 1;
-            }
+            self.conversations.insert(id, rec.ts_ns, seq, rec.is_failure());
         }
         if let Some(d) = rec.duration_ms {
             self.latency.add((service, op, rec.level), rec.ts_ns, d);
@@ -206,24 +194,11 @@ impl HeldLines {
             pop_front(&mut self.by_correlation, id, seq);
         }
         if let Some(id) = &rec.conversation_id {
-            self.evict_from_conversation(id, rec.ts_ns, rec.is_failure(), seq);
+            self.conversations.evict(id, rec.ts_ns, seq, rec.is_failure());
         }
         self.evicted_newest_event_ns = Some(self.evicted_newest_event_ns.map_or(rec.ts_ns, |n| n.max(rec.ts_ns)));
         self.evicted_total += 1;
         true
-    }
-
-    fn evict_from_conversation(&mut self, id: &str, ts_ns: i64, failure: bool, seq: u64) {
-        let Some(c) = self.by_conversation.get_mut(id) else {
-            return;
-        };
-        if c.lines.remove(ts_ns, seq) && failure {
-            c.failures -= 1;
-            self.conversations_failing -= usize::from(c.failures == 0);
-        }
-        if c.lines.is_empty() {
-            self.by_conversation.remove(id);
-        }
     }
 
     fn resolve(&self, seq: u64) -> Option<&Arc<Enriched>> {
@@ -237,7 +212,7 @@ impl HeldLines {
         let min_level = sel.min_level.unwrap_or(Level::Trace);
         let keep = |r: &Enriched| r.ts_ns >= sel.since_ns && r.level >= min_level && keep(r);
         if let (None, Some(id)) = (sel.correlation_id, sel.conversation_id) {
-            let lines = self.by_conversation.get(id).map(|c| &c.lines);
+            let lines = self.conversations.get(id).map(|c| &c.lines);
             return lines
                 .into_iter()
                 .flat_map(|l| l.iter_range(0..l.len()))
