@@ -16,7 +16,7 @@ fn record(i: u64, line: u64) -> Enriched {
         Level::Info,
         "step",
     );
-    r.correlation_id = Some(format!("{:08x}-7d3c-4a8e-9f21-{:012x}", i >> 16, i));
+    r.correlation_id = Some(format!("{:08x}-7d3c-4a8e-9f21-{:012x}", i >> 16, i).into());
     Enriched::new(r)
 }
 

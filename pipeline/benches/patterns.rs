@@ -64,7 +64,7 @@ fn bench_patterns(c: &mut Criterion) {
     let hits: usize = recs.iter().map(|r| matcher.scan_record(&mut scratch, r).len()).sum();
     let bytes: usize = recs
         .iter()
-        .map(|r| r.message.len() + r.error.as_ref().map_or(0, String::len))
+        .map(|r| r.message.len() + r.error.as_ref().map_or(0, |e| e.len()))
         .sum();
     eprintln!(
         "patterns: {} records, mean {} bytes scanned, {hits} matches",

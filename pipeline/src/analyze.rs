@@ -137,28 +137,28 @@ pub fn analyze(
                 services: BTreeMap::new(),
                 first_seen: format_rfc3339(r.ts_ns),
                 last_seen: String::new(),
-                sample: r.message.clone(),
+                sample: r.message.to_string(),
             });
             f.count += 1;
-            *f.services.entry(r.service.clone()).or_default() += 1;
+            *f.services.entry(r.service.to_string()).or_default() += 1;
             f.last_seen = format_rfc3339(r.ts_ns);
         }
         if let Some(t) = r.template {
             let f = templates
-                .entry((r.service.as_str(), t.id))
+                .entry((r.service.as_ref(), t.id))
                 .or_insert_with(|| TemplateFinding {
                     id: template_key(t.id),
-                    service: r.service.clone(),
-                    template: template_text(&r.service, t.id).unwrap_or_else(|| r.message.clone()),
+                    service: r.service.to_string(),
+                    template: template_text(&r.service, t.id).unwrap_or_else(|| r.message.to_string()),
                     count: 0,
                     errors: 0,
                     first_seen: format_rfc3339(r.ts_ns),
-                    sample: r.message.clone(),
+                    sample: r.message.to_string(),
                 });
             f.count += 1;
             f.errors += u64::from(r.level >= Level::Error);
             if t.new {
-                new_templates.push((r.service.as_str(), t.id));
+                new_templates.push((r.service.as_ref(), t.id));
             }
         }
     }

@@ -53,7 +53,7 @@ static AUDIT_WORDS: LazyLock<RegexSet> = LazyLock::new(|| {
 /// The audit category of a line, or `None` when it records no configuration, auth or admin
 /// change. `request_type` is checked before the message text.
 pub fn audit_category(rec: &LogRecord) -> Option<AuditCategory> {
-    let texts = [rec.request_type.as_deref().unwrap_or(""), rec.message.as_str()];
+    let texts = [rec.request_type.as_deref().unwrap_or(""), rec.message.as_ref()];
     for text in texts {
         if text.is_empty() {
             continue;

@@ -178,9 +178,9 @@ mod tests {
             r#"{"@timestamp":"2023-11-14T22:13:20Z","app":"gateway","severity":"WARNING","msg":"slow","X-Correlation-ID":"c1","gen_ai":{"request":{"model":"gpt-4o"},"usage":{"input_tokens":10,"output_tokens":5}},"latency_ms":250.5,"extra_field":{"deep":[1,2]}}"#,
         );
         assert_eq!(rec.ts_ns, 1_700_000_000_000_000_000);
-        assert_eq!(rec.service, "gateway");
+        assert_eq!(rec.service.as_ref(), "gateway");
         assert_eq!(rec.level, Level::Warn);
-        assert_eq!(rec.message, "slow");
+        assert_eq!(&*rec.message, "slow");
         assert_eq!(rec.correlation_id.as_deref(), Some("c1"));
         assert_eq!(rec.model.as_deref(), Some("gpt-4o"));
         assert_eq!(
@@ -204,7 +204,7 @@ mod tests {
         assert_eq!(rec.level, Level::Error, "error without level means error");
         assert_eq!(rec.duration_ms, Some(1250.0));
         assert_eq!(rec.extra.get("error.code"), Some(&serde_json::json!(429)));
-        assert_eq!(rec.service, "svc", "service from the job label");
+        assert_eq!(rec.service.as_ref(), "svc", "service from the job label");
         assert_eq!(rec.ts_ns, 7, "entry timestamp when the line has none");
     }
 
@@ -213,7 +213,7 @@ mod tests {
         let rec = decode(r#"ts=2023-11-14T22:13:20Z level=error msg="pool exhausted" duration_ms=31 workspace_id=w1"#);
         assert_eq!(rec.format, LineFormat::Logfmt);
         assert_eq!(rec.level, Level::Error);
-        assert_eq!(rec.message, "pool exhausted");
+        assert_eq!(&*rec.message, "pool exhausted");
         assert_eq!(rec.duration_ms, Some(31.0));
         assert_eq!(rec.workspace_id.as_deref(), Some("w1"));
     }
@@ -224,7 +224,7 @@ mod tests {
         assert_eq!(rec.format, LineFormat::Plain);
         assert_eq!(rec.level, Level::Error);
         assert_eq!(rec.ts_ns, 1_700_000_000_500_000_000);
-        assert_eq!(rec.message, "2023-11-14 22:13:20,500 ERROR worker crashed: {oops");
+        assert_eq!(&*rec.message, "2023-11-14 22:13:20,500 ERROR worker crashed: {oops");
         let broken = decode(r#"{"message": "truncated"#);
         assert_eq!(broken.format, LineFormat::Plain);
     }

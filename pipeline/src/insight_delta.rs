@@ -48,7 +48,7 @@ impl InsightBatch {
                 .patterns
                 .entry(PatternMinute {
                     pattern_id: Arc::clone(&m.id),
-                    service: rec.service.clone(),
+                    service: rec.service.to_string(),
                     minute_ns,
                 })
                 .or_default() += 1;
@@ -64,8 +64,8 @@ impl InsightBatch {
                 self.templates.insert(
                     tag.id,
                     TemplateDelta {
-                        service: rec.service.clone(),
-                        template: rec.message.clone(),
+                        service: rec.service.to_string(),
+                        template: rec.message.to_string(),
                         first_ns: rec.ts_ns,
                         last_ns: rec.ts_ns,
                         count: 1,

@@ -51,7 +51,11 @@ impl KeyExtractor {
                 return found.or_else(|| self.metadata_or_labels(raw));
             }
         }
-        self.decoder.decode(raw).ok().and_then(|r| r.correlation_id)
+        self.decoder
+            .decode(raw)
+            .ok()
+            .and_then(|r| r.correlation_id)
+            .map(String::from)
     }
 
     /// Metadata first (ranked +100 in the decoder), then labels (+200).
@@ -250,7 +254,8 @@ mod tests {
         let full = Decoder::new(DecodeLimits::default())
             .decode(&raw)
             .ok()
-            .and_then(|r| r.correlation_id);
+            .and_then(|r| r.correlation_id)
+            .map(String::from);
         let fast = KeyExtractor::new(DecodeLimits::default()).correlation_id(&raw);
         assert_eq!(fast, full, "line {line:?}");
         fast

@@ -117,21 +117,21 @@ pub enum LineFormat {
 pub struct LogRecord {
     /// Event time, Unix nanoseconds.
     pub ts_ns: i64,
-    pub service: String,
+    pub service: Arc<str>,
     pub level: Level,
-    pub message: String,
+    pub message: Box<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub correlation_id: Option<String>,
+    pub correlation_id: Option<Box<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conversation_id: Option<String>,
+    pub conversation_id: Option<Box<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
+    pub session_id: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workspace_id: Option<String>,
+    pub workspace_id: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    pub user_id: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
+    pub model: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,19 +147,20 @@ pub struct LogRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_type: Option<String>,
+    pub request_type: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<Box<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_hash: Option<String>,
+    pub prompt_hash: Option<Box<str>>,
     /// Stream labels from the shipper (Promtail, Alloy, ...), shared by the stream's lines.
     #[serde(default, skip_serializing_if = "no_labels")]
     pub labels: Labels,
     /// Loki structured metadata of this entry.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, String>,
+    /// Boxed: most lines have none, and a held record stays in a smaller size class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Box<BTreeMap<String, String>>>,
     /// Fields with no normalized home, flattened (`a.b`), at most `DecodeLimits::max_extra_fields`.
     #[serde(default, skip_serializing_if = "Fields::is_empty")]
     pub extra: Fields,
@@ -179,7 +180,7 @@ fn is_zero(n: &u32) -> bool {
 
 impl LogRecord {
     /// A record with only the required fields set; the decoder fills in the rest.
-    pub fn new(ts_ns: i64, service: impl Into<String>, level: Level, message: impl Into<String>) -> Self {
+    pub fn new(ts_ns: i64, service: impl Into<Arc<str>>, level: Level, message: impl Into<Box<str>>) -> Self {
         LogRecord {
             ts_ns,
             service: service.into(),
@@ -202,7 +203,7 @@ impl LogRecord {
             error: None,
             prompt_hash: None,
             labels: Labels::default(),
-            metadata: BTreeMap::new(),
+            metadata: None,
             extra: Fields::new(),
             dropped_fields: 0,
             format: LineFormat::Plain,

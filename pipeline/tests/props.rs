@@ -91,17 +91,13 @@ fn record() -> impl Strategy<Value = LogRecord> {
     )
         .prop_map(|((ts, service, level, message), ids, nums, (labels, extra, format))| {
             let mut r = LogRecord::new(ts, service, level, message);
-            (
-                r.correlation_id,
-                r.conversation_id,
-                r.session_id,
-                r.workspace_id,
-                r.model,
-                r.error,
-            ) = ids;
+            let boxed = |s: Option<String>| s.map(String::into_boxed_str);
+            let shared = |s: Option<String>| s.map(std::sync::Arc::from);
+            (r.correlation_id, r.conversation_id, r.error) = (boxed(ids.0), boxed(ids.1), boxed(ids.5));
+            (r.session_id, r.workspace_id, r.model) = (shared(ids.2), shared(ids.3), shared(ids.4));
             (r.input_tokens, r.output_tokens, r.duration_ms, r.success) = nums;
             r.labels = std::sync::Arc::new(labels);
-            r.metadata = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
+            r.metadata = Some(Box::new(BTreeMap::from([("k".to_owned(), "v".to_owned())])));
             r.extra = extra.into_iter().collect();
             r.format = format;
             r
@@ -196,7 +192,7 @@ proptest! {
         };
         let meta: Vec<(String, String)> = meta.iter().map(|m| ("request_id".to_owned(), m.clone())).collect();
         let raw = RawEntry { ts_ns: 1, line: &line, labels: &labels, metadata: &meta };
-        let full = Decoder::new(DecodeLimits::default()).decode(&raw).ok().and_then(|r| r.correlation_id);
+        let full = Decoder::new(DecodeLimits::default()).decode(&raw).ok().and_then(|r| r.correlation_id).map(String::from);
         let fast = ailogs_pipeline::partition_key::KeyExtractor::new(DecodeLimits::default()).correlation_id(&raw);
         prop_assert_eq!(fast, full, "line {}", line);
     }
@@ -206,7 +202,7 @@ proptest! {
         let line = String::from_utf8_lossy(&bytes);
         let labels = labels_from([("app", "p")]);
         let raw = RawEntry { ts_ns: 1, line: &line, labels: &labels, metadata: &[] };
-        let full = Decoder::new(DecodeLimits::default()).decode(&raw).ok().and_then(|r| r.correlation_id);
+        let full = Decoder::new(DecodeLimits::default()).decode(&raw).ok().and_then(|r| r.correlation_id).map(String::from);
         let fast = ailogs_pipeline::partition_key::KeyExtractor::new(DecodeLimits::default()).correlation_id(&raw);
         prop_assert_eq!(fast, full);
     }

@@ -159,7 +159,7 @@ mod tests {
 
     fn rec(t: i64, service: &str, level: Level, corr: Option<&str>) -> Enriched {
         let mut r = ailogs_pipeline::LogRecord::new(t, service, level, format!("line {t}"));
-        r.correlation_id = corr.map(str::to_owned);
+        r.correlation_id = corr.map(str::to_owned).map(Into::into);
         Enriched::new(r)
     }
 

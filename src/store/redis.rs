@@ -123,7 +123,7 @@ impl RedisViews {
                 .arg(1)
                 .ignore();
             pipe.cmd("EXPIRE").arg(&counter).arg(self.limits.counter_ttl_s).ignore();
-            pipe.cmd("SADD").arg(&services_key).arg(&r.service).ignore();
+            pipe.cmd("SADD").arg(&services_key).arg(&*r.service).ignore();
         }
         let mut conn = self.connection().await?;
         pipe.query_async::<()>(&mut conn).await

@@ -27,17 +27,20 @@ async fn golden_protobuf_push_lands_exactly() {
     let recs = app.state.views.select_all(&Default::default());
     assert_eq!(recs.len(), 1);
     let r = &recs[0];
-    assert_eq!(r.message, "hello");
+    assert_eq!(&*r.message, "hello");
     assert_eq!(r.ts_ns, 1_700_000_000_123_456_789);
     assert_eq!(r.labels.get("app").map(String::as_str), Some("web"));
     assert_eq!(r.labels.get("job").map(String::as_str), Some("x"));
-    assert_eq!(r.metadata.get("trace_id").map(String::as_str), Some("abc"));
+    assert_eq!(
+        r.metadata.as_ref().and_then(|m| m.get("trace_id")).map(String::as_str),
+        Some("abc")
+    );
     assert_eq!(
         r.correlation_id.as_deref(),
         Some("abc"),
         "trace_id metadata correlates the line"
     );
-    assert_eq!(r.service, "web", "service from the app label");
+    assert_eq!(&*r.service, "web", "service from the app label");
 
     let (status, body) = app
         .get_json("/api/v1/ai_logs/query?correlation_id=abc&verbosity=detailed")

@@ -73,9 +73,9 @@ impl Alert {
             first_seen_ns: r.ts_ns,
             last_seen_ns: r.ts_ns,
             count: 1,
-            services: vec![r.service.clone()],
-            correlation_ids: r.correlation_id.iter().cloned().collect(),
-            samples: vec![r.message.clone()],
+            services: vec![r.service.to_string()],
+            correlation_ids: r.correlation_id.iter().map(|id| id.to_string()).collect(),
+            samples: vec![r.message.to_string()],
             revision: 0,
         }
     }

@@ -68,16 +68,16 @@ impl Detector {
         let mut out = Vec::new();
         let r = &e.record;
         // No key allocation per line once the service is known.
-        let seen = match self.lines_per_service.get_mut(&r.service) {
+        let seen = match self.lines_per_service.get_mut(&*r.service) {
             Some(n) => n,
-            None => self.lines_per_service.entry(r.service.clone()).or_insert(0),
+            None => self.lines_per_service.entry(r.service.to_string()).or_insert(0),
         };
         *seen += 1;
         let warmed_up = *seen > self.config.new_template_after_lines;
         for m in &e.patterns {
             if let Some(s) = self
                 .pattern_rates
-                .observe(&(r.service.clone(), Arc::clone(&m.id)), r.ts_ns)
+                .observe(&(r.service.to_string(), Arc::clone(&m.id)), r.ts_ns)
             {
                 let mut a = Alert::for_line(
                     e,
@@ -95,7 +95,7 @@ impl Detector {
         }
         if let Some(t) = e.template {
             if r.level >= Level::Warn
-                && let Some(s) = self.template_rates.observe(&(r.service.clone(), t.id), r.ts_ns)
+                && let Some(s) = self.template_rates.observe(&(r.service.to_string(), t.id), r.ts_ns)
             {
                 let key = format!("template:{}", template_key(t.id));
                 let severity = if r.level >= Level::Error {

@@ -184,7 +184,7 @@ impl Core {
     fn name_templates(&mut self, records: &[Enriched]) {
         let touched: HashSet<(u64, &str)> = records
             .iter()
-            .filter_map(|r| r.template.map(|t| (t.id, r.record.service.as_str())))
+            .filter_map(|r| r.template.map(|t| (t.id, r.record.service.as_ref())))
             .collect();
         let names = self.reader.template_names();
         for (id, service) in touched {

@@ -256,8 +256,8 @@ impl Request {
             let kept = detail.evidence.iter().filter(|ev| ev.service == service).count();
             if failed && kept < MAX_EVIDENCE {
                 let message = match &rec.error {
-                    Some(err) if !rec.message.contains(err.as_str()) => format!("{}: {err}", rec.message),
-                    _ => rec.message.clone(),
+                    Some(err) if !rec.message.contains(err.as_ref()) => format!("{}: {err}", rec.message),
+                    _ => rec.message.to_string(),
                 };
                 detail.evidence.push(Evidence {
                     service,

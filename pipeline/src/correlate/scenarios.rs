@@ -45,7 +45,7 @@ impl Line {
     }
     fn record(&self, cid: Option<&str>) -> Enriched {
         let mut r = LogRecord::new(T0 + self.at_ms * MS, self.service, self.level, self.message);
-        r.correlation_id = cid.map(str::to_owned);
+        r.correlation_id = cid.map(str::to_owned).map(Into::into);
         r.duration_ms = self.duration_ms;
         for (k, v) in &self.extra {
             r.extra.insert(*k, v.clone());
@@ -144,7 +144,7 @@ fn retries_count_calls_on_one_edge_and_a_recovered_callee_is_still_named() {
     let edge = &a.request_flow.edges[0];
     assert_eq!((edge.from.as_str(), edge.to.as_str(), edge.calls), ("api", "openai", 2));
     let root = a.root_cause.expect("the failed attempt is the only error");
-    assert_eq!(root.service, "openai");
+    assert_eq!(&*root.service, "openai");
     assert!(root.propagated_to.is_empty());
     assert_eq!(root.evidence[0].message, "429 too many requests");
 }
@@ -163,7 +163,7 @@ fn a_deep_timeout_cascading_upward_names_the_deep_service() {
         line(5100, "vector-db", "query cancelled after 5097 ms").error(),
     ]);
     let root = a.root_cause.expect("root cause");
-    assert_eq!(root.service, "vector-db");
+    assert_eq!(&*root.service, "vector-db");
     assert_eq!(root.propagated_to, ["api", "llm-gateway", "browser"]);
     assert!(a.independent_failures.is_empty());
     assert_eq!(a.errors[0].service, "api", "errors listed in the order they happened");
@@ -179,7 +179,7 @@ fn errors_in_two_unrelated_services() {
         line(30, "api", "partial answer"),
     ]);
     let root = a.root_cause.expect("root cause");
-    assert_eq!(root.service, "billing");
+    assert_eq!(&*root.service, "billing");
     assert!(root.propagated_to.is_empty(), "api did not fail");
     assert_eq!(a.independent_failures, ["search"]);
 }

@@ -357,19 +357,19 @@ impl RecordBuilder {
             Field::Service => set(&mut self.service, value.as_text()),
             Field::Message => match value {
                 Scalar::Str(s) => {
-                    r.message = s.to_owned();
+                    r.message = s.into();
                     true
                 }
                 _ => false,
             },
-            Field::CorrelationId => set(&mut r.correlation_id, value.as_text()),
-            Field::ConversationId => set(&mut r.conversation_id, value.as_text()),
-            Field::SessionId => set(&mut r.session_id, value.as_text()),
-            Field::WorkspaceId => set(&mut r.workspace_id, value.as_text()),
-            Field::UserId => set(&mut r.user_id, value.as_text()),
-            Field::Model => set(&mut r.model, value.as_text()),
-            Field::RequestType => set(&mut r.request_type, value.as_text()),
-            Field::PromptHash => set(&mut r.prompt_hash, value.as_text()),
+            Field::CorrelationId => set(&mut r.correlation_id, value.as_text().map(Into::into)),
+            Field::ConversationId => set(&mut r.conversation_id, value.as_text().map(Into::into)),
+            Field::SessionId => set(&mut r.session_id, value.as_text().map(Into::into)),
+            Field::WorkspaceId => set(&mut r.workspace_id, value.as_text().map(Into::into)),
+            Field::UserId => set(&mut r.user_id, value.as_text().map(Into::into)),
+            Field::Model => set(&mut r.model, value.as_text().map(Into::into)),
+            Field::RequestType => set(&mut r.request_type, value.as_text().map(Into::into)),
+            Field::PromptHash => set(&mut r.prompt_hash, value.as_text().map(Into::into)),
             Field::InputTokens => set(&mut r.input_tokens, value.as_count()),
             Field::OutputTokens => set(&mut r.output_tokens, value.as_count()),
             Field::CachedTokens => set(&mut r.cached_tokens, value.as_count()),
@@ -386,7 +386,7 @@ impl RecordBuilder {
                     }
                     true
                 }
-                _ => set(&mut r.error, value.as_text()),
+                _ => set(&mut r.error, value.as_text().map(Into::into)),
             },
         }
     }
@@ -413,15 +413,15 @@ impl RecordBuilder {
             Field::Ts => self.ts.into(),
             Field::Level => self.level.map(|l| l.as_str()).into(),
             Field::Service => self.service.clone().into(),
-            Field::Message => r.message.clone().into(),
-            Field::CorrelationId => r.correlation_id.clone().into(),
-            Field::ConversationId => r.conversation_id.clone().into(),
-            Field::SessionId => r.session_id.clone().into(),
-            Field::WorkspaceId => r.workspace_id.clone().into(),
-            Field::UserId => r.user_id.clone().into(),
-            Field::Model => r.model.clone().into(),
-            Field::RequestType => r.request_type.clone().into(),
-            Field::PromptHash => r.prompt_hash.clone().into(),
+            Field::Message => (*r.message).into(),
+            Field::CorrelationId => r.correlation_id.as_deref().into(),
+            Field::ConversationId => r.conversation_id.as_deref().into(),
+            Field::SessionId => r.session_id.as_deref().into(),
+            Field::WorkspaceId => r.workspace_id.as_deref().into(),
+            Field::UserId => r.user_id.as_deref().into(),
+            Field::Model => r.model.as_deref().into(),
+            Field::RequestType => r.request_type.as_deref().into(),
+            Field::PromptHash => r.prompt_hash.as_deref().into(),
             Field::InputTokens => r.input_tokens.into(),
             Field::OutputTokens => r.output_tokens.into(),
             Field::CachedTokens => r.cached_tokens.into(),
@@ -429,7 +429,7 @@ impl RecordBuilder {
             Field::CostUsd => r.cost_usd.into(),
             Field::DurationMs | Field::DurationS => r.duration_ms.into(),
             Field::Success => r.success.into(),
-            Field::Error => r.error.clone().into(),
+            Field::Error => r.error.as_deref().into(),
         }
     }
 
@@ -457,7 +457,7 @@ impl RecordBuilder {
     }
 
     pub fn set_message(&mut self, message: String) {
-        self.rec.message = message;
+        self.rec.message = message.into_boxed_str();
     }
 
     /// Resolves defaults: the entry's timestamp, service and level from labels and metadata,
@@ -470,7 +470,7 @@ impl RecordBuilder {
             {
                 self.offer_field(field, rank.saturating_add(100), Scalar::Str(v));
             }
-            self.rec.metadata.insert(k.clone(), v.clone());
+            self.rec.metadata.get_or_insert_default().insert(k.clone(), v.clone());
         }
         for (k, v) in labels.iter() {
             if let Some((field, rank, _)) = lookup(k, &mut self.scratch)
@@ -484,7 +484,7 @@ impl RecordBuilder {
         rec.service = self
             .service
             .or_else(|| first_label(labels, &["service_name", "service", "app", "job", "container"]))
-            .unwrap_or_else(|| "unknown".to_owned());
+            .map_or_else(|| "unknown".into(), Into::into);
         if rec.message.is_empty()
             && let Some(err) = &rec.error
         {
@@ -614,7 +614,7 @@ mod tests {
         let meta = vec![("trace_id".to_owned(), "abc".to_owned())];
         let b = RecordBuilder::new(LineFormat::Plain, DecodeLimits::default());
         let rec = b.finish(42, &labels, &meta);
-        assert_eq!(rec.service, "api-job");
+        assert_eq!(rec.service.as_ref(), "api-job");
         assert_eq!(rec.level, Level::Warn);
         assert_eq!(rec.correlation_id.as_deref(), Some("abc"));
         assert_eq!(rec.ts_ns, 42);

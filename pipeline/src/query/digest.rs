@@ -52,13 +52,13 @@ impl ConversationTotals {
         self.errors += usize::from(r.is_failure());
         self.tokens_used += r.tokens_used.unwrap_or(0);
         if let Some(m) = &r.model {
-            *self.models.entry(m.clone()).or_default() += 1;
+            *self.models.entry(m.to_string()).or_default() += 1;
         }
-        if let Err(at) = self.services.binary_search(&r.service) {
-            self.services.insert(at, r.service.clone());
+        if let Err(at) = self.services.binary_search_by(|s| s.as_str().cmp(&r.service)) {
+            self.services.insert(at, r.service.to_string());
         }
         if self.workspace_id.is_none() {
-            self.workspace_id.clone_from(&r.workspace_id);
+            self.workspace_id = r.workspace_id.as_deref().map(str::to_owned);
         }
     }
 }
@@ -170,7 +170,7 @@ impl<'a> DigestBuilder<'a> {
             self.durations.entry((&r.service, operation(r))).or_default().push(d);
         }
         if with_conversations {
-            let id = r.conversation_id.clone().unwrap_or_default();
+            let id = r.conversation_id.as_deref().unwrap_or_default().to_owned();
             self.conversations.entry(id).or_default().add(r);
         }
     }

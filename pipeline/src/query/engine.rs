@@ -140,7 +140,7 @@ fn dedupe(ranked: &[&Arc<Enriched>]) -> Vec<Entry> {
     let mut index: HashMap<(&str, Level, &str), usize> = HashMap::default();
     let mut entries: Vec<Entry> = Vec::new();
     for r in ranked {
-        let key = (r.service.as_str(), r.level, &*r.shape);
+        let key = (r.service.as_ref(), r.level, &*r.shape);
         match index.get(&key) {
             Some(&i) => entries[i].absorb(r),
             None => {
@@ -158,7 +158,7 @@ fn by_conversation(entries: Vec<Entry>) -> Vec<Entry> {
     let mut groups: Vec<(String, Vec<Entry>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::default();
     for e in entries {
-        let id = e.rec.conversation_id.clone().unwrap_or_default();
+        let id = e.rec.conversation_id.as_deref().unwrap_or_default().to_owned();
         match index.get(&id) {
             Some(&i) => groups[i].1.push(e),
             None => {
@@ -180,7 +180,7 @@ fn by_conversation(entries: Vec<Entry>) -> Vec<Entry> {
 /// The key a line is grouped under, or None when the aggregation leaves it out.
 pub fn group_key(aggregation: Aggregation, r: &Enriched) -> Option<String> {
     Some(match aggregation {
-        Aggregation::ByService => r.service.clone(),
+        Aggregation::ByService => r.service.to_string(),
         Aggregation::ByPattern => r.shape.to_string(),
         Aggregation::ByError if r.is_failure() => error_shape(r).unwrap_or_else(|| r.shape.to_string()),
         Aggregation::ByError | Aggregation::None => return None,
@@ -221,7 +221,7 @@ fn group(aggregation: Aggregation, ranked: &[&Arc<Enriched>]) -> Vec<GroupDigest
         g.first_ns = g.first_ns.min(r.ts_ns);
         g.last_ns = g.last_ns.max(r.ts_ns);
         *g.levels.entry(r.level.as_str()).or_default() += 1;
-        *acc.services.entry(r.service.clone()).or_default() += 1;
+        *acc.services.entry(r.service.to_string()).or_default() += 1;
         if let Some(c) = r.correlation_id.as_deref()
             && g.correlation_ids.len() < 5
             && !g.correlation_ids.iter().any(|x| x == c)

@@ -204,9 +204,9 @@ fn entry_json(spec: &QuerySpec, e: &Entry, context: Option<Neighbours>) -> Value
 pub fn line_json(verbosity: Verbosity, r: &LogRecord) -> Value {
     let mut m = Map::new();
     m.insert("t".into(), format_rfc3339(r.ts_ns).into());
-    m.insert("service".into(), r.service.clone().into());
+    m.insert("service".into(), (*r.service).into());
     m.insert("level".into(), r.level.as_str().into());
-    m.insert("message".into(), r.message.clone().into());
+    m.insert("message".into(), (*r.message).into());
     if verbosity >= Verbosity::Standard {
         let mut put = |k: &str, v: Value| {
             if !v.is_null() {
@@ -235,8 +235,8 @@ pub fn line_json(verbosity: Verbosity, r: &LogRecord) -> Value {
             if !r.labels.is_empty() {
                 put("labels", json!(r.labels));
             }
-            if !r.metadata.is_empty() {
-                put("metadata", json!(r.metadata));
+            if let Some(metadata) = &r.metadata {
+                put("metadata", json!(metadata));
             }
             if !r.extra.is_empty() {
                 put("extra", json!(r.extra));

@@ -49,19 +49,19 @@ impl Window {
 
 /// Every filter but the time window: services, ids, exclusions.
 pub fn matches_filters(spec: &QuerySpec, r: &LogRecord) -> bool {
-    (spec.services.is_empty() || spec.services.contains(&r.service))
-        && eq_opt(&spec.correlation_id, &r.correlation_id)
-        && eq_opt(&spec.conversation_id, &r.conversation_id)
-        && eq_opt(&spec.session_id, &r.session_id)
-        && eq_opt(&spec.workspace_id, &r.workspace_id)
+    (spec.services.is_empty() || spec.services.iter().any(|s| **s == *r.service))
+        && eq_opt(&spec.correlation_id, r.correlation_id.as_deref())
+        && eq_opt(&spec.conversation_id, r.conversation_id.as_deref())
+        && eq_opt(&spec.session_id, r.session_id.as_deref())
+        && eq_opt(&spec.workspace_id, r.workspace_id.as_deref())
         && !spec
             .exclude
             .iter()
             .any(|x| x.matches(&r.message) || r.error.as_deref().is_some_and(|e| x.matches(e)))
 }
 
-fn eq_opt(wanted: &Option<String>, actual: &Option<String>) -> bool {
-    wanted.as_ref().is_none_or(|w| actual.as_ref() == Some(w))
+fn eq_opt(wanted: &Option<String>, actual: Option<&str>) -> bool {
+    wanted.as_ref().is_none_or(|w| actual == Some(w.as_str()))
 }
 
 /// A line in the answer, standing for `count` lines when de-duplicated.
@@ -128,7 +128,7 @@ impl<'a> SliceContext<'a> {
     pub fn new(records: &'a [Arc<Enriched>]) -> Self {
         let mut by_service: HashMap<&str, Vec<&Arc<Enriched>>> = HashMap::default();
         for r in records {
-            by_service.entry(r.service.as_str()).or_default().push(r);
+            by_service.entry(r.service.as_ref()).or_default().push(r);
         }
         for list in by_service.values_mut() {
             list.sort_by_key(|r| r.ts_ns);
@@ -139,7 +139,7 @@ impl<'a> SliceContext<'a> {
 
 impl ContextSource for SliceContext<'_> {
     fn around(&self, rec: &Arc<Enriched>, n: usize) -> (Vec<Arc<Enriched>>, Vec<Arc<Enriched>>) {
-        let Some(list) = self.by_service.get(rec.service.as_str()) else {
+        let Some(list) = self.by_service.get(rec.service.as_ref()) else {
             return (Vec::new(), Vec::new());
         };
         let start = list.partition_point(|r| r.ts_ns < rec.ts_ns);

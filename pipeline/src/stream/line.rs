@@ -29,11 +29,11 @@ impl From<&Enriched> for StreamLine {
         let r = &e.record;
         StreamLine {
             ts_ns: r.ts_ns,
-            service: r.service.clone(),
+            service: r.service.to_string(),
             level: r.level,
-            message: r.message.clone(),
-            correlation_id: r.correlation_id.clone(),
-            error: r.error.clone(),
+            message: r.message.to_string(),
+            correlation_id: r.correlation_id.as_deref().map(str::to_owned),
+            error: r.error.as_deref().map(str::to_owned),
             patterns: e.patterns.iter().map(|m| m.id.to_string()).collect(),
             template_id: e.template.map(|t| t.id),
         }

@@ -482,7 +482,7 @@ mod tests {
                         metadata: &[],
                     })
                     .expect("decodes");
-                assert_eq!(rec.service, l.service, "{}", l.line);
+                assert_eq!(rec.service.as_ref(), l.service, "{}", l.line);
                 assert_eq!(rec.ts_ns, l.ts_ns, "{}", l.line);
                 errors += usize::from(rec.level >= Level::Error);
             }

@@ -111,8 +111,8 @@ impl UsageBatch {
             let total = rec
                 .tokens_used
                 .map_or(input + output, |t| i64::try_from(t).unwrap_or(i64::MAX));
-            let workspace = rec.workspace_id.clone().unwrap_or_else(|| NO_WORKSPACE.to_owned());
-            let model = rec.model.clone().unwrap_or_default();
+            let workspace = rec.workspace_id.as_deref().unwrap_or(NO_WORKSPACE).to_owned();
+            let model = rec.model.as_deref().unwrap_or_default().to_owned();
             let key = UsageKey {
                 workspace_id: workspace.clone(),
                 model: model.clone(),
@@ -136,11 +136,11 @@ impl UsageBatch {
                 source,
                 workspace_id: workspace,
                 model,
-                service: rec.service.clone(),
-                request_type: rec.request_type.clone(),
-                correlation_id: rec.correlation_id.clone(),
-                conversation_id: rec.conversation_id.clone(),
-                user_id: rec.user_id.clone(),
+                service: rec.service.to_string(),
+                request_type: rec.request_type.as_deref().map(str::to_owned),
+                correlation_id: rec.correlation_id.as_deref().map(str::to_owned),
+                conversation_id: rec.conversation_id.as_deref().map(str::to_owned),
+                user_id: rec.user_id.as_deref().map(str::to_owned),
                 input_tokens: input,
                 output_tokens: output,
                 cached_tokens: cached,
@@ -150,14 +150,14 @@ impl UsageBatch {
                 price_version: pricing.version,
                 success: rec.success,
                 duration_ms: rec.duration_ms,
-                error: rec.error.clone(),
-                prompt_hash: rec.prompt_hash.clone(),
+                error: rec.error.as_deref().map(str::to_owned),
+                prompt_hash: rec.prompt_hash.as_deref().map(str::to_owned),
             });
         }
         if let Some(conv) = &rec.conversation_id {
             let c = self
                 .conversations
-                .entry(conv.clone())
+                .entry(conv.to_string())
                 .or_insert_with(|| ConversationDelta {
                     first_seen_ns: rec.ts_ns,
                     last_seen_ns: rec.ts_ns,
@@ -165,8 +165,11 @@ impl UsageBatch {
                 });
             c.first_seen_ns = c.first_seen_ns.min(rec.ts_ns);
             c.last_seen_ns = c.last_seen_ns.max(rec.ts_ns);
-            c.workspace_id = c.workspace_id.take().or_else(|| rec.workspace_id.clone());
-            c.user_id = c.user_id.take().or_else(|| rec.user_id.clone());
+            c.workspace_id = c
+                .workspace_id
+                .take()
+                .or_else(|| rec.workspace_id.as_deref().map(str::to_owned));
+            c.user_id = c.user_id.take().or_else(|| rec.user_id.as_deref().map(str::to_owned));
             c.lines += 1;
             c.errors += i64::from(failed);
             if request {
@@ -179,7 +182,7 @@ impl UsageBatch {
                     .map_or(input + output, |t| i64::try_from(t).unwrap_or(i64::MAX));
                 c.cost_nanousd += cost;
                 if let Some(m) = &rec.model {
-                    *c.models.entry(m.clone()).or_default() += 1;
+                    *c.models.entry(m.to_string()).or_default() += 1;
                 }
                 if let Some(d) = rec.duration_ms {
                     c.duration_ms_sum += d;
@@ -188,9 +191,9 @@ impl UsageBatch {
             }
             if let Some(h) = &rec.prompt_hash
                 && c.prompt_hashes.len() < MAX_HASHES
-                && !c.prompt_hashes.contains(h)
+                && !c.prompt_hashes.iter().any(|p| **p == **h)
             {
-                c.prompt_hashes.push(h.clone());
+                c.prompt_hashes.push(h.to_string());
             }
         }
     }
@@ -219,7 +222,7 @@ mod tests {
             r.workspace_id = Some(ws.into());
             r.input_tokens = Some(input);
             r.output_tokens = Some(output);
-            r.conversation_id = conv.map(str::to_owned);
+            r.conversation_id = conv.map(str::to_owned).map(Into::into);
             r.duration_ms = Some(100.0);
             Enriched::new(r)
         };

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 #[derive(Debug, Default)]
 pub struct Interner {
@@ -79,9 +79,55 @@ impl Interner {
     }
 }
 
+/// One shared copy of each value of a held line's low-cardinality fields (workspace, user,
+/// model...): a held line points at it instead of owning its own. Values no held line uses
+/// any more are swept whenever the table has doubled, so the sweeps cost O(1) per insert.
+#[derive(Debug, Default)]
+pub struct SharedValues {
+    values: HashSet<Arc<str>>,
+    sweep_at: usize,
+}
+
+impl SharedValues {
+    pub fn share(&mut self, value: &mut Arc<str>) {
+        if let Some(shared) = self.values.get(&**value) {
+            *value = Arc::clone(shared);
+            return;
+        }
+        if self.values.len() >= self.sweep_at {
+            self.values.retain(|v| Arc::strong_count(v) > 1);
+            self.sweep_at = (2 * self.values.len()).max(1024);
+        }
+        self.values.insert(Arc::clone(value));
+    }
+
+    pub fn share_opt(&mut self, value: &mut Option<Arc<str>>) {
+        if let Some(v) = value {
+            self.share(v);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_shared_and_unused_ones_swept() {
+        let mut shared = SharedValues::default();
+        let mut a: Arc<str> = Arc::from("acme");
+        let mut b: Arc<str> = Arc::from("acme");
+        shared.share(&mut a);
+        shared.share(&mut b);
+        assert!(Arc::ptr_eq(&a, &b));
+        drop((a, b));
+        for i in 0..2048 {
+            let mut v: Arc<str> = Arc::from(format!("u-{i}"));
+            shared.share(&mut v);
+        }
+        assert!(shared.values.len() < 2048, "values no line holds were swept");
+        assert!(!shared.values.contains("acme"));
+    }
 
     #[test]
     fn ids_are_shared_counted_and_reused() {

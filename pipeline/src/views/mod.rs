@@ -29,7 +29,7 @@ use crate::enrich::Enriched;
 use crate::query::{duration_bits, error_shape, operation};
 use crate::record::Level;
 use conversations::ConversationBook;
-use intern::Interner;
+use intern::{Interner, SharedValues};
 use latency::{LatencyBook, minute};
 use series::{SeriesKey, SeriesTable};
 use time_list::TimeList;
@@ -69,6 +69,8 @@ pub struct HeldLines {
     ring: VecDeque<Held>,
     front_seq: u64,
     services: Interner,
+    /// Workspace, user, session, model and request type values.
+    values: SharedValues,
     /// Message shapes, error shapes and operation names.
     texts: Interner,
     series: SeriesTable,
@@ -88,10 +90,22 @@ impl HeldLines {
     pub fn insert(&mut self, mut rec: Enriched, arrived_ms: u64) -> Arc<Enriched> {
         let seq = self.front_seq + self.ring.len() as u64;
         rec.seq = seq;
-        // Held for hours: no spare capacity, and one copy of each shape.
-        rec.record.message.shrink_to_fit();
+        // Held for hours: no spare capacity, and one copy of each shape and value.
         rec.record.extra.shrink_to_fit();
         let service = self.services.acquire(&rec.service);
+        if let Some(shared) = self.services.shared(service) {
+            rec.record.service = shared;
+        }
+        let r = &mut rec.record;
+        for value in [
+            &mut r.workspace_id,
+            &mut r.user_id,
+            &mut r.session_id,
+            &mut r.model,
+            &mut r.request_type,
+        ] {
+            self.values.share_opt(value);
+        }
         let shape = self.texts.acquire(&rec.shape);
         if let Some(shared) = self.texts.shared(shape) {
             rec.shape = shared;
@@ -126,7 +140,7 @@ impl HeldLines {
         self.by_service[service as usize].insert(rec.ts_ns, seq);
         if let Some(id) = &rec.correlation_id {
             self.by_correlation
-                .entry(id.as_str().into())
+                .entry(id.as_ref().into())
                 .or_default()
                 .push_back(seq);
         }

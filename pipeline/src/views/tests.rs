@@ -29,13 +29,13 @@ fn line(i: usize, ts: i64, svc: u8, lvl: u8, msg: u8, dur: Option<u16>, err: boo
         messages[msg as usize % 5],
     );
     r.duration_ms = dur.map(f64::from);
-    r.request_type = dur.map(|_| ["chat", "embed"][i % 2].to_owned());
-    r.correlation_id = (!i.is_multiple_of(3)).then(|| format!("req-{}", i % 7));
-    r.conversation_id = (i % 4 != 1).then(|| format!("conv-{}", i % 9));
-    r.model = i.is_multiple_of(2).then(|| "gpt-4o".to_owned());
+    r.request_type = dur.map(|_| ["chat", "embed"][i % 2].into());
+    r.correlation_id = (!i.is_multiple_of(3)).then(|| format!("req-{}", i % 7)).map(Into::into);
+    r.conversation_id = (i % 4 != 1).then(|| format!("conv-{}", i % 9)).map(Into::into);
+    r.model = i.is_multiple_of(2).then(|| "gpt-4o".into());
     r.tokens_used = i.is_multiple_of(2).then_some(i as u64);
     if err {
-        r.error = Some(format!("connection refused by 10.0.0.{}", i % 5));
+        r.error = Some(format!("connection refused by 10.0.0.{}", i % 5).into());
         r.success = Some(false);
     }
     Enriched::new(r)
