@@ -212,11 +212,12 @@ impl Scalar<'_> {
         }
     }
 
-    fn as_text(self) -> Option<String> {
+    /// The value as text, built straight into the record's string type (one allocation).
+    fn as_text<T: for<'s> From<&'s str> + From<String>>(self) -> Option<T> {
         match self {
-            Scalar::Str(s) if !s.trim().is_empty() => Some(s.to_owned()),
-            Scalar::Int(i) => Some(i.to_string()),
-            Scalar::UInt(u) => Some(u.to_string()),
+            Scalar::Str(s) if !s.trim().is_empty() => Some(T::from(s)),
+            Scalar::Int(i) => Some(T::from(i.to_string())),
+            Scalar::UInt(u) => Some(T::from(u.to_string())),
             _ => None,
         }
     }
@@ -282,7 +283,7 @@ pub struct RecordBuilder {
     ranks: [u8; FIELD_COUNT],
     ts: Option<i64>,
     level: Option<Level>,
-    service: Option<String>,
+    service: Option<Arc<str>>,
     limits: DecodeLimits,
     scratch: Vec<u8>,
 }
@@ -362,14 +363,14 @@ impl RecordBuilder {
                 }
                 _ => false,
             },
-            Field::CorrelationId => set(&mut r.correlation_id, value.as_text().map(Into::into)),
-            Field::ConversationId => set(&mut r.conversation_id, value.as_text().map(Into::into)),
-            Field::SessionId => set(&mut r.session_id, value.as_text().map(Into::into)),
-            Field::WorkspaceId => set(&mut r.workspace_id, value.as_text().map(Into::into)),
-            Field::UserId => set(&mut r.user_id, value.as_text().map(Into::into)),
-            Field::Model => set(&mut r.model, value.as_text().map(Into::into)),
-            Field::RequestType => set(&mut r.request_type, value.as_text().map(Into::into)),
-            Field::PromptHash => set(&mut r.prompt_hash, value.as_text().map(Into::into)),
+            Field::CorrelationId => set(&mut r.correlation_id, value.as_text()),
+            Field::ConversationId => set(&mut r.conversation_id, value.as_text()),
+            Field::SessionId => set(&mut r.session_id, value.as_text()),
+            Field::WorkspaceId => set(&mut r.workspace_id, value.as_text()),
+            Field::UserId => set(&mut r.user_id, value.as_text()),
+            Field::Model => set(&mut r.model, value.as_text()),
+            Field::RequestType => set(&mut r.request_type, value.as_text()),
+            Field::PromptHash => set(&mut r.prompt_hash, value.as_text()),
             Field::InputTokens => set(&mut r.input_tokens, value.as_count()),
             Field::OutputTokens => set(&mut r.output_tokens, value.as_count()),
             Field::CachedTokens => set(&mut r.cached_tokens, value.as_count()),
@@ -386,7 +387,7 @@ impl RecordBuilder {
                     }
                     true
                 }
-                _ => set(&mut r.error, value.as_text().map(Into::into)),
+                _ => set(&mut r.error, value.as_text()),
             },
         }
     }
@@ -412,7 +413,7 @@ impl RecordBuilder {
         match field {
             Field::Ts => self.ts.into(),
             Field::Level => self.level.map(|l| l.as_str()).into(),
-            Field::Service => self.service.clone().into(),
+            Field::Service => self.service.as_deref().into(),
             Field::Message => (*r.message).into(),
             Field::CorrelationId => r.correlation_id.as_deref().into(),
             Field::ConversationId => r.conversation_id.as_deref().into(),
@@ -483,8 +484,8 @@ impl RecordBuilder {
         rec.ts_ns = self.ts.unwrap_or(entry_ts_ns);
         rec.service = self
             .service
-            .or_else(|| first_label(labels, &["service_name", "service", "app", "job", "container"]))
-            .map_or_else(|| "unknown".into(), Into::into);
+            .or_else(|| first_label(labels, &["service_name", "service", "app", "job", "container"]).map(Into::into))
+            .unwrap_or_else(|| "unknown".into());
         if rec.message.is_empty()
             && let Some(err) = &rec.error
         {
