@@ -95,14 +95,19 @@ impl Decoder {
         if let Some(ts) = leading_timestamp(line) {
             b.offer("ts", Scalar::Int(ts));
         }
-        // A plain line has no level field: guess it here so that labels (Promtail's `level`)
-        // and metadata still take precedence over the guess in `finish`.
+        // Trailing `key=value` pairs are fields (an id, a duration); the line stays the message.
+        for (key, value) in logfmt::trailing_pairs(line) {
+            b.offer_or_keep(key, Scalar::Str(&value));
+        }
         b.set_message(line.to_owned());
+        let leveled = b.has_level();
         let mut rec = b.finish(entry.ts_ns, entry.labels, entry.metadata);
+        // A plain line has no level field unless a trailing pair gave one: guess it here, after
+        // `finish`, so that labels (Promtail's `level`) and metadata still take precedence.
         let labelled = ["level", "detected_level", "severity"]
             .iter()
             .any(|k| entry.labels.contains_key(*k) || entry.metadata.iter().any(|(m, _)| m == k));
-        if !labelled {
+        if !labelled && !leveled {
             rec.level = guess_level(line);
         }
         rec
@@ -206,6 +211,27 @@ mod tests {
         assert_eq!(rec.extra.get("error.code"), Some(&serde_json::json!(429)));
         assert_eq!(rec.service.as_ref(), "svc", "service from the job label");
         assert_eq!(rec.ts_ns, 7, "entry timestamp when the line has none");
+    }
+
+    #[test]
+    fn plain_lines_keep_the_fields_they_end_with() {
+        let labels = labels_from([("app", "db")]);
+        let rec = Decoder::new(DecodeLimits::default())
+            .decode(&RawEntry {
+                ts_ns: 1,
+                line: "WARN slow query took 4200 ms correlation_id=req-1 duration_ms=4200",
+                labels: &labels,
+                metadata: &[],
+            })
+            .expect("plain line");
+        assert_eq!(rec.correlation_id.as_deref(), Some("req-1"));
+        assert_eq!(rec.duration_ms, Some(4200.0));
+        assert_eq!(rec.level, Level::Warn, "still guessed from the text");
+        assert_eq!(
+            &*rec.message,
+            "WARN slow query took 4200 ms correlation_id=req-1 duration_ms=4200"
+        );
+        assert_eq!(rec.format, LineFormat::Plain);
     }
 
     #[test]

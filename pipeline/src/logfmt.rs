@@ -3,12 +3,19 @@
 
 use std::borrow::Cow;
 
-/// Parses a logfmt line into pairs; `None` when the line does not look like logfmt: fewer than
-/// two `key=value` pairs, or fewer pairs than bare words (plain prose with an `=` in it).
-pub fn parse(line: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
+/// One whitespace-separated token of a line.
+enum Token<'a> {
+    Pair(&'a str, Cow<'a, str>),
+    /// A word without `=`, or with a key logfmt does not allow (`{json=1}`, `/x?a=1`).
+    Word {
+        bad_key: bool,
+    },
+}
+
+/// Tokens of `line`; `None` when a quoted value is never closed.
+fn tokens(line: &str) -> Option<Vec<Token<'_>>> {
     let bytes = line.as_bytes();
-    let mut pairs = Vec::new();
-    let mut bare = 0usize;
+    let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         while i < bytes.len() && bytes[i].is_ascii_whitespace() {
@@ -22,12 +29,13 @@ pub fn parse(line: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
             i += 1;
         }
         let key = &line[key_start..i];
-        if i >= bytes.len() || bytes[i] != b'=' {
-            bare += 1;
+        if i >= bytes.len() || bytes[i] != b'=' || !valid_key(key) {
+            let bad_key = i < bytes.len() && bytes[i] == b'=';
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            out.push(Token::Word { bad_key });
             continue;
-        }
-        if !valid_key(key) {
-            return None;
         }
         i += 1; // '='
         let value = if i < bytes.len() && bytes[i] == b'"' {
@@ -41,9 +49,38 @@ pub fn parse(line: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
             }
             Cow::Borrowed(&line[start..i])
         };
-        pairs.push((key, value));
+        out.push(Token::Pair(key, value));
+    }
+    Some(out)
+}
+
+/// Parses a logfmt line into pairs; `None` when the line does not look like logfmt: fewer than
+/// two `key=value` pairs, or fewer pairs than bare words (plain prose with an `=` in it).
+pub fn parse(line: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
+    let mut pairs = Vec::new();
+    let mut bare = 0usize;
+    for token in tokens(line)? {
+        match token {
+            Token::Pair(k, v) => pairs.push((k, v)),
+            Token::Word { bad_key: true } => return None,
+            Token::Word { bad_key: false } => bare += 1,
+        }
     }
     (pairs.len() >= 2 && pairs.len() > bare).then_some(pairs)
+}
+
+/// The `key=value` pairs a plain-text line ends with (`WARN slow query took 4200 ms
+/// correlation_id=req-1`): the run of pairs after the last word that is not one. Empty when
+/// the line ends in prose or a quote is never closed.
+pub fn trailing_pairs(line: &str) -> Vec<(&str, Cow<'_, str>)> {
+    let mut run = Vec::new();
+    for token in tokens(line).unwrap_or_default() {
+        match token {
+            Token::Pair(k, v) => run.push((k, v)),
+            Token::Word { .. } => run.clear(),
+        }
+    }
+    run
 }
 
 fn valid_key(key: &str) -> bool {
@@ -106,6 +143,21 @@ mod tests {
         assert_eq!(pairs[0], ("level", Cow::Borrowed("error")));
         assert_eq!(pairs[1].1, r#"db "main" down"#);
         assert_eq!(pairs[2], ("took_ms", Cow::Borrowed("12")));
+    }
+
+    #[test]
+    fn reads_the_pairs_a_plain_line_ends_with() {
+        let pairs = trailing_pairs("WARN slow query took 4200 ms correlation_id=req-1 db=\"main pg\"");
+        assert_eq!(
+            pairs,
+            [
+                ("correlation_id", Cow::Borrowed("req-1")),
+                ("db", Cow::Borrowed("main pg"))
+            ]
+        );
+        assert!(trailing_pairs("x=1 then prose").is_empty());
+        assert!(trailing_pairs("GET /x?a=1").is_empty());
+        assert!(trailing_pairs(r#"oops a="never closed"#).is_empty());
     }
 
     #[test]

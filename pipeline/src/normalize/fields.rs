@@ -457,6 +457,11 @@ impl RecordBuilder {
         }
     }
 
+    /// True when a field gave the record its level.
+    pub fn has_level(&self) -> bool {
+        self.level.is_some()
+    }
+
     pub fn set_message(&mut self, message: String) {
         self.rec.message = message.into_boxed_str();
     }
