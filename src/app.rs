@@ -61,6 +61,12 @@ impl Application {
         let workers = config.worker_count();
         let limits = DecodeLimits {
             max_line_bytes: config.ingest.max_line_bytes,
+            max_future_ns: config
+                .ingest
+                .max_future_s
+                .saturating_mul(1_000_000_000)
+                .try_into()
+                .unwrap_or(i64::MAX),
             ..DecodeLimits::default()
         };
         let redis = match &config.redis_url {

@@ -80,6 +80,12 @@ pub fn consumer_settings(config: &Config) -> anyhow::Result<ConsumerSettings> {
         batch_max_wait: Duration::from_millis(config.kafka.batch_max_wait_ms),
         limits: DecodeLimits {
             max_line_bytes: config.ingest.max_line_bytes,
+            max_future_ns: config
+                .ingest
+                .max_future_s
+                .saturating_mul(1_000_000_000)
+                .try_into()
+                .unwrap_or(i64::MAX),
             ..DecodeLimits::default()
         },
     })

@@ -29,6 +29,7 @@ pub struct Decoder {
     limits: DecodeLimits,
     buf: Vec<u8>,
     buffers: simd_json::Buffers,
+    now_ns: Option<i64>,
 }
 
 impl Decoder {
@@ -37,6 +38,7 @@ impl Decoder {
             limits,
             buf: Vec::new(),
             buffers: simd_json::Buffers::new(512),
+            now_ns: None,
         }
     }
 
@@ -44,7 +46,43 @@ impl Decoder {
         &self.limits
     }
 
+    /// The receive time that event times are checked against (`DecodeLimits::max_future_ns`);
+    /// without one, only times before 1970 are refused.
+    pub fn set_now(&mut self, now_ns: i64) {
+        self.now_ns = Some(now_ns);
+    }
+
     pub fn decode(&mut self, entry: &RawEntry<'_>) -> Result<LogRecord, Rejection> {
+        let rec = self.decode_any(entry)?;
+        self.check_time(rec)
+    }
+
+    fn check_time(&self, rec: LogRecord) -> Result<LogRecord, Rejection> {
+        let at =
+            |ns: i64| chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        if rec.ts_ns < 0 {
+            return Err(Rejection::new(
+                RejectReason::TimestampOutOfRange,
+                format!("event time {} is before 1970", at(rec.ts_ns)),
+            ));
+        }
+        if let Some(now) = self.now_ns
+            && rec.ts_ns > now.saturating_add(self.limits.max_future_ns)
+        {
+            return Err(Rejection::new(
+                RejectReason::TimestampOutOfRange,
+                format!(
+                    "event time {} is more than {}s after the receive time {}",
+                    at(rec.ts_ns),
+                    self.limits.max_future_ns / 1_000_000_000,
+                    at(now)
+                ),
+            ));
+        }
+        Ok(rec)
+    }
+
+    fn decode_any(&mut self, entry: &RawEntry<'_>) -> Result<LogRecord, Rejection> {
         let line = entry.line.trim_end_matches(['\n', '\r']);
         if line.len() > self.limits.max_line_bytes {
             return Err(Rejection::new(
@@ -211,6 +249,36 @@ mod tests {
         assert_eq!(rec.extra.get("error.code"), Some(&serde_json::json!(429)));
         assert_eq!(rec.service.as_ref(), "svc", "service from the job label");
         assert_eq!(rec.ts_ns, 7, "entry timestamp when the line has none");
+    }
+
+    #[test]
+    fn event_times_past_the_grace_period_or_before_1970_are_refused() {
+        let labels = labels_from([("app", "x")]);
+        let raw = |line: &'static str| RawEntry {
+            ts_ns: 1,
+            line,
+            labels: &labels,
+            metadata: &[],
+        };
+        let now = 1_700_000_000_000_000_000;
+        let mut d = Decoder::new(DecodeLimits::default());
+        let future = r#"{"ts":"2100-01-01T00:00:00Z","msg":"x"}"#;
+        let soon = r#"{"ts":"2023-11-14T22:18:20Z","msg":"x"}"#; // 5 minutes after `now`
+        let past = r#"{"ts":"1960-01-01T00:00:00Z","msg":"x"}"#;
+        assert!(
+            d.decode(&raw(future)).is_ok(),
+            "no receive time: only before 1970 is refused"
+        );
+        assert_eq!(
+            d.decode(&raw(past)).map_err(|r| r.reason),
+            Err(RejectReason::TimestampOutOfRange)
+        );
+        d.set_now(now);
+        assert_eq!(
+            d.decode(&raw(future)).map_err(|r| r.reason),
+            Err(RejectReason::TimestampOutOfRange)
+        );
+        assert!(d.decode(&raw(soon)).is_ok(), "within the grace period");
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub enum RejectReason {
     EmptyMessage,
     /// A Kafka message that is not an ailogs raw-message envelope.
     InvalidEnvelope,
+    /// An event time before 1970 or too far past the receive time.
+    TimestampOutOfRange,
 }
 
 impl RejectReason {
@@ -28,6 +30,7 @@ impl RejectReason {
             RejectReason::NotAnObject => "not_an_object",
             RejectReason::EmptyMessage => "empty_message",
             RejectReason::InvalidEnvelope => "invalid_envelope",
+            RejectReason::TimestampOutOfRange => "timestamp_out_of_range",
         }
     }
 }

@@ -214,6 +214,9 @@ pub struct IngestConfig {
     pub max_decompressed_bytes: usize,
     /// Longest accepted line (Loki: 256 KiB).
     pub max_line_bytes: usize,
+    /// Event times more than this past the receive time are dead-lettered
+    /// (Loki's `creation_grace_period`: 10 minutes).
+    pub max_future_s: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,6 +248,7 @@ impl Default for IngestConfig {
             max_body_bytes: 100 << 20,
             max_decompressed_bytes: 512 << 20,
             max_line_bytes: 256 << 10,
+            max_future_s: 600,
         }
     }
 }

@@ -160,6 +160,7 @@ pub fn spawn_workers(
 pub fn process(lane: &mut Lane, queued: Queued, sinks: &Sinks) {
     let mut records = Vec::with_capacity(queued.batch.line_count());
     let mut formats = [0u64; 3];
+    lane.set_now(crate::clock::now_ns());
     for stream in &queued.batch.streams {
         for entry in &stream.entries {
             let raw = entry.raw(&stream.labels);

@@ -305,3 +305,46 @@ async fn malformed_bodies_are_4xx_and_the_server_keeps_serving() {
     app.wait_inserted(1).await;
     app.stop().await;
 }
+
+/// A producer with a broken clock must not poison freshness: events stamped far in the
+/// future or before 1970 are dead-lettered with their reason, the rest of the push lands.
+#[tokio::test]
+async fn events_from_the_far_future_or_before_1970_are_dead_lettered() {
+    let app = TestApp::start().await;
+    let now = now_ns();
+    let line = |ts: &str, msg: &str| json!({"timestamp": ts, "level": "info", "message": msg}).to_string();
+    app.push_stream(
+        json!({"app": "clocks"}),
+        &[
+            (now, line("2100-01-01T00:00:00Z", "from the future")),
+            (now, line("1960-05-01T00:00:00Z", "from the past")),
+            (now, line(&crate::harness::rfc3339(now), "on time")),
+        ],
+    )
+    .await;
+    app.wait_inserted(1).await;
+    let (_, dl) = app.get_json("/api/v1/ai_logs/dead_letters").await;
+    assert_eq!(dl["returned"], 2, "{dl}");
+    for d in dl["dead_letters"].as_array().expect("dead letters") {
+        assert_eq!(d["reason"], "timestamp_out_of_range", "{d}");
+    }
+    let details: Vec<&str> = dl["dead_letters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["detail"].as_str())
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("2100-01-01") && d.contains("after the receive time")),
+        "{details:?}"
+    );
+    assert!(details.iter().any(|d| d.contains("before 1970")), "{details:?}");
+    let (_, health) = app.get_json("/api/v1/ai_logs/health").await;
+    let newest = health["components"]["views"]["newest_event"]
+        .as_str()
+        .expect("newest event");
+    assert!(!newest.starts_with("2100"), "freshness poisoned: {newest}");
+    app.stop().await;
+}

@@ -21,6 +21,11 @@ impl Lane {
         }
     }
 
+    /// The receive time for the lines that follow (event times far past it are refused).
+    pub fn set_now(&mut self, now_ns: i64) {
+        self.decoder.set_now(now_ns);
+    }
+
     /// One line as a shipper delivered it: decoded, normalized, matched against the
     /// current catalog. Not yet tagged with a template (that needs the core's state).
     pub fn ingest(&mut self, raw: &RawEntry<'_>) -> Result<Enriched, Rejection> {

@@ -264,6 +264,9 @@ pub struct DecodeLimits {
     pub max_line_bytes: usize,
     pub max_extra_fields: usize,
     pub max_extra_value_bytes: usize,
+    /// How far past the receive time an event may be stamped (Loki's `creation_grace_period`,
+    /// 10 minutes); later ones are refused so one bad clock cannot poison freshness.
+    pub max_future_ns: i64,
 }
 
 impl Default for DecodeLimits {
@@ -273,6 +276,7 @@ impl Default for DecodeLimits {
             max_line_bytes: 256 * 1024,
             max_extra_fields: 64,
             max_extra_value_bytes: 4096,
+            max_future_ns: 600 * 1_000_000_000,
         }
     }
 }

@@ -130,6 +130,7 @@ impl Job<'_> {
         let mut sources = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
         let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        lane.set_now(crate::clock::now_ns());
         for m in &batch {
             next.insert(m.partition, m.offset + 1);
             match lane.ingest_message(m.payload.as_deref()) {
