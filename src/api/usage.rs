@@ -1,13 +1,15 @@
 //! `GET /workspace/{id}/summary` and `GET /conversations/{id}`: from Postgres when it is
 //! configured, else from the in-memory views through the same pipeline code.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::query::spec::{boolean, duration};
 use ailogs_pipeline::query::{ParamError, Verbosity};
-use ailogs_pipeline::usage::{Operation, SourcePos, UsageBatch, UsageRow, conversation_metrics, workspace_summary};
+use ailogs_pipeline::usage::{
+    Operation, SourcePos, UsageBatch, UsageRow, conversation_metrics, is_ai_request, workspace_summary,
+};
 use ailogs_pipeline::{Enriched, query::render_line};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -59,6 +61,45 @@ fn batch_from_views(
     (batch, records)
 }
 
+/// The failing lines of a workspace's requests that are not AI operations (those are counted
+/// from usage), as texts: a line belongs to the workspace when it names it or shares a
+/// correlation id with a line that does (a gateway's error line rarely carries the workspace).
+/// Read from the views, which hold the recent window.
+fn request_errors(state: &AppState, workspace: &str, since_ns: i64) -> Vec<String> {
+    const MAX_REQUESTS: usize = 10_000;
+    let named = state.views.select(
+        &Selection {
+            since_ns,
+            ..Default::default()
+        },
+        |r| r.workspace_id.as_deref() == Some(workspace),
+    );
+    let failing = |r: &Enriched| r.is_failure() && !is_ai_request(r);
+    let text = |r: &Enriched| r.error.as_deref().unwrap_or(&r.message).to_owned();
+    let mut out: Vec<String> = named
+        .iter()
+        .filter(|r| failing(r) && r.correlation_id.is_none())
+        .map(|r| text(r))
+        .collect();
+    let requests: BTreeSet<&str> = named
+        .iter()
+        .filter_map(|r| r.correlation_id.as_deref())
+        .take(MAX_REQUESTS)
+        .collect();
+    for id in requests {
+        let sel = Selection {
+            correlation_id: Some(id),
+            since_ns,
+            ..Default::default()
+        };
+        let lines = state.views.select(&sel, |r| {
+            failing(r) && r.workspace_id.as_deref().is_none_or(|w| w == workspace)
+        });
+        out.extend(lines.iter().map(|r| text(r)));
+    }
+    out
+}
+
 pub async fn workspace(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -78,7 +119,13 @@ pub async fn workspace(
             let conversations = pg.conversation_count(&id, since).await.map_err(db_error)?;
             let errors = pg.recent_errors(&id, since, 1000).await.map_err(db_error)?;
             (
-                workspace_summary(&rows, conversations, &errors, include_costs),
+                workspace_summary(
+                    &rows,
+                    conversations,
+                    &errors,
+                    &request_errors(&state, &id, since),
+                    include_costs,
+                ),
                 "postgres",
             )
         }
@@ -99,7 +146,13 @@ pub async fn workspace(
                 .collect();
             let errors: Vec<String> = batch.operations.iter().filter_map(|o| o.error.clone()).collect();
             (
-                workspace_summary(&rows, batch.conversations.len() as i64, &errors, include_costs),
+                workspace_summary(
+                    &rows,
+                    batch.conversations.len() as i64,
+                    &errors,
+                    &request_errors(&state, &id, since),
+                    include_costs,
+                ),
                 "views",
             )
         }

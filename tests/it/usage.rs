@@ -82,3 +82,47 @@ async fn conversation_detail_from_views() {
     assert_eq!((status, e["error"].as_str()), (404, Some("not_found")));
     app.stop().await;
 }
+
+/// A workspace's failing requests count even when the failing lines are not AI operations and
+/// do not name the workspace (a gateway's upstream error): they share the request's id.
+#[tokio::test]
+async fn workspace_summary_counts_the_errors_of_its_requests() {
+    let app = TestApp::start().await;
+    let now = now_ns();
+    let t = |s: i64| rfc3339(now - s * 1_000_000_000);
+    let lines = [
+        json!({"timestamp": t(30), "service": "api", "workspace_id": "w3", "correlation_id": "r9", "level": "info", "message": "POST /api/v1/workspace/w3/chat received"}),
+        json!({"timestamp": t(29), "service": "gateway", "correlation_id": "r9", "level": "error", "message": "upstream anythingllm request failed: connection refused"}),
+        json!({"timestamp": t(28), "service": "api", "workspace_id": "w3", "correlation_id": "r9", "level": "error", "message": "POST /api/v1/workspace/w3/chat 502"}),
+        json!({"timestamp": t(27), "service": "gateway", "correlation_id": "r10", "level": "error", "message": "another workspace's failure"}),
+        json!({"timestamp": t(26), "service": "api", "workspace_id": "w4", "correlation_id": "r10", "level": "info", "message": "POST /api/v1/workspace/w4/chat received"}),
+    ];
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        app.post("/api/v1/ai_logs/ingest", None, None, body.into_bytes())
+            .await
+            .0,
+        200
+    );
+    app.wait_inserted(5).await;
+    let (status, s) = app.get_json("/api/v1/ai_logs/workspace/w3/summary?time_range=1h").await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["error_count"], 2, "{s}");
+    let patterns: Vec<&str> = s["top_error_patterns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["pattern"].as_str())
+        .collect();
+    assert!(
+        patterns
+            .iter()
+            .any(|p| p.starts_with("upstream anythingllm request failed")),
+        "{patterns:?}"
+    );
+    assert!(
+        !patterns.iter().any(|p| p.contains("another workspace")),
+        "{patterns:?}"
+    );
+    app.stop().await;
+}

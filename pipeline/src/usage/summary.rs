@@ -22,8 +22,17 @@ fn money(nano: i64) -> Value {
     json!({ "usd": nano as f64 / 1e9, "nanousd": nano })
 }
 
-/// `GET /workspace/{id}/summary`, in the seed's field names.
-pub fn workspace_summary(rows: &[UsageRow], conversations: i64, errors: &[String], include_costs: bool) -> Value {
+/// `GET /workspace/{id}/summary`, in the seed's field names. `errors` are the texts of the
+/// failing AI operations (counted in `rows` too); `request_errors` those of the workspace's
+/// requests' other failing lines (an API's 5xx, a gateway's upstream error), which the usage
+/// rows do not count.
+pub fn workspace_summary(
+    rows: &[UsageRow],
+    conversations: i64,
+    errors: &[String],
+    request_errors: &[String],
+    include_costs: bool,
+) -> Value {
     let mut total = UsageTotals::default();
     let mut per_model: BTreeMap<&str, UsageTotals> = BTreeMap::new();
     let mut per_hour: BTreeMap<i64, i64> = BTreeMap::new();
@@ -35,7 +44,7 @@ pub fn workspace_summary(rows: &[UsageRow], conversations: i64, errors: &[String
     let mut peaks: Vec<(i64, i64)> = per_hour.into_iter().collect();
     peaks.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut error_shapes: BTreeMap<String, i64> = BTreeMap::new();
-    for e in errors {
+    for e in errors.iter().chain(request_errors) {
         *error_shapes.entry(message_shape(e)).or_default() += 1;
     }
     let mut top_errors: Vec<(String, i64)> = error_shapes.into_iter().collect();
@@ -48,7 +57,7 @@ pub fn workspace_summary(rows: &[UsageRow], conversations: i64, errors: &[String
         "input_tokens": total.input_tokens,
         "output_tokens": total.output_tokens,
         "cached_tokens": total.cached_tokens,
-        "error_count": total.errors,
+        "error_count": total.errors + request_errors.len() as i64,
         "average_response_time_ms": average(&total),
         "models_used": per_model.iter().map(|(m, t)| json!({
             "model": m, "requests": t.requests, "total_tokens": t.total_tokens, "errors": t.errors,
@@ -140,7 +149,7 @@ mod tests {
             "timeout after 9s".to_owned(),
             "boom".to_owned(),
         ];
-        let v = workspace_summary(&rows, 4, &errors, true);
+        let v = workspace_summary(&rows, 4, &errors, &[], true);
         assert_eq!(v["total_requests"], 8);
         assert_eq!(v["total_tokens"], 160);
         assert_eq!(v["total_conversations"], 4);
@@ -153,7 +162,7 @@ mod tests {
         assert_eq!(v["cost_breakdown"]["total"]["nanousd"], 1_500_000_005_i64);
         assert_eq!(v["models_used"][0]["model"], "a");
         assert!(
-            workspace_summary(&rows, 4, &errors, false)
+            workspace_summary(&rows, 4, &errors, &[], false)
                 .get("cost_breakdown")
                 .is_none()
         );
