@@ -256,3 +256,26 @@ async fn an_alert_that_keeps_firing_is_sent_again_with_its_count() {
     );
     assert!(again["id"].as_u64() > first["id"].as_u64());
 }
+
+/// A client message over 64 KiB is answered with close code 1009 (message too big), not a
+/// silently dropped connection.
+#[tokio::test]
+async fn a_message_over_64_kib_is_closed_with_1009() {
+    let app = TestApp::start().await;
+    let mut ws = connect(&app).await;
+    send(&mut ws, json!({"type": "subscribe", "filter": {}})).await;
+    assert_eq!(next(&mut ws).await["type"], "connected");
+    let big = json!({"type": "heartbeat", "pad": "x".repeat(70 * 1024)}).to_string();
+    ws.send(Message::text(big)).await.expect("send");
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("closed within 10 s")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => break Some(u16::from(frame.code)),
+            Some(Ok(_)) => continue,
+            _ => break None,
+        }
+    };
+    assert_eq!(code, Some(1009));
+}

@@ -112,6 +112,7 @@ impl Session {
         {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(_)) => return Err(End::Close(CLOSE_UNAUTHORIZED, "an API key is required")),
+            Some(Err(e)) if too_big(&e) => return Err(End::Close(1009, "a message over 64 KiB")),
             None | Some(Err(_)) => return Err(End::Gone),
         };
         let (key, pass_on): (Option<ApiKey>, bool) = match parse(&text) {
@@ -158,6 +159,7 @@ impl Session {
                     Some(Ok(Message::Binary(_))) => {
                         self.error("malformed_message", "messages are JSON text".into()).await
                     }
+                    Some(Err(e)) if too_big(&e) => Err(End::Close(1009, "a message over 64 KiB")),
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Err(End::Gone),
                     Some(Ok(_)) => Ok(()),
                 },
@@ -426,4 +428,13 @@ async fn ready(sub: &Option<Subscription>) {
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
+}
+
+/// True when a read failed because the client's message was over the size limit: the client
+/// gets close code 1009 ("message too big") instead of a dropped connection.
+fn too_big(e: &axum::Error) -> bool {
+    use std::error::Error as _;
+    e.source()
+        .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|t| matches!(t, tungstenite::Error::Capacity(_)))
 }
