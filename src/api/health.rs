@@ -16,7 +16,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     let unsupported = state.config.unsupported_backends();
     let backend = |name: &str| {
         if unsupported.contains(&name) {
-            json!({ "status": "unsupported", "message": "configured, but this build runs embedded only; the setting is ignored" })
+            json!({ "status": "unsupported", "message": "configured, but the Loki fallback is not built yet; the setting is ignored" })
         } else {
             json!({ "status": "not_configured" })
         }

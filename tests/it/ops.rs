@@ -18,6 +18,8 @@ async fn health_reports_every_component() {
         "a configured backend this build cannot use is not silently ignored"
     );
     assert_eq!(h["components"]["loki"]["status"], "unsupported");
+    let why = h["components"]["loki"]["message"].as_str().unwrap_or("");
+    assert!(why.contains("not built yet") && !why.contains("embedded only"), "{why}");
     assert_eq!(h["components"]["kafka"]["status"], "not_configured");
     assert_eq!(h["components"]["pipeline"]["workers"], 2);
     assert_eq!(h["components"]["ingest"]["queue_capacity_lines"], 200_000);

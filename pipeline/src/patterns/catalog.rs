@@ -256,6 +256,17 @@ impl PatternDef {
 mod tests {
     use super::*;
 
+    /// The README states how many patterns ship; it must say the truth.
+    #[test]
+    fn the_readme_counts_the_shipped_patterns() {
+        let readme = include_str!("../../../README.md");
+        let n = Catalog::shipped().expect("shipped catalog parses").patterns.len();
+        assert!(
+            readme.contains(&format!("{n} curated patterns")),
+            "README does not say {n} curated patterns"
+        );
+    }
+
     #[test]
     fn shipped_catalog_covers_the_seed_and_every_category() {
         let c = Catalog::shipped().expect("shipped catalog parses");

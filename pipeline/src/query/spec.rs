@@ -227,7 +227,7 @@ impl QuerySpec {
                 self.time_range = value.to_owned();
                 self.time_range_given = true;
             }
-            "context_window" => self.context_window_s = duration(name, value, 86_400)?,
+            "context_window" => self.context_window_s = duration(name, value, MAX_TIME_RANGE_S)?,
             "correlation_id" => self.correlation_id = Some(id(name, value)?),
             "conversation_id" => self.conversation_id = Some(id(name, value)?),
             "session_id" => self.session_id = Some(id(name, value)?),
@@ -500,6 +500,7 @@ mod tests {
             (vec![("time_range", "1w")], "time_range"),
             (vec![("time_range", "0h")], "time_range"),
             (vec![("time_range", "31d")], "time_range"),
+            (vec![("context_window", "31d")], "context_window"),
             (vec![("limit", "0")], "limit"),
             (vec![("limit", "10001")], "limit"),
             (vec![("include_context", "51")], "include_context"),
@@ -513,6 +514,15 @@ mod tests {
             let err = parse(&q).expect_err("invalid");
             assert_eq!(err.field, field, "{q:?}");
             assert!(!err.suggestion.is_empty());
+        }
+    }
+
+    /// The README promises `context_window` takes what `time_range` takes.
+    #[test]
+    fn context_window_takes_the_values_time_range_takes() {
+        for value in ["30s", "5m", "12h", "30d"] {
+            let spec = parse(&[("context_window", value), ("time_range", value)]).expect(value);
+            assert_eq!(spec.context_window_s, spec.time_range_s, "{value}");
         }
     }
 
