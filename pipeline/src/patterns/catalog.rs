@@ -45,16 +45,19 @@ pub enum Category {
     Ai,
     Security,
     Infrastructure,
+    /// Pools, locks, transactions, schema migrations, replication.
+    Database,
     Data,
 }
 
 impl Category {
-    pub const ALL: [Category; 6] = [
+    pub const ALL: [Category; 7] = [
         Category::Connectivity,
         Category::Performance,
         Category::Ai,
         Category::Security,
         Category::Infrastructure,
+        Category::Database,
         Category::Data,
     ];
 
@@ -65,6 +68,7 @@ impl Category {
             Category::Ai => "ai",
             Category::Security => "security",
             Category::Infrastructure => "infrastructure",
+            Category::Database => "database",
             Category::Data => "data",
         }
     }

@@ -90,9 +90,13 @@ impl Matcher {
         let mut found = self.scan_text(scratch, &record.message);
         if let Some(err) = record.error.as_deref().filter(|e| !e.is_empty()) {
             found.extend(self.scan_text(scratch, err));
-            found.sort_unstable();
-            found.dedup();
         }
+        // A failing status field is evidence in its own right, scanned as "status <n>".
+        if let Some(code) = failing_status(record) {
+            found.extend(self.scan_text(scratch, &format!("status {code}")));
+        }
+        found.sort_unstable();
+        found.dedup();
         found
             .into_iter()
             .filter(|&i| self.condition_holds(i, record))
@@ -253,6 +257,23 @@ impl Scanner {
     }
 }
 
+/// The line's HTTP status field when it says the call failed (400–599).
+fn failing_status(record: &LogRecord) -> Option<u64> {
+    const FIELDS: [&str; 6] = [
+        "status",
+        "status_code",
+        "statusCode",
+        "http.status_code",
+        "http.response.status_code",
+        "response.status",
+    ];
+    FIELDS.iter().find_map(|f| {
+        let v = record.extra.get(f)?;
+        let code = v.as_u64().or_else(|| v.as_str()?.trim().parse().ok())?;
+        (400..600).contains(&code).then_some(code)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +301,33 @@ mod tests {
             matches!(err, CatalogError::Example { ref id, expected_match: false, .. } if id == "slow_query"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_status_field_is_evidence_a_bare_number_is_not() {
+        let m = shipped();
+        let mut s = m.scratch();
+        let ids = |r: &LogRecord, s: &mut Option<Scratch>| -> Vec<String> {
+            m.scan_record(s, r).into_iter().map(|h| h.id.to_string()).collect()
+        };
+        let mut r = LogRecord::new(0, "api", crate::record::Level::Warn, "request finished");
+        r.extra.insert("status", serde_json::json!(429));
+        assert_eq!(ids(&r, &mut s), ["rate_limit_exceeded"]);
+        r.extra = Default::default();
+        r.extra.insert("status_code", serde_json::json!("403"));
+        assert_eq!(ids(&r, &mut s), ["permission_denied"]);
+        r.extra = Default::default();
+        r.extra.insert("status", serde_json::json!(200));
+        assert!(ids(&r, &mut s).is_empty());
+        for bare in [
+            "page=401",
+            "processed 429 documents",
+            "user 403 logged in",
+            "indexed 529 chunks",
+        ] {
+            let r = LogRecord::new(0, "api", crate::record::Level::Info, bare);
+            assert!(ids(&r, &mut s).is_empty(), "{bare}");
+        }
     }
 
     #[test]
