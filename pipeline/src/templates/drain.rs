@@ -12,6 +12,9 @@
 //! another event, however similar otherwise ("client SPP." vs "client WindowsUpdateAgent.";
 //! bracketed words and `key=value` tokens hold values and never settle);
 //! the clusters are capped (least recently matched evicted, counted).
+//!
+//! `DrainConfig::classic` turns all of that off and is Drain exactly as published (and as the
+//! `drain3` package implements it), to check the core algorithm against the published numbers.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -20,6 +23,7 @@ use std::sync::Arc;
 use regex::Regex;
 
 use super::mask::{WILDCARD, default_masks, mask_numbers};
+use super::tree::{PrefixTree, Routing};
 
 #[derive(Debug, Clone)]
 pub struct DrainConfig {
@@ -42,6 +46,29 @@ pub struct DrainConfig {
     /// Runs of parameters of one shape (`blk_<*> blk_-<*> blk_<*>`) count as one token, so
     /// that lists of any length are one event.
     pub collapse_lists: bool,
+    /// Published Drain's similarity and routing (see `classic`).
+    pub classic: bool,
+}
+
+impl DrainConfig {
+    /// Drain as published, with a set's masks, similarity threshold and depth: similarity is
+    /// the share of a template's tokens equal to the message's, its parameters counting as
+    /// unequal; ties go to the template with more parameters; the tree descends `depth - 3`
+    /// tokens (never a message's last) and files tokens with a digit under `<*>`. No
+    /// number masking, settling, list collapsing or cluster cap.
+    pub fn classic(masks: Vec<Regex>, sim_threshold: f64, depth: usize) -> Self {
+        DrainConfig {
+            depth,
+            sim_threshold,
+            max_children: 100,
+            max_clusters: usize::MAX,
+            masks,
+            mask_numbers: false,
+            settle_after: u64::MAX,
+            collapse_lists: false,
+            classic: true,
+        }
+    }
 }
 
 impl Default for DrainConfig {
@@ -55,6 +82,7 @@ impl Default for DrainConfig {
             mask_numbers: true,
             settle_after: 100,
             collapse_lists: true,
+            classic: false,
         }
     }
 }
@@ -75,12 +103,6 @@ impl Cluster {
     }
 }
 
-#[derive(Debug, Default)]
-struct Node {
-    children: HashMap<Arc<str>, Node>,
-    clusters: Vec<ClusterId>,
-}
-
 /// What `Miner::add` did with a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Placement {
@@ -94,7 +116,7 @@ pub struct Placement {
 #[derive(Debug)]
 pub struct Miner {
     config: DrainConfig,
-    root: HashMap<usize, Node>,
+    tree: PrefixTree,
     clusters: HashMap<ClusterId, Cluster>,
     next_id: ClusterId,
     clock: u64,
@@ -106,7 +128,7 @@ impl Miner {
     pub fn new(config: DrainConfig) -> Self {
         Miner {
             config,
-            root: HashMap::new(),
+            tree: PrefixTree::default(),
             clusters: HashMap::new(),
             next_id: 1,
             clock: 0,
@@ -169,7 +191,7 @@ impl Miner {
     pub fn find(&self, content: &str) -> Option<ClusterId> {
         let masked = self.mask(content);
         let tokens = self.split(&masked);
-        self.best_match(self.leaf(&tokens), &tokens)
+        self.best_match(self.tree.leaf(&tokens, self.routing()), &tokens)
     }
 
     pub fn add(&mut self, content: &str) -> Placement {
@@ -180,7 +202,7 @@ impl Miner {
 
     pub fn add_tokens(&mut self, tokens: &[&str]) -> Placement {
         self.clock += 1;
-        let best = self.best_match(self.leaf(tokens), tokens);
+        let best = self.best_match(self.tree.leaf(tokens, self.routing()), tokens);
         match best {
             Some(id) => {
                 let clock = self.clock;
@@ -217,7 +239,7 @@ impl Miner {
                         }
                     })
                     .collect();
-                self.insert_into_tree(&tokens, id);
+                self.tree.insert(&tokens, id, self.routing(), &self.wildcard);
                 self.clusters.insert(
                     id,
                     Cluster {
@@ -236,40 +258,24 @@ impl Miner {
         }
     }
 
-    /// The cluster ids in the leaf a message routes to.
-    fn leaf(&self, tokens: &[&str]) -> &[ClusterId] {
-        let Some(mut node) = self.root.get(&tokens.len()) else {
-            return &[];
+    fn routing(&self) -> Routing {
+        // Classic Drain counts the root and the length layer in its depth, and its leaf too.
+        let prefix = if self.config.classic {
+            self.config.depth.saturating_sub(3)
+        } else {
+            self.config.depth.saturating_sub(2)
         };
-        for &t in tokens.iter().take(self.prefix_len()) {
-            node = match node.children.get(t).or_else(|| node.children.get(WILDCARD)) {
-                Some(n) => n,
-                None => return &[],
-            };
+        Routing {
+            prefix,
+            max_children: self.config.max_children,
+            classic: self.config.classic,
         }
-        &node.clusters
-    }
-
-    fn prefix_len(&self) -> usize {
-        self.config.depth.saturating_sub(2)
-    }
-
-    /// Files a new cluster under its length and leading tokens; a token with no room
-    /// left among its siblings goes under `<*>`.
-    fn insert_into_tree(&mut self, tokens: &[Arc<str>], id: ClusterId) {
-        let max_children = self.config.max_children;
-        let prefix = self.prefix_len();
-        let wildcard = Arc::clone(&self.wildcard);
-        let mut node = self.root.entry(tokens.len()).or_default();
-        for t in tokens.iter().take(prefix) {
-            let room = node.children.contains_key(t) || **t == *WILDCARD || node.children.len() + 1 < max_children;
-            let key = if room { Arc::clone(t) } else { Arc::clone(&wildcard) };
-            node = node.children.entry(key).or_default();
-        }
-        node.clusters.push(id);
     }
 
     fn best_match(&self, leaf: &[ClusterId], tokens: &[&str]) -> Option<ClusterId> {
+        if self.config.classic {
+            return self.best_match_classic(leaf, tokens);
+        }
         let mut best: Option<(f64, usize, ClusterId)> = None;
         for id in leaf {
             let Some(c) = self.clusters.get(id) else { continue };
@@ -305,6 +311,35 @@ impl Miner {
             .map(|(_, _, id)| id)
     }
 
+    /// drain3's `fast_match`: equal tokens over all tokens, the template's `<*>` unequal.
+    fn best_match_classic(&self, leaf: &[ClusterId], tokens: &[&str]) -> Option<ClusterId> {
+        let mut best: Option<(f64, usize, ClusterId)> = None;
+        for id in leaf {
+            let Some(c) = self.clusters.get(id) else { continue };
+            if c.tokens.len() != tokens.len() {
+                continue;
+            }
+            let (mut same, mut params) = (0usize, 0usize);
+            for (t, &m) in c.tokens.iter().zip(tokens) {
+                if **t == *WILDCARD {
+                    params += 1;
+                } else if **t == *m {
+                    same += 1;
+                }
+            }
+            let sim = if tokens.is_empty() {
+                1.0
+            } else {
+                same as f64 / tokens.len() as f64
+            };
+            if best.is_none_or(|(s, p, _)| sim > s || (sim == s && params > p)) {
+                best = Some((sim, params, *id));
+            }
+        }
+        best.filter(|(s, _, _)| *s >= self.config.sim_threshold)
+            .map(|(_, _, id)| id)
+    }
+
     fn evict_one(&mut self) {
         let Some(oldest) = self.clusters.values().min_by_key(|c| c.last_used).map(|c| c.id) else {
             return;
@@ -312,16 +347,7 @@ impl Miner {
         self.clusters.remove(&oldest);
         self.evicted += 1;
         // Leaves keep the id until they are next visited; drop it everywhere now.
-        for node in self.root.values_mut() {
-            remove_id(node, oldest);
-        }
-    }
-}
-
-fn remove_id(node: &mut Node, id: ClusterId) {
-    node.clusters.retain(|c| *c != id);
-    for child in node.children.values_mut() {
-        remove_id(child, id);
+        self.tree.remove(oldest);
     }
 }
 

@@ -2,7 +2,9 @@
 
 pub mod drain;
 pub mod index;
+pub mod loghub;
 pub mod mask;
+mod tree;
 
 pub use drain::{Cluster, ClusterId, DrainConfig, Miner, Placement};
 pub use index::{TemplateIndex, TemplateTag, template_key};
