@@ -1,8 +1,9 @@
 """drain3 (0.9.11) on the Loghub-2k sets with each set's published settings, on the very
-contents `cargo run --release --example loghub` mined (it writes target/loghub/<set>.content.txt):
-the reference for ailogs' classic Drain mode. Prints a table of GA per set.
+contents ailogs mined (WORK/<set>.content.txt, one line each, written by the test
+pipeline/tests/drain_classic.rs): the reference for ailogs' classic Drain mode. Writes
+WORK/<set>.drain3.jsonl (cluster id and template per line) and prints GA per set.
 
-python3 benches/baselines/drain3_loghub.py [../shared/loghub] [target/loghub]
+python3 benches/baselines/drain3_loghub.py SHARED_LOGHUB WORK
 """
 import json
 import os

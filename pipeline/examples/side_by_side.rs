@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use ailogs_pipeline::patterns::{Catalog, Matcher, SharedMatcher};
 use ailogs_pipeline::synth::{Incident, Traffic};
-use ailogs_pipeline::templates::mask::NUMERIC_PATTERN;
+use ailogs_pipeline::templates::mask::{NUMERIC_PATTERN, QUOTED_PATTERN};
 use ailogs_pipeline::templates::{DrainConfig, TemplateIndex};
 use ailogs_pipeline::usage::{PriceBook, SourcePos};
 use ailogs_pipeline::{Core, CoreConfig, DecodeLimits, Decoder, Lane, RawEntry, labels_from};
@@ -68,6 +68,7 @@ fn export(dir: &Path, n: usize) -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|m| m.as_str().to_owned())
         .chain([NUMERIC_PATTERN.to_owned()])
+        .chain([QUOTED_PATTERN.to_owned()])
         // Python's `re` has no `(?-u:…)` groups; its `\b` is the same on ASCII text.
         .map(|p| p.replace(r"(?-u:\b)", r"\b"))
         .collect();

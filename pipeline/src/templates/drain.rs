@@ -4,7 +4,8 @@
 //! `<*>`), else it starts a new cluster. One pass; each line's cluster is known at once.
 //!
 //! Changes from the paper, all on by default: messages are masked before routing and
-//! matching (`mask::default_masks`: quoted values, URLs, paths, dotted names, date words;
+//! matching (`mask::mask_quoted`: quoted values, HTTP methods kept; `mask::default_masks`:
+//! URLs, paths, dotted names, date words;
 //! `mask::mask_numbers`: numbers, hex and uuids inside tokens, booleans) and runs of
 //! parameters of one shape count as one token (lists of any length); similarity is the share
 //! of equal words among the message's unmasked tokens; once a cluster has absorbed
@@ -22,7 +23,8 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use super::mask::{WILDCARD, default_masks, mask_numbers};
+use super::mask::{WILDCARD, default_masks, fold_values, mask_numbers, mask_quoted};
+use super::similarity::{self, Fit};
 use super::tree::{PrefixTree, Routing};
 
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct DrainConfig {
     pub max_children: usize,
     /// Clusters kept; the least recently matched is evicted beyond it.
     pub max_clusters: usize,
+    /// Quoted values become `<*>`, HTTP methods kept (`mask::mask_quoted`), first.
+    pub mask_quoted: bool,
     /// Regexes whose matches become `<*>` before tokenizing (Loghub's per-set `regex`).
     pub masks: Vec<Regex>,
     /// Mask the numeric parts inside tokens (`mask::mask_numbers`).
@@ -62,6 +66,7 @@ impl DrainConfig {
             sim_threshold,
             max_children: 100,
             max_clusters: usize::MAX,
+            mask_quoted: false,
             masks,
             mask_numbers: false,
             settle_after: u64::MAX,
@@ -75,9 +80,10 @@ impl Default for DrainConfig {
     fn default() -> Self {
         DrainConfig {
             depth: 4,
-            sim_threshold: 0.7,
+            sim_threshold: 0.75,
             max_children: 100,
             max_clusters: 5_000,
+            mask_quoted: true,
             masks: default_masks(),
             mask_numbers: true,
             settle_after: 100,
@@ -156,15 +162,23 @@ impl Miner {
     /// The message as the miner sees it before splitting: masks applied.
     pub fn mask<'a>(&self, content: &'a str) -> Cow<'a, str> {
         let mut text = Cow::Borrowed(content.trim());
+        if self.config.mask_quoted
+            && let Cow::Owned(masked) = mask_quoted(&text)
+        {
+            text = Cow::Owned(masked);
+        }
         for re in &self.config.masks {
             if re.is_match(&text) {
                 text = Cow::Owned(re.replace_all(&text, WILDCARD).into_owned());
             }
         }
-        if self.config.mask_numbers
-            && let Cow::Owned(masked) = mask_numbers(&text)
-        {
-            text = Cow::Owned(masked);
+        if self.config.mask_numbers {
+            if let Cow::Owned(masked) = mask_numbers(&text) {
+                text = Cow::Owned(masked);
+            }
+            if let Cow::Owned(folded) = fold_values(&text) {
+                text = Cow::Owned(folded);
+            }
         }
         text
     }
@@ -272,72 +286,28 @@ impl Miner {
         }
     }
 
+    /// The most similar template in the leaf, if similar enough; ties go to the template
+    /// with more parameters.
     fn best_match(&self, leaf: &[ClusterId], tokens: &[&str]) -> Option<ClusterId> {
-        if self.config.classic {
-            return self.best_match_classic(leaf, tokens);
-        }
-        let mut best: Option<(f64, usize, ClusterId)> = None;
+        let mut best: Option<(Fit, ClusterId)> = None;
         for id in leaf {
             let Some(c) = self.clusters.get(id) else { continue };
             if c.tokens.len() != tokens.len() {
                 continue;
             }
-            // Similarity over the message's words: a masked token tells nothing either way
-            // (the template has a parameter there, or a word that was masked in this line).
-            let settled = c.size >= self.config.settle_after;
-            let (mut same, mut words, mut wild, mut broken) = (0usize, 0usize, 0usize, false);
-            for (t, &m) in c.tokens.iter().zip(tokens) {
-                if m != WILDCARD {
-                    words += 1;
-                    if **t == *m {
-                        same += 1;
-                    } else if settled && **t != *WILDCARD && settles(t) && settles(m) {
-                        broken = true;
-                    }
-                }
-                if **t == *WILDCARD {
-                    wild += 1;
-                }
-            }
-            if broken {
-                continue;
-            }
-            let sim = if words == 0 { 1.0 } else { same as f64 / words as f64 };
-            if best.is_none_or(|(s, w, _)| sim > s || (sim == s && wild > w)) {
-                best = Some((sim, wild, *id));
-            }
-        }
-        best.filter(|(s, _, _)| *s >= self.config.sim_threshold)
-            .map(|(_, _, id)| id)
-    }
-
-    /// drain3's `fast_match`: equal tokens over all tokens, the template's `<*>` unequal.
-    fn best_match_classic(&self, leaf: &[ClusterId], tokens: &[&str]) -> Option<ClusterId> {
-        let mut best: Option<(f64, usize, ClusterId)> = None;
-        for id in leaf {
-            let Some(c) = self.clusters.get(id) else { continue };
-            if c.tokens.len() != tokens.len() {
-                continue;
-            }
-            let (mut same, mut params) = (0usize, 0usize);
-            for (t, &m) in c.tokens.iter().zip(tokens) {
-                if **t == *WILDCARD {
-                    params += 1;
-                } else if **t == *m {
-                    same += 1;
-                }
-            }
-            let sim = if tokens.is_empty() {
-                1.0
+            let fit = if self.config.classic {
+                Some(similarity::classic(&c.tokens, tokens))
             } else {
-                same as f64 / tokens.len() as f64
+                similarity::words(&c.tokens, tokens, c.size >= self.config.settle_after)
             };
-            if best.is_none_or(|(s, p, _)| sim > s || (sim == s && params > p)) {
-                best = Some((sim, params, *id));
+            if let Some(f) = fit
+                && best.is_none_or(|(b, _)| f.sim > b.sim || (f.sim == b.sim && f.params > b.params))
+            {
+                best = Some((f, *id));
             }
         }
-        best.filter(|(s, _, _)| *s >= self.config.sim_threshold)
-            .map(|(_, _, id)| id)
+        best.filter(|(f, _)| f.sim >= self.config.sim_threshold)
+            .map(|(_, id)| id)
     }
 
     fn evict_one(&mut self) {
@@ -349,15 +319,6 @@ impl Miner {
         // Leaves keep the id until they are next visited; drop it everywhere now.
         self.tree.remove(oldest);
     }
-}
-
-/// Words that settle: with a letter, and not bracketed or a `key=value` (such tokens hold
-/// values: "Killed process <*> (httpd)" then "(sshd)" is one event).
-fn settles(t: &str) -> bool {
-    t.bytes().any(|b| b.is_ascii_alphabetic())
-        && !t
-            .bytes()
-            .any(|b| matches!(b, b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'=' | b'<' | b'>'))
 }
 
 /// Equal but for minus signs: `blk_<*>` and `blk_-<*>` are one shape.
@@ -413,6 +374,33 @@ mod tests {
             mine(&mut m, "Session 99999 initialized by client WindowsUpdateAgent."),
             agent
         );
+    }
+
+    #[test]
+    fn a_value_in_the_first_token_routes_as_a_parameter() {
+        let mut m = Miner::new(DrainConfig::default());
+        let a = mine(
+            &mut m,
+            "proxy.example.edu.hk:5070 open through proxy proxy.example.edu.hk:5070 HTTPS",
+        );
+        let b = mine(
+            &mut m,
+            "github.com:443 open through proxy proxy.example.edu.hk:5070 HTTPS",
+        );
+        assert_eq!(a, b, "one event whichever host comes first");
+        let c = mine(
+            &mut m,
+            "api.github.com:443 close, 120 bytes (1.2 KB) sent, 80 bytes received, lifetime 00:01",
+        );
+        let d = mine(
+            &mut m,
+            "github.com:443 close, 0 bytes sent, 0 bytes received, lifetime <1 sec",
+        );
+        assert_eq!(
+            c, d,
+            "a quantity annotation and a value's unit do not make another event"
+        );
+        assert_ne!(a, c);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Which tokens are variables: masked to `<*>` before a message is routed or compared.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use regex::Regex;
 
@@ -11,12 +12,58 @@ pub const WILDCARD: &str = "<*>";
 pub const NUMERIC_PATTERN: &str =
     r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|0x[0-9a-f]+|[0-9a-f]*[0-9][0-9a-f]*";
 
-/// The masks of the default configuration, applied in order before numbers are masked:
-/// quoted values, URLs, paths, dotted names (hosts, packages), weekday and month names
+/// Quoted values, as a regex (for baselines; `mask_quoted` keeps HTTP methods besides).
+pub const QUOTED_PATTERN: &str = r#""[^"]*"|'[^'\s]*'"#;
+
+/// A quoted value is a parameter (`user "alice"`, `tag="View Lock"`), but a quoted HTTP
+/// request keeps its method, which names the event: `"GET /v2/x HTTP/1.1"` -> `"GET <*>"`.
+pub fn mask_quoted(text: &str) -> Cow<'_, str> {
+    static QUOTED: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(QUOTED_PATTERN).unwrap_or_else(|e| unreachable!("{e}")));
+    const METHODS: [&str; 9] = [
+        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    if !text.contains(['"', '\'']) {
+        return Cow::Borrowed(text);
+    }
+    QUOTED.replace_all(text, |c: &regex::Captures<'_>| {
+        let inner = c[0].strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or("");
+        match inner.split_once(' ') {
+            Some((method, _)) if METHODS.contains(&method) => format!("\"{method} {WILDCARD}\""),
+            _ => WILDCARD.to_owned(),
+        }
+    })
+}
+
+/// Values with their unit are one value, and a quantity in parentheses is an optional
+/// annotation: `took <*> ms` -> `took <*>`, `<*> bytes (<*> KB) sent` -> `<*> bytes sent`, so
+/// `5 bytes sent` and `1200 bytes (1.2 KB) sent` are one event. (A lone value in parentheses,
+/// a host or a name, stays: `from <*> (<*>)` and `from <*> ()` are one event.) Runs after
+/// numbers are masked.
+pub fn fold_values(text: &str) -> Cow<'_, str> {
+    const UNIT: &str = r"(?:[KMGTP]?i?B|ms|us|µs|ns|s|secs?|mins?|h|%)";
+    static QUANTITY: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(&format!(r"<\*>\s?{UNIT}(?-u:\b)|<\*>%")).unwrap_or_else(|e| unreachable!("{e}")));
+    static ANNOTATION: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(&format!(r"\s?\(\s*<\*>\s?{UNIT}\s*\)")).unwrap_or_else(|e| unreachable!("{e}")));
+    if !text.contains(WILDCARD) {
+        return Cow::Borrowed(text);
+    }
+    let text = match ANNOTATION.replace_all(text, "") {
+        Cow::Borrowed(_) => Cow::Borrowed(text),
+        Cow::Owned(s) => Cow::Owned(s),
+    };
+    match QUANTITY.replace_all(&text, WILDCARD) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(s) => Cow::Owned(s),
+    }
+}
+
+/// The masks of the default configuration, applied in order after `mask_quoted` and before
+/// numbers are masked: URLs, paths, dotted names (hosts, packages), weekday and month names
 /// (parts of timestamps inside messages), and booleans.
 pub fn default_masks() -> Vec<Regex> {
     [
-        r#""[^"]*"|'[^'\s]*'"#,
         r"(?-u:\b)[a-z][a-z0-9+.-]*://\S+",
         r"(?:/[\w.@~+-]+){2,}/?",
         r"(?-u:\b)(?:[\w-]+\.){2,}[\w-]+(?-u:\b)",
@@ -118,6 +165,41 @@ fn push_wildcard(out: &mut String) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn quoted_values_are_parameters_but_http_methods_name_the_event() {
+        assert_eq!(
+            mask_quoted(r#"10.0.0.1 "GET /v2/abc/servers HTTP/1.1" status: 200"#),
+            r#"10.0.0.1 "GET <*>" status: 200"#
+        );
+        assert_eq!(mask_quoted(r#""DELETE /v2/x HTTP/1.1""#), r#""DELETE <*>""#);
+        assert_eq!(
+            mask_quoted(r#"acquire tag="View Lock", name=x"#),
+            "acquire tag=<*>, name=x"
+        );
+        assert_eq!(mask_quoted("user 'alice' logged in"), "user <*> logged in");
+        assert!(matches!(mask_quoted("no quotes here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn quantities_fold_and_quantity_annotations_are_optional() {
+        assert_eq!(
+            fold_values("<*> close, <*> bytes (<*> KB) sent, lifetime <*>"),
+            "<*> close, <*> bytes sent, lifetime <*>"
+        );
+        assert_eq!(fold_values("took <*> ms to spawn"), "took <*> to spawn");
+        assert_eq!(
+            fold_values("estimated size <*> B, free <*>"),
+            "estimated size <*>, free <*>"
+        );
+        assert_eq!(fold_values("cpu at <*>%"), "cpu at <*>");
+        // A lone value in parentheses is a host or a name, not an annotation.
+        assert_eq!(
+            fold_values("connection from <*> (<*>) at <*>"),
+            "connection from <*> (<*>) at <*>"
+        );
+        assert_eq!(fold_values("<*> sshd started"), "<*> sshd started");
+    }
 
     /// The three regex passes `mask_numbers` replaces, as the oracle it must agree with.
     fn mask_numbers_by_regex(text: &str) -> String {

@@ -4,6 +4,7 @@ pub mod drain;
 pub mod index;
 pub mod loghub;
 pub mod mask;
+mod similarity;
 mod tree;
 
 pub use drain::{Cluster, ClusterId, DrainConfig, Miner, Placement};

@@ -47,7 +47,12 @@ impl PrefixTree {
             return &[];
         };
         for &t in &tokens[..routing.descents(tokens.len())] {
-            node = match node.children.get(t).or_else(|| node.children.get(WILDCARD)) {
+            let exact = if !routing.classic && t.contains(WILDCARD) {
+                None
+            } else {
+                node.children.get(t)
+            };
+            node = match exact.or_else(|| node.children.get(WILDCARD)) {
                 Some(n) => n,
                 None => return &[],
             };
@@ -79,7 +84,9 @@ fn child_key(node: &Node, t: &Arc<str>, routing: Routing, wildcard: &Arc<str>) -
     }
     let n = node.children.len();
     let room = if !routing.classic {
-        n + 1 < routing.max_children
+        // A token holding a parameter (`github.com:<*>`, `blk_<*>`) is a value: routed as one,
+        // as classic Drain routes tokens with digits.
+        !t.contains(WILDCARD) && n + 1 < routing.max_children
     } else if t.chars().any(char::is_numeric) {
         false
     } else if node.children.contains_key(WILDCARD) {
