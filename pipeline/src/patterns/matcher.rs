@@ -267,8 +267,10 @@ fn failing_status(record: &LogRecord) -> Option<u64> {
         "http.response.status_code",
         "response.status",
     ];
-    FIELDS.iter().find_map(|f| {
-        let v = record.extra.get(f)?;
+    record.extra.iter().find_map(|(name, v)| {
+        if !FIELDS.contains(&name) {
+            return None;
+        }
         let code = v.as_u64().or_else(|| v.as_str()?.trim().parse().ok())?;
         (400..600).contains(&code).then_some(code)
     })

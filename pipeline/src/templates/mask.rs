@@ -23,7 +23,7 @@ pub fn mask_quoted(text: &str) -> Cow<'_, str> {
     const METHODS: [&str; 9] = [
         "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
     ];
-    if !text.contains(['"', '\'']) {
+    if memchr::memchr2(b'"', b'\'', text.as_bytes()).is_none() {
         return Cow::Borrowed(text);
     }
     QUOTED.replace_all(text, |c: &regex::Captures<'_>| {
@@ -46,7 +46,7 @@ pub fn fold_values(text: &str) -> Cow<'_, str> {
         LazyLock::new(|| Regex::new(&format!(r"<\*>\s?{UNIT}(?-u:\b)|<\*>%")).unwrap_or_else(|e| unreachable!("{e}")));
     static ANNOTATION: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(&format!(r"\s?\(\s*<\*>\s?{UNIT}\s*\)")).unwrap_or_else(|e| unreachable!("{e}")));
-    if !text.contains(WILDCARD) {
+    if !has_quantity(text) {
         return Cow::Borrowed(text);
     }
     let text = match ANNOTATION.replace_all(text, "") {
@@ -57,6 +57,16 @@ pub fn fold_values(text: &str) -> Cow<'_, str> {
         Cow::Borrowed(_) => text,
         Cow::Owned(s) => Cow::Owned(s),
     }
+}
+
+/// Whether a parameter is followed by what could be a unit: most lines have none, and then
+/// `fold_values` runs no regex.
+fn has_quantity(text: &str) -> bool {
+    text.match_indices(WILDCARD).any(|(at, w)| {
+        let rest = text[at + w.len()..].trim_start_matches(' ').as_bytes();
+        rest.first()
+            .is_some_and(|b| matches!(b, b'K' | b'M' | b'G' | b'T' | b'P' | b'B' | b'm' | b'u' | b'n' | b's' | b'h' | b'%' | 0xC2))
+    })
 }
 
 /// The masks of the default configuration, applied in order after `mask_quoted` and before
