@@ -53,6 +53,25 @@ impl AlertBook {
             });
         if let Some(pos) = found {
             let old = &mut self.alerts[pos];
+            if a.kind == AlertKind::Cascade {
+                // A cascade is a snapshot of its request, in event-time order: the new one
+                // replaces the old, and a changed order (an earlier line arrived late) is
+                // published at once.
+                let reordered = old.services != a.services;
+                old.services = a.services;
+                old.samples = a.samples;
+                old.summary = a.summary;
+                old.count = a.count;
+                old.first_seen_ns = old.first_seen_ns.min(a.first_seen_ns);
+                old.last_seen_ns = old.last_seen_ns.max(a.last_seen_ns);
+                old.severity = old.severity.max(a.severity);
+                if reordered {
+                    self.published_ns[pos] = old.last_seen_ns;
+                    old.revision += 1;
+                    return Some(old.clone());
+                }
+                return None;
+            }
             old.count += a.count;
             old.last_seen_ns = old.last_seen_ns.max(a.last_seen_ns);
             old.severity = old.severity.max(a.severity);

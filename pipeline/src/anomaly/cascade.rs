@@ -1,5 +1,6 @@
 //! Error cascades: errors in two or more services under one correlation id within a short
-//! window, in the order they happened.
+//! window, in the order they happened (event time, whatever order the lines arrive in: a late
+//! line that moves the origin revises the cascade).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -20,7 +21,8 @@ pub struct Cascade {
 #[derive(Debug, Default)]
 struct Request {
     steps: Vec<CascadeStep>,
-    reported: usize,
+    /// The services of the last cascade reported, in its order.
+    reported: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -75,8 +77,9 @@ impl CascadeTracker {
             .filter(|s| s.first_error_ns - start <= self.window_ns)
             .cloned()
             .collect();
-        if within.len() >= 2 && within.len() > r.reported {
-            r.reported = within.len();
+        let changed = within.len() != r.reported.len() || within.iter().zip(&r.reported).any(|(s, o)| s.service != *o);
+        if within.len() >= 2 && changed {
+            r.reported = within.iter().map(|s| s.service.clone()).collect();
             return Some(Cascade {
                 correlation_id: correlation_id.to_owned(),
                 steps: within,

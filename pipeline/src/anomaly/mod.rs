@@ -173,9 +173,40 @@ mod tests {
     use crate::templates::TemplateTag;
 
     const MIN: i64 = 60_000_000_000;
+    const S: i64 = 1_000_000_000;
 
     fn rec(ts: i64, service: &str, level: Level, msg: &str) -> Enriched {
         Enriched::new(LogRecord::new(ts, service, level, msg))
+    }
+
+    /// Lines of one request arrive out of event-time order (per-stream pushes): the cascade,
+    /// and the alert the book holds for it, name the service that failed first in event time,
+    /// revised when an earlier line arrives late.
+    #[test]
+    fn a_late_earlier_error_revises_the_cascade_origin() {
+        let mut d = Detector::new(DetectorConfig::default());
+        let mut book = AlertBook::new(100, 60 * 1_000_000_000);
+        let line = |ts: i64, service: &str| {
+            let mut e = rec(ts, service, Level::Error, &format!("{service} failed"));
+            e.record.correlation_id = Some("r7".into());
+            e
+        };
+        let mut published = Vec::new();
+        for e in [line(13 * S, "api"), line(12 * S, "gateway"), line(11 * S, "api")] {
+            for a in d.observe(&e).into_iter().filter(|a| a.kind == AlertKind::Cascade) {
+                published.extend(book.add(a));
+            }
+        }
+        let last = published.last().expect("a cascade was published");
+        assert_eq!(published[0].services, ["gateway", "api"], "first as the lines stood");
+        assert_eq!(
+            last.services,
+            ["api", "gateway"],
+            "revised: api's earlier error arrived late"
+        );
+        assert_eq!(last.revision, 1);
+        assert!(last.summary.contains("api failed first"), "{}", last.summary);
+        assert_eq!(last.first_seen_ns, 11 * S);
     }
 
     #[test]

@@ -64,8 +64,12 @@ pub fn fold_values(text: &str) -> Cow<'_, str> {
 fn has_quantity(text: &str) -> bool {
     text.match_indices(WILDCARD).any(|(at, w)| {
         let rest = text[at + w.len()..].trim_start_matches(' ').as_bytes();
-        rest.first()
-            .is_some_and(|b| matches!(b, b'K' | b'M' | b'G' | b'T' | b'P' | b'B' | b'm' | b'u' | b'n' | b's' | b'h' | b'%' | 0xC2))
+        rest.first().is_some_and(|b| {
+            matches!(
+                b,
+                b'K' | b'M' | b'G' | b'T' | b'P' | b'B' | b'm' | b'u' | b'n' | b's' | b'h' | b'%' | 0xC2
+            )
+        })
     })
 }
 
