@@ -273,13 +273,24 @@ pub fn analyze(request: &Request, names: &Interner) -> RequestAnalysis {
         seen.retain(|&n| n != from);
         seen
     };
-    // Candidates: failing services none of whose callees failed. The one whose failure
-    // explains the most failing callers wins (a stray error elsewhere does not), then the
-    // earliest.
+    // A callee that logged nothing while a failing caller named it (an edge from its line)
+    // is a suspect like a failing service: the failing service may log nothing at all.
+    let silent: Vec<usize> = (0..nodes.len())
+        .filter(|&i| nodes[i].lines == 0)
+        .filter(|&i| {
+            named_edges
+                .iter()
+                .any(|e| e.to == nodes[i].service && nodes.iter().any(|n| n.service == e.from && n.errors > 0))
+        })
+        .collect();
+    let suspect = |i: usize| nodes[i].errors > 0 || silent.contains(&i);
+    // Candidates: suspects none of whose callees is one. The one whose failure explains the
+    // most failing callers wins (a stray error elsewhere does not), then the earliest.
     let root_cause = failing
         .iter()
+        .chain(&silent)
         .copied()
-        .filter(|&i| !reachable(i, false).iter().any(|d| nodes[*d].errors > 0))
+        .filter(|&i| !reachable(i, false).iter().any(|&d| suspect(d)))
         .map(|i| (i, reachable(i, true).iter().filter(|c| nodes[**c].errors > 0).count()))
         .fold(None, |best: Option<(usize, usize)>, (i, explained)| match best {
             Some((_, e)) if e >= explained => best,
@@ -302,7 +313,17 @@ pub fn analyze(request: &Request, names: &Interner) -> RequestAnalysis {
             .filter(|&i| i != r && !callers.contains(&i))
             .map(name)
             .collect();
-        let reason = if propagated.is_empty() {
+        let reason = if nodes[r].lines == 0 {
+            format!(
+                "{} logged nothing while {} failed calling it",
+                name(r),
+                if propagated.is_empty() {
+                    "its callers".to_owned()
+                } else {
+                    propagated.join(", ")
+                }
+            )
+        } else if propagated.is_empty() {
             format!("{} failed first and none of the services it calls failed", name(r))
         } else {
             format!(
@@ -314,7 +335,7 @@ pub fn analyze(request: &Request, names: &Interner) -> RequestAnalysis {
         };
         RootCause {
             service: name(r),
-            first_error: format_rfc3339(nodes[r].first_error_ns().unwrap_or_default()),
+            first_error: format_rfc3339(nodes[r].first_error_ns().unwrap_or_else(|| nodes[r].first_ns())),
             reason,
             evidence: evidence_of(r),
             propagated_to: propagated,

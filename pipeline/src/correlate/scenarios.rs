@@ -375,3 +375,62 @@ fn a_request_rebuilt_from_stored_lines_matches_the_live_answer() {
     );
     assert!(super::analyze_lines("req-9", &stored).is_none());
 }
+
+/// The caller's error names its callee: an edge from evidence, not time. `known` services
+/// logged earlier in other requests (that is how a name is recognised as a service).
+fn run_with_known(known: &[&'static str], lines: &[Line]) -> RequestAnalysis {
+    let mut t = Tracker::new(TrackerConfig::default());
+    for (i, s) in known.iter().enumerate() {
+        t.observe(&line(-10_000 - i as i64, s, "ready").record(Some("req-0")));
+    }
+    for l in lines {
+        t.observe(&l.record(Some("req-1")));
+    }
+    let done = t.expire(T0 + 3_600_000 * MS);
+    let r = done
+        .iter()
+        .find(|d| d.request.id() == "req-1")
+        .expect("req-1 completed");
+    analyze(&r.request, &t.services)
+}
+
+#[test]
+fn a_silent_callee_named_by_its_failing_callers_is_the_root_cause() {
+    let a = run_with_known(
+        &["anythingllm"],
+        &[
+            line(0, "browser", "chat message sent"),
+            line(3, "api", "POST /chat received"),
+            line(
+                30_003,
+                "api",
+                "upstream anythingllm request failed: timeout after 30000 ms",
+            )
+            .error(),
+            line(30_010, "browser", "chat failed: 504").error(),
+        ],
+    );
+    let root = a.root_cause.as_ref().expect("root cause");
+    assert_eq!(root.service, "anythingllm", "{}", root.reason);
+    assert!(root.reason.contains("logged nothing"), "{}", root.reason);
+    assert!(
+        edges(&a).contains(&e("api", "anythingllm", "explicit")),
+        "{:?}",
+        edges(&a)
+    );
+}
+
+#[test]
+fn a_callers_timeout_logged_before_the_callees_error_still_points_at_the_callee() {
+    let a = run_with_known(
+        &["anythingllm"],
+        &[
+            line(0, "api", "POST /chat received"),
+            line(30_000, "api", "upstream anythingllm request failed: deadline exceeded").error(),
+            line(30_050, "anythingllm", "model call failed: provider overloaded").error(),
+        ],
+    );
+    let root = a.root_cause.expect("root cause");
+    assert_eq!(root.service, "anythingllm", "{}", root.reason);
+    assert_eq!(root.propagated_to, ["api"]);
+}

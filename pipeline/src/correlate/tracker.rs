@@ -41,6 +41,11 @@ impl Interner {
         id
     }
 
+    /// The id of a service seen before, without adding one.
+    pub fn get(&self, name: &str) -> Option<ServiceId> {
+        self.ids.get(name).copied()
+    }
+
     pub fn name(&self, id: ServiceId) -> &str {
         self.names.get(id as usize).map_or("unknown", |n| n)
     }
@@ -123,7 +128,11 @@ impl Tracker {
         self.clock += 1;
         self.watermark_ns = self.watermark_ns.max(rec.ts_ns);
         let service = self.services.id(&rec.service);
-        let target = callee(e).map(|t| self.services.id(&t));
+        let target = match callee(e) {
+            Some(t) => Some(self.services.id(&t)),
+            None if rec.is_failure() => named_callee(&self.services, e, service),
+            None => None,
+        };
         let caller = rec
             .extra
             .get("caller")
@@ -247,6 +256,30 @@ fn span_hash(e: &Enriched, keys: &[&str], hasher: &FxBuildHasher) -> Option<u64>
         serde_json::Value::Number(n) => Some(hasher.hash_one(n.to_string())),
         _ => None,
     })
+}
+
+/// The service a failing line's text names as the one that failed it: the word after
+/// "upstream" ("upstream anythingllm request failed"), else a service seen before named in it
+/// ("call to billing-svc failed"). Evidence before time: such a callee is a node of the
+/// request even if it logged nothing.
+fn named_callee(services: &Interner, e: &Enriched, own: ServiceId) -> Option<ServiceId> {
+    let rec = &e.record;
+    let texts = [Some(&*rec.message), rec.error.as_deref()];
+    let words = || {
+        texts
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t.split(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))))
+            .map(|w| w.trim_matches(['.', '-']))
+            .filter(|w| w.len() >= 3)
+    };
+    let mut after_upstream = words().skip_while(|w| !w.eq_ignore_ascii_case("upstream")).skip(1);
+    if let Some(name) = after_upstream.next()
+        && let Some(id) = services.get(name).filter(|id| *id != own)
+    {
+        return Some(id);
+    }
+    words().find_map(|w| services.get(w).filter(|id| *id != own))
 }
 
 /// The service a line says it calls: `target_service`, `peer.service`, `upstream`, or the
