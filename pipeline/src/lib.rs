@@ -11,6 +11,7 @@
 
 pub mod analyze;
 pub mod anomaly;
+pub mod callee_name;
 pub mod classify;
 pub mod core;
 pub mod correlate;

@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 
 use petgraph::Direction;
+use petgraph::algo::has_path_connecting;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Bfs, Reversed};
 use serde::{Deserialize, Serialize};
@@ -153,7 +154,12 @@ pub fn call_graph(request: &Request, edges: &[Edge]) -> DiGraph<usize, bool> {
             continue;
         }
         let c = &request.nodes[child];
-        let earlier = &order[..rank];
+        // Evidence before time: never infer a caller that the child (explicitly) calls.
+        let earlier: Vec<usize> = order[..rank]
+            .iter()
+            .copied()
+            .filter(|&p| !has_path_connecting(&g, idx[child], idx[p], None))
+            .collect();
         let enclosing = earlier
             .iter()
             .copied()

@@ -1,6 +1,7 @@
 //! Live requests keyed by correlation id, updated per line; a request completes after an
 //! idle timeout (in event time) or is evicted when too many are live.
 
+use crate::callee_name;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -130,7 +131,7 @@ impl Tracker {
         let service = self.services.id(&rec.service);
         let target = match callee(e) {
             Some(t) => Some(self.services.id(&t)),
-            None if rec.is_failure() => named_callee(&self.services, e, service),
+            None if rec.is_failure() => named_callee(&mut self.services, e, service),
             None => None,
         };
         let caller = rec
@@ -259,27 +260,22 @@ fn span_hash(e: &Enriched, keys: &[&str], hasher: &FxBuildHasher) -> Option<u64>
 }
 
 /// The service a failing line's text names as the one that failed it: the word after
-/// "upstream" ("upstream anythingllm request failed"), else a service seen before named in it
-/// ("call to billing-svc failed"). Evidence before time: such a callee is a node of the
-/// request even if it logged nothing.
-fn named_callee(services: &Interner, e: &Enriched, own: ServiceId) -> Option<ServiceId> {
+/// "upstream" ("upstream anythingllm request failed"; a service name's shape, not one of the
+/// words proxies put there), else a service seen before named in it ("call to billing-svc
+/// failed"). Evidence before time: such a callee is a node of the request even if it logged
+/// nothing, or nothing yet.
+fn named_callee(services: &mut Interner, e: &Enriched, own: ServiceId) -> Option<ServiceId> {
     let rec = &e.record;
     let texts = [Some(&*rec.message), rec.error.as_deref()];
-    let words = || {
-        texts
-            .into_iter()
-            .flatten()
-            .flat_map(|t| t.split(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))))
-            .map(|w| w.trim_matches(['.', '-']))
-            .filter(|w| w.len() >= 3)
-    };
-    let mut after_upstream = words().skip_while(|w| !w.eq_ignore_ascii_case("upstream")).skip(1);
-    if let Some(name) = after_upstream.next()
-        && let Some(id) = services.get(name).filter(|id| *id != own)
-    {
-        return Some(id);
+    if let Some(name) = texts.into_iter().flatten().find_map(callee_name::upstream) {
+        let id = services.id(name);
+        return (id != own).then_some(id);
     }
-    words().find_map(|w| services.get(w).filter(|id| *id != own))
+    texts
+        .into_iter()
+        .flatten()
+        .flat_map(callee_name::words)
+        .find_map(|w| services.get(w).filter(|id| *id != own))
 }
 
 /// The service a line says it calls: `target_service`, `peer.service`, `upstream`, or the
