@@ -48,6 +48,8 @@ pub struct Detector {
     config: DetectorConfig,
     pattern_rates: RateTracker<(String, Arc<str>)>,
     template_rates: RateTracker<(String, u64)>,
+    /// Failing requests per cascade path (`gateway -> api`) and minute.
+    cascade_rates: RateTracker<String>,
     cascades: CascadeTracker,
     lines_per_service: HashMap<String, u64>,
 }
@@ -57,6 +59,7 @@ impl Detector {
         Detector {
             pattern_rates: RateTracker::new(config.rates, config.max_rate_keys),
             template_rates: RateTracker::new(config.rates, config.max_rate_keys),
+            cascade_rates: RateTracker::new(config.rates, config.max_rate_keys),
             cascades: CascadeTracker::new(config.cascade_window_ns, config.max_cascade_requests),
             lines_per_service: HashMap::new(),
             config,
@@ -135,6 +138,22 @@ impl Detector {
             && let Some(c) = self.cascades.error(id, &r.service, r.ts_ns, &r.message)
         {
             let services: Vec<String> = c.steps.iter().map(|s| s.service.clone()).collect();
+            // One failing request is the request analysis' business; many along one path in
+            // a minute, against its own history, is an incident.
+            let path = services.join(" -> ");
+            if let Some(s) = self.cascade_rates.observe(&path, r.ts_ns) {
+                let mut a = Alert::for_line(
+                    e,
+                    AlertKind::Anomaly,
+                    Severity::High,
+                    format!("cascade:{path}"),
+                    spike_text(&format!("requests failing along {path}"), &services[0], &s),
+                );
+                a.count = s.count;
+                a.first_seen_ns = s.bucket_start_ns;
+                a.services = services.clone();
+                out.push(a);
+            }
             let summary = format!(
                 "errors spread over {} under request {}: {} failed first",
                 services.join(" -> "),
@@ -207,6 +226,39 @@ mod tests {
         assert_eq!(last.revision, 1);
         assert!(last.summary.contains("api failed first"), "{}", last.summary);
         assert_eq!(last.first_seen_ns, 11 * S);
+    }
+
+    /// One failing request is no incident; many failing along one path in a minute, against
+    /// that path's own history, is.
+    #[test]
+    fn a_cascade_path_is_an_anomaly_when_its_rate_spikes() {
+        let mut d = Detector::new(DetectorConfig::default());
+        let mut request = 0;
+        let mut fail = |d: &mut Detector, ts: i64| -> Vec<Alert> {
+            request += 1;
+            let id = format!("r{request}");
+            let mut out = Vec::new();
+            for (service, at) in [("gateway", ts), ("api", ts + 1)] {
+                let mut e = rec(at, service, Level::Error, "failed");
+                e.record.correlation_id = Some(id.as_str().into());
+                out.extend(d.observe(&e));
+            }
+            out.retain(|a| a.key.starts_with("cascade:gateway"));
+            out
+        };
+        for m in 0..10 {
+            assert!(
+                fail(&mut d, m * MIN).is_empty(),
+                "one failing request a minute is the baseline"
+            );
+        }
+        let spike: Vec<Alert> = (0..20).flat_map(|i| fail(&mut d, 10 * MIN + i * S)).collect();
+        assert_eq!(spike.len(), 1, "{spike:?}");
+        assert_eq!(
+            (spike[0].kind, spike[0].key.as_str()),
+            (AlertKind::Anomaly, "cascade:gateway -> api")
+        );
+        assert_eq!(spike[0].services, ["gateway", "api"]);
     }
 
     #[test]

@@ -35,15 +35,19 @@ impl LiveAnalysis {
 
     /// Feeds tagged records to the anomaly detector and the correlation tracker; records the
     /// alerts they raise (pattern hits too) and returns those to publish: new ones, and folded
-    /// ones that keep firing, with their count, at most every 10 s. Once per line: a consumer
-    /// calls it after its batch is committed. The bool says whether the book changed.
+    /// ones that keep firing, with their count, at most every 10 s. A single request's cascade
+    /// is kept for `/analyze` but not published: the detector publishes a cascade path when
+    /// its rate spikes. Once per line: a consumer calls it after its batch is committed. The
+    /// bool says whether the book changed.
     pub(super) fn observe(&mut self, records: &[Enriched]) -> (Vec<Alert>, bool) {
         let mut raised = Vec::new();
         let mut changed = false;
         for r in records {
             for a in pattern_alerts(r).chain(self.detector.observe(r)) {
                 changed = true;
-                if let Some(publish) = self.alerts.add(a) {
+                if let Some(publish) = self.alerts.add(a)
+                    && publish.kind != AlertKind::Cascade
+                {
                     raised.push(publish);
                 }
             }

@@ -70,6 +70,8 @@ pub struct Traffic {
     incident: Option<(Incident, u32)>,
     request_seq: u64,
     conversations: Vec<(String, &'static str, String)>,
+    /// Incidents start on their own now and then (the demo); off for ground-truth runs.
+    spontaneous: bool,
 }
 
 impl Traffic {
@@ -79,7 +81,15 @@ impl Traffic {
             incident: None,
             request_seq: 0,
             conversations: Vec::new(),
+            spontaneous: true,
         }
+    }
+
+    /// Traffic with incidents only when `start_incident` starts one: a baseline with a known
+    /// truth.
+    pub fn without_spontaneous_incidents(mut self) -> Self {
+        self.spontaneous = false;
+        self
     }
 
     /// The incident in progress, if any.
@@ -114,7 +124,7 @@ impl Traffic {
             Some((_, left)) if *left > 1 => *left -= 1,
             Some(_) => self.incident = None,
             None => {
-                if self.rng.random_bool(0.01) {
+                if self.spontaneous && self.rng.random_bool(0.01) {
                     let incident = Incident::ALL[self.rng.random_range(0..Incident::ALL.len())];
                     let len = self.rng.random_range(30..120);
                     self.incident = Some((incident, len));
