@@ -3,6 +3,7 @@
 //! `ailogs` crate map `PushError` to Loki's status codes.
 
 pub mod labels;
+pub mod logql;
 pub mod proto;
 pub mod push;
 
