@@ -6,6 +6,7 @@ pub mod labels;
 pub mod logql;
 pub mod proto;
 pub mod push;
+pub mod query_range;
 
 use crate::decode::RawEntry;
 use crate::record::Labels;
