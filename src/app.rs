@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ailogs_pipeline::{Core, DecodeLimits};
+use ailogs_pipeline::Core;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
@@ -59,16 +59,7 @@ impl Application {
             Arc::clone(&metrics),
         );
         let workers = config.worker_count();
-        let limits = DecodeLimits {
-            max_line_bytes: config.ingest.max_line_bytes,
-            max_future_ns: config
-                .ingest
-                .max_future_s
-                .saturating_mul(1_000_000_000)
-                .try_into()
-                .unwrap_or(i64::MAX),
-            ..DecodeLimits::default()
-        };
+        let limits = config.decode_limits();
         let redis = match &config.redis_url {
             Some(url) => Some(
                 RedisViews::new(url.expose(), &config.redis_prefix, config.redis.clone())

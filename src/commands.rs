@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ailogs_pipeline::DecodeLimits;
 use ailogs_pipeline::usage::PriceBook;
 use anyhow::Context as _;
 
@@ -78,16 +77,7 @@ pub fn consumer_settings(config: &Config) -> anyhow::Result<ConsumerSettings> {
         owners: OwnerSettings::from(&config.kafka),
         batch_max_lines: config.kafka.batch_max_lines.max(1),
         batch_max_wait: Duration::from_millis(config.kafka.batch_max_wait_ms),
-        limits: DecodeLimits {
-            max_line_bytes: config.ingest.max_line_bytes,
-            max_future_ns: config
-                .ingest
-                .max_future_s
-                .saturating_mul(1_000_000_000)
-                .try_into()
-                .unwrap_or(i64::MAX),
-            ..DecodeLimits::default()
-        },
+        limits: config.decode_limits(),
     })
 }
 

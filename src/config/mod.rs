@@ -136,6 +136,20 @@ impl Config {
         }
     }
 
+    /// The decoder's limits this configuration sets.
+    pub fn decode_limits(&self) -> ailogs_pipeline::DecodeLimits {
+        ailogs_pipeline::DecodeLimits {
+            max_line_bytes: self.ingest.max_line_bytes,
+            max_future_ns: self
+                .ingest
+                .max_future_s
+                .saturating_mul(1_000_000_000)
+                .try_into()
+                .unwrap_or(i64::MAX),
+            ..ailogs_pipeline::DecodeLimits::default()
+        }
+    }
+
     pub fn worker_count(&self) -> usize {
         if self.workers > 0 {
             self.workers

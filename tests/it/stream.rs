@@ -39,6 +39,21 @@ pub(crate) async fn next(socket: &mut Socket) -> Value {
     }
 }
 
+/// The code of the close frame the server sends (messages before it skipped), failing after
+/// 10 s; `None` when the connection ends without one.
+pub(crate) async fn close_code(socket: &mut Socket) -> Option<u16> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("closed within 10 s")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => return Some(u16::from(frame.code)),
+            Some(Ok(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
 /// Messages until one of `kind` arrives; returns them all.
 pub(crate) async fn until(socket: &mut Socket, kind: &str) -> Vec<Value> {
     let mut seen = Vec::new();
@@ -208,16 +223,7 @@ async fn a_client_flooding_messages_is_closed_with_a_code_and_latency_is_measure
             break;
         }
     }
-    let code = loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("closed within 10 s")
-        {
-            Some(Ok(Message::Close(Some(frame)))) => break Some(u16::from(frame.code)),
-            Some(Ok(_)) => continue,
-            _ => break None,
-        }
-    };
+    let code = close_code(&mut ws).await;
     assert_eq!(code, Some(1008), "closed for its message rate, with a code");
 }
 
@@ -267,15 +273,6 @@ async fn a_message_over_64_kib_is_closed_with_1009() {
     assert_eq!(next(&mut ws).await["type"], "connected");
     let big = json!({"type": "heartbeat", "pad": "x".repeat(70 * 1024)}).to_string();
     ws.send(Message::text(big)).await.expect("send");
-    let code = loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("closed within 10 s")
-        {
-            Some(Ok(Message::Close(Some(frame)))) => break Some(u16::from(frame.code)),
-            Some(Ok(_)) => continue,
-            _ => break None,
-        }
-    };
+    let code = close_code(&mut ws).await;
     assert_eq!(code, Some(1009));
 }

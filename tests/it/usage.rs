@@ -4,6 +4,14 @@ use serde_json::json;
 
 use crate::harness::{TestApp, now_ns, rfc3339};
 
+/// Posts JSON lines to the NDJSON endpoint and waits until the views hold them all.
+async fn ingest(app: &TestApp, lines: &[serde_json::Value]) {
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let (status, text) = app.post("/api/v1/ai_logs/ingest", None, None, body.into_bytes()).await;
+    assert_eq!(status, 200, "{text}");
+    app.wait_inserted(lines.len() as u64).await;
+}
+
 async fn app_with_usage() -> TestApp {
     let app = TestApp::start().await;
     let now = now_ns();
@@ -18,14 +26,7 @@ async fn app_with_usage() -> TestApp {
         json!({"timestamp": t(20), "service": "api", "workspace_id": "w1", "conversation_id": "c1", "message": "POST /chat 200"}),
         json!({"timestamp": t(10), "service": "gw", "workspace_id": "w2", "model": "gpt-4o", "input_tokens": 5, "output_tokens": 5, "message": "done"}),
     ];
-    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    assert_eq!(
-        app.post("/api/v1/ai_logs/ingest", None, None, body.into_bytes())
-            .await
-            .0,
-        200
-    );
-    app.wait_inserted(5).await;
+    ingest(&app, &lines).await;
     app
 }
 
@@ -97,14 +98,7 @@ async fn workspace_summary_counts_the_errors_of_its_requests() {
         json!({"timestamp": t(27), "service": "gateway", "correlation_id": "r10", "level": "error", "message": "another workspace's failure"}),
         json!({"timestamp": t(26), "service": "api", "workspace_id": "w4", "correlation_id": "r10", "level": "info", "message": "POST /api/v1/workspace/w4/chat received"}),
     ];
-    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    assert_eq!(
-        app.post("/api/v1/ai_logs/ingest", None, None, body.into_bytes())
-            .await
-            .0,
-        200
-    );
-    app.wait_inserted(5).await;
+    ingest(&app, &lines).await;
     let (status, s) = app.get_json("/api/v1/ai_logs/workspace/w3/summary?time_range=1h").await;
     assert_eq!(status, 200, "{s}");
     assert_eq!(s["error_count"], 2, "{s}");
