@@ -1,14 +1,14 @@
 //! `GET /workspace/{id}/summary` and `GET /conversations/{id}`: from Postgres when it is
 //! configured, else from the in-memory views through the same pipeline code.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::query::spec::{boolean, duration};
 use ailogs_pipeline::query::{ParamError, Verbosity};
 use ailogs_pipeline::usage::{
-    Operation, SourcePos, UsageBatch, UsageRow, conversation_metrics, is_ai_request, workspace_summary,
+    self, Operation, SourcePos, UsageBatch, UsageRow, conversation_metrics, workspace_summary,
 };
 use ailogs_pipeline::{Enriched, query::render_line};
 use axum::Json;
@@ -61,43 +61,17 @@ fn batch_from_views(
     (batch, records)
 }
 
-/// The failing lines of a workspace's requests that are not AI operations (those are counted
-/// from usage), as texts: a line belongs to the workspace when it names it or shares a
-/// correlation id with a line that does (a gateway's error line rarely carries the workspace).
-/// Read from the views, which hold the recent window.
-fn request_errors(state: &AppState, workspace: &str, since_ns: i64) -> Vec<String> {
-    const MAX_REQUESTS: usize = 10_000;
-    let named = state.views.select(
-        &Selection {
-            since_ns,
-            ..Default::default()
-        },
-        |r| r.workspace_id.as_deref() == Some(workspace),
-    );
-    let failing = |r: &Enriched| r.is_failure() && !is_ai_request(r);
-    let text = |r: &Enriched| r.error.as_deref().unwrap_or(&r.message).to_owned();
-    let mut out: Vec<String> = named
-        .iter()
-        .filter(|r| failing(r) && r.correlation_id.is_none())
-        .map(|r| text(r))
-        .collect();
-    let requests: BTreeSet<&str> = named
-        .iter()
-        .filter_map(|r| r.correlation_id.as_deref())
-        .take(MAX_REQUESTS)
-        .collect();
-    for id in requests {
+/// `usage::request_errors` over the views, which hold the recent window; `named` are the
+/// workspace's lines there.
+fn request_errors(state: &AppState, workspace: &str, since_ns: i64, named: &[Arc<Enriched>]) -> Vec<String> {
+    usage::request_errors(workspace, named, |id| {
         let sel = Selection {
             correlation_id: Some(id),
             since_ns,
             ..Default::default()
         };
-        let lines = state.views.select(&sel, |r| {
-            failing(r) && r.workspace_id.as_deref().is_none_or(|w| w == workspace)
-        });
-        out.extend(lines.iter().map(|r| text(r)));
-    }
-    out
+        state.views.select_all(&sel)
+    })
 }
 
 pub async fn workspace(
@@ -118,12 +92,19 @@ pub async fn workspace(
             let rows = pg.usage_rows(&id, since).await.map_err(db_error)?;
             let conversations = pg.conversation_count(&id, since).await.map_err(db_error)?;
             let errors = pg.recent_errors(&id, since, 1000).await.map_err(db_error)?;
+            let sel = Selection {
+                since_ns: since,
+                ..Default::default()
+            };
+            let named = state
+                .views
+                .select(&sel, |r| r.workspace_id.as_deref() == Some(id.as_str()));
             (
                 workspace_summary(
                     &rows,
                     conversations,
                     &errors,
-                    &request_errors(&state, &id, since),
+                    &request_errors(&state, &id, since, &named),
                     include_costs,
                 ),
                 "postgres",
@@ -134,7 +115,7 @@ pub async fn workspace(
                 since_ns: since,
                 ..Default::default()
             };
-            let (batch, _) = batch_from_views(&state, &sel, |r| r.workspace_id.as_deref() == Some(id.as_str()));
+            let (batch, named) = batch_from_views(&state, &sel, |r| r.workspace_id.as_deref() == Some(id.as_str()));
             let rows: Vec<UsageRow> = batch
                 .usage
                 .iter()
@@ -150,7 +131,7 @@ pub async fn workspace(
                     &rows,
                     batch.conversations.len() as i64,
                     &errors,
-                    &request_errors(&state, &id, since),
+                    &request_errors(&state, &id, since, &named),
                     include_costs,
                 ),
                 "views",

@@ -8,7 +8,7 @@ mod summary;
 
 pub use delta::{ConversationDelta, NO_WORKSPACE, Operation, SourcePos, UsageBatch, UsageKey, UsageTotals};
 pub use prices::{Price, PriceBook, Pricing, parse_usd_per_mtok};
-pub use summary::{UsageRow, conversation_metrics, workspace_summary};
+pub use summary::{UsageRow, conversation_metrics, request_errors, workspace_summary};
 
 use crate::record::LogRecord;
 

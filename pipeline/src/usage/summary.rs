@@ -1,11 +1,14 @@
 //! Workspace and conversation summaries from usage rows, wherever the rows come from
 //! (Postgres, or a `UsageBatch` over in-memory lines).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::delta::{Operation, UsageTotals};
+use super::is_ai_request;
+use crate::enrich::Enriched;
 use crate::normalize::time::format_rfc3339;
 use crate::shape::message_shape;
 
@@ -76,6 +79,41 @@ pub fn workspace_summary(
         });
     }
     v
+}
+
+/// The failing lines of a workspace's requests that are not AI operations (those are counted
+/// from usage), as texts for `workspace_summary`. `named` are the lines that name the
+/// workspace; a line belongs to it too when it shares a correlation id with one of them (a
+/// gateway's error line rarely carries the workspace) and names no other workspace;
+/// `request_lines` gives a request's lines. At most 10,000 requests are followed.
+pub fn request_errors(
+    workspace: &str,
+    named: &[Arc<Enriched>],
+    request_lines: impl Fn(&str) -> Vec<Arc<Enriched>>,
+) -> Vec<String> {
+    const MAX_REQUESTS: usize = 10_000;
+    let failing = |r: &Enriched| r.is_failure() && !is_ai_request(r);
+    let text = |r: &Enriched| r.error.as_deref().unwrap_or(&r.message).to_owned();
+    let mut out: Vec<String> = named
+        .iter()
+        .filter(|r| failing(r) && r.correlation_id.is_none())
+        .map(|r| text(r))
+        .collect();
+    let requests: BTreeSet<&str> = named
+        .iter()
+        .filter_map(|r| r.correlation_id.as_deref())
+        .take(MAX_REQUESTS)
+        .collect();
+    for id in requests {
+        let lines = request_lines(id);
+        out.extend(
+            lines
+                .iter()
+                .filter(|r| failing(r) && r.workspace_id.as_deref().is_none_or(|w| w == workspace))
+                .map(|r| text(r)),
+        );
+    }
+    out
 }
 
 /// The metrics of one conversation from its requests.
