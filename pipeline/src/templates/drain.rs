@@ -25,6 +25,7 @@ use regex::Regex;
 
 use super::mask::{WILDCARD, default_masks, fold_values, mask_numbers, mask_quoted};
 use super::similarity::{self, Fit};
+pub use super::tree::ClusterId;
 use super::tree::{PrefixTree, Routing};
 
 #[derive(Debug, Clone)]
@@ -92,8 +93,6 @@ impl Default for DrainConfig {
         }
     }
 }
-
-pub type ClusterId = u64;
 
 #[derive(Debug, Clone)]
 pub struct Cluster {

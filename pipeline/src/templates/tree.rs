@@ -5,8 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::drain::ClusterId;
 use super::mask::WILDCARD;
+
+/// A cluster (template) of the miner, as its leaves hold it.
+pub type ClusterId = u64;
 
 #[derive(Debug, Default)]
 struct Node {
