@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, now_ns};
+use crate::harness::{TestApp, now_ns, strings};
 
 const MS: i64 = 1_000_000;
 
@@ -108,12 +108,7 @@ async fn correlate_explains_a_cascade_and_maps_dependencies() {
         r["critical_path"],
         json!(["browser", "api", "llm-gateway", "vector-db"])
     );
-    let timeline: Vec<&str> = r["service_timeline"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["service"].as_str())
-        .collect();
+    let timeline = strings(&r["service_timeline"], "service");
     assert_eq!(timeline, ["browser", "api", "llm-gateway", "vector-db"]);
 
     // Still live: answered as it stands.

@@ -158,3 +158,13 @@ pub fn golden(name: &str) -> Vec<u8> {
         )
     })
 }
+
+/// The string `field` of each object in a JSON array (none when `array` is not an array).
+pub fn strings<'a>(array: &'a Value, field: &str) -> Vec<&'a str> {
+    array
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o[field].as_str())
+        .collect()
+}

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use serde_json::json;
 
-use crate::harness::{TestApp, golden, now_ns, test_config};
+use crate::harness::{TestApp, golden, now_ns, strings, test_config};
 
 #[tokio::test]
 async fn golden_protobuf_push_lands_exactly() {
@@ -328,12 +328,7 @@ async fn events_from_the_far_future_or_before_1970_are_dead_lettered() {
     for d in dl["dead_letters"].as_array().expect("dead letters") {
         assert_eq!(d["reason"], "timestamp_out_of_range", "{d}");
     }
-    let details: Vec<&str> = dl["dead_letters"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| d["detail"].as_str())
-        .collect();
+    let details = strings(&dl["dead_letters"], "detail");
     assert!(
         details
             .iter()

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::harness::{TestApp, now_ns, rfc3339};
+use crate::harness::{TestApp, now_ns, rfc3339, strings};
 
 /// Posts JSON lines to the NDJSON endpoint and waits until the views hold them all.
 async fn ingest(app: &TestApp, lines: &[serde_json::Value]) {
@@ -102,12 +102,7 @@ async fn workspace_summary_counts_the_errors_of_its_requests() {
     let (status, s) = app.get_json("/api/v1/ai_logs/workspace/w3/summary?time_range=1h").await;
     assert_eq!(status, 200, "{s}");
     assert_eq!(s["error_count"], 2, "{s}");
-    let patterns: Vec<&str> = s["top_error_patterns"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["pattern"].as_str())
-        .collect();
+    let patterns = strings(&s["top_error_patterns"], "pattern");
     assert!(
         patterns
             .iter()
