@@ -95,12 +95,23 @@ impl Application {
             hub: Arc::clone(&hub),
         };
         let handles = spawn_workers(workers, rx, sinks, limits, Arc::clone(&queue));
-        for backend in config.unsupported_backends() {
-            tracing::warn!(
-                backend,
-                "backend configured but not supported by this build yet; ignoring it"
-            );
-        }
+        let loki = match &config.loki_url {
+            Some(url) => {
+                tracing::info!(url, "windows and ids the views do not hold are read from loki");
+                Some(Arc::new(
+                    crate::loki::LokiFallback::new(
+                        url,
+                        &config.loki,
+                        redis.clone(),
+                        Arc::clone(&core),
+                        patterns.matcher(),
+                        limits,
+                    )
+                    .context("AILOGS_LOKI_URL")?,
+                ))
+            }
+            None => None,
+        };
         let kafka = match &config.kafka_brokers {
             Some(brokers) => {
                 tracing::info!(topic = %config.kafka.raw_topic, "ingest produces to kafka (acks=all, idempotent)");
@@ -182,6 +193,7 @@ impl Application {
             patterns,
             core: core_reader,
             hub,
+            loki,
         });
         Ok(Application {
             listener,

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod ingest;
 pub mod internal_events;
 pub mod kafka;
+pub mod loki;
 pub mod metrics;
 pub mod patterns;
 pub mod secret;

@@ -35,6 +35,8 @@ pub struct Metrics {
     /// Partitions of the consumer group by state, as this consumer last checked them.
     pub partitions: IntGaugeVec,
     pub consumer_lag_lines: IntGauge,
+    pub loki_requests: IntCounterVec,
+    pub loki_seconds: Histogram,
 }
 
 impl Metrics {
@@ -184,7 +186,19 @@ impl Metrics {
             "ailogs_consumer_lag_lines",
             "Lines in the group's topic not yet committed to Postgres, as checked by this consumer.",
         );
+        let loki_requests = counter(
+            "ailogs_loki_reads_total",
+            "Reads of a window's uncovered part from Loki, by outcome (ok, failed).",
+            &["outcome"],
+        );
+        let loki_seconds = histogram(
+            "ailogs_loki_read_seconds",
+            "Time to read and enrich one query's part from Loki (cache hits included).",
+            vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0],
+        );
         Metrics {
+            loki_requests,
+            loki_seconds,
             registry,
             partitions,
             consumer_lag_lines,

@@ -51,6 +51,29 @@ impl fmt::Display for SecretUrl {
     }
 }
 
+/// A password or token from the configuration: sent where it is needed, printed as `***`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +89,6 @@ mod tests {
             "redis://127.0.0.1:6379"
         );
         assert_eq!(SecretUrl::from("not a url:pw").to_string(), "***");
+        assert_eq!(format!("{:?}", Secret::from("tok")), "\"***\"");
     }
 }

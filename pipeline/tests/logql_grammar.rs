@@ -37,7 +37,7 @@ fn build(services: &[String], contains: &[String], id: &str, ids_in: IdsIn) -> S
         contains,
         excludes: contains,
         exclude_regexes: &[],
-        parser: Parser::Json,
+        parser: (ids_in != IdsIn::Text).then_some(Parser::Json),
         ids: &[("correlation_id", id.to_owned())],
         ids_in,
         min_level: Some(Level::Warn),
@@ -60,7 +60,7 @@ fn generated_queries_parse_with_grafanas_grammar_and_keep_user_text_in_strings()
     let mut lines = String::new();
     for (i, a) in NASTY.iter().enumerate() {
         for (j, b) in NASTY.iter().enumerate() {
-            let ids_in = if (i + j) % 2 == 0 { IdsIn::Line } else { IdsIn::Metadata };
+            let ids_in = [IdsIn::Line, IdsIn::Metadata, IdsIn::Text][(i + j) % 3];
             let services: Vec<String> = if i % 3 == 0 {
                 vec![a.to_string()]
             } else {

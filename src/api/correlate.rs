@@ -18,9 +18,13 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, db_error};
+use super::fallback;
 use super::params::{bad, params};
 use super::{AppState, now_ns};
+use crate::loki::Wanted;
 use crate::store::memory::Selection;
+use ailogs_pipeline::loki::plan::{Coverage, merge};
+use ailogs_pipeline::query::Window;
 
 const PARAMS: &[&str] = &["correlation_id", "service", "time_window"];
 
@@ -64,28 +68,73 @@ async fn request(state: &AppState, id: &str, since_ns: i64) -> Result<Value, Api
         body["source"] = json!("postgres");
         return Ok(body);
     }
-    let (lines, source) = recent_lines(state, id, since_ns).await;
+    let (held, views_source) = recent_lines(state, id, since_ns).await;
+    // What the views do not cover is read from Loki: the request may be older than them.
+    let now = now_ns();
+    let stats = state.views.stats();
+    let coverage = match views_source {
+        "redis" => Coverage::from_held(held.iter().map(|r| r.ts_ns).min(), None),
+        _ => Coverage::from_held(stats.held.oldest_event_ns, stats.held.evicted_newest_event_ns),
+    };
+    let window = Window {
+        start_ns: since_ns,
+        end_ns: now,
+    };
+    let plan = fallback::planned(state, window, coverage, now);
+    let wanted = Wanted {
+        services: &[],
+        ids: vec![("correlation_id", id.to_owned())],
+        min_level: None,
+    };
+    let mut loki = fallback::read(state, &plan, &wanted, true, now).await;
+    let from_loki: Vec<Arc<Enriched>> = loki
+        .records()
+        .into_iter()
+        .filter(|r| r.record.correlation_id.as_deref() == Some(id))
+        .collect();
+    let read_loki = !from_loki.is_empty();
+    let lines = merge(held, from_loki);
     let owned_id = id.to_owned();
     let analysis = tokio::task::spawn_blocking(move || analyze_lines(&owned_id, lines.iter().map(|l| &**l)))
         .await
         .map_err(|e| ApiError::internal("rebuilding the request", e))?;
+    let sources = fallback::envelope(&plan, &loki, state.loki.is_some(), false);
     if let Some(analysis) = analysis {
+        let ended = read_loki && now - analysis.last_ns > REQUEST_IDLE_NS;
         let mut body = serde_json::to_value(analysis).map_err(|e| ApiError::internal("rendering", e))?;
         // Not completed here nor in Postgres: its lines are still arriving (or its
-        // completion is not written yet).
-        body["status"] = json!("in_progress");
-        body["source"] = json!(source);
+        // completion is not written yet), unless its lines are all older than a request
+        // stays open (then Loki holds a request that ended before the views' time).
+        body["status"] = json!(if ended { "complete" } else { "in_progress" });
+        body["source"] = if read_loki {
+            sources["source"].clone()
+        } else {
+            json!(views_source)
+        };
+        body["windows"] = sources["windows"].clone();
+        body["missing"] = json!(if loki.failed() { vec!["loki"] } else { vec![] });
         return Ok(body);
     }
+    let looked = if state.loki.is_some() {
+        if loki.failed() {
+            "in the views (Loki did not answer: retry shortly)"
+        } else {
+            "in the views nor in Loki"
+        }
+    } else {
+        "in the views (no Loki is configured: AILOGS_LOKI_URL)"
+    };
     Err(ApiError::new(
         StatusCode::NOT_FOUND,
         "correlation_not_found",
-        format!("no request with correlation_id {id:?} in the views"),
-        "check the id (the X-Correlation-ID header or the correlation_id/trace_id field); \
-         lines older than the views' window are only in Loki: widen time_window or query Loki",
+        format!("no request with correlation_id {id:?} {looked} within time_window"),
+        "check the id (the X-Correlation-ID header or the correlation_id/trace_id field), or widen time_window",
     )
     .field("correlation_id"))
 }
+
+/// A request with no line for this long is over (the correlation tracker's idle timeout).
+const REQUEST_IDLE_NS: i64 = 5 * 60 * 1_000_000_000;
 
 /// The request's lines still held: Redis when configured (every consumer's lines), else
 /// this process's memory.

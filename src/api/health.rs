@@ -13,21 +13,21 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     let depth = state.queue.depth();
     let capacity = state.queue.capacity();
     let queue_status = if depth >= capacity { "saturated" } else { "ok" };
-    let unsupported = state.config.unsupported_backends();
-    let backend = |name: &str| {
-        if unsupported.contains(&name) {
-            json!({ "status": "unsupported", "message": "configured, but the Loki fallback is not built yet; the setting is ignored" })
-        } else {
-            json!({ "status": "not_configured" })
-        }
-    };
+    let backend = |_: &str| json!({ "status": "not_configured" });
     let redis = match &state.redis {
         Some(r) if r.ping().await => json!({ "status": "ok", "role": "hot views the API reads" }),
         Some(_) => json!({ "status": "unreachable", "message": "queries answer from this process's memory views" }),
         None => backend("redis"),
     };
     let redis_ok = redis["status"] != "unreachable";
-    let status = if queue_status == "ok" && unsupported.is_empty() && redis_ok {
+    let loki = match &state.loki {
+        Some(l) => l.health().await,
+        None => {
+            json!({ "status": "not_configured", "message": "windows the views do not hold answer empty (set AILOGS_LOKI_URL)" })
+        }
+    };
+    let loki_ok = loki["status"] != "unreachable";
+    let status = if queue_status == "ok" && loki_ok && redis_ok {
         "ok"
     } else {
         "degraded"
@@ -94,7 +94,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             },
             "redis": redis,
             "partitions": partitions,
-            "loki": backend("loki"),
+            "loki": loki,
         }
     }))
 }

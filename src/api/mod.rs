@@ -4,6 +4,7 @@ mod analyze;
 pub mod auth;
 mod correlate;
 pub mod error;
+mod fallback;
 mod health;
 mod middleware;
 mod ops;
@@ -65,6 +66,8 @@ pub struct State {
     /// Queries that scan lines (Redis, or filters the view indexes do not keep) run at most
     /// this many at once; beyond, they are answered 503 rather than queued without bound.
     pub scans: Arc<tokio::sync::Semaphore>,
+    /// Set when Loki is configured: what the views do not hold is read from it.
+    pub loki: Option<Arc<crate::loki::LokiFallback>>,
 }
 
 pub type AppState = Arc<State>;

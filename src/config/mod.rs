@@ -38,8 +38,10 @@ pub struct Config {
     pub redis_url: Option<crate::secret::SecretUrl>,
     /// Prefix of every Redis key ailogs writes.
     pub redis_prefix: String,
-    /// Loki base URL for fallback queries (`AILOGS_LOKI_URL`). Not used by this build yet.
+    /// Loki base URL (`AILOGS_LOKI_URL`): windows and ids the views do not hold are read
+    /// from it. Settings in `[loki]`.
     pub loki_url: Option<String>,
+    pub loki: LokiConfig,
     pub stream: StreamConfig,
     pub auth: AuthConfig,
     pub core: CoreSection,
@@ -63,6 +65,7 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "ailogs".into(),
             loki_url: None,
+            loki: LokiConfig::default(),
             stream: StreamConfig::default(),
             auth: AuthConfig::default(),
             core: CoreSection::default(),
@@ -105,6 +108,17 @@ impl Config {
         }
         if self.views.max_lines == 0 {
             return Err("views.max_lines must be at least 1".into());
+        }
+        if let Some(url) = &self.loki_url
+            && !url.starts_with("http://")
+        {
+            // This build has no TLS client: reach an https Loki through a local proxy.
+            return Err(format!(
+                "loki_url must be an http:// URL (https is not built yet), not {url:?}"
+            ));
+        }
+        if self.loki.attempts == 0 || self.loki.split_hours == 0 || self.loki.max_lines == 0 {
+            return Err("loki.attempts, loki.split_hours and loki.max_lines must be at least 1".into());
         }
         if self.ingest.max_line_bytes == 0 || self.ingest.max_body_bytes == 0 {
             return Err("ingest limits must be at least 1 byte".into());
@@ -157,17 +171,6 @@ impl Config {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         }
     }
-
-    /// Backends this build cannot use yet, named for the start-up warning and /health.
-    pub fn unsupported_backends(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        for (name, set) in [("loki", self.loki_url.is_some())] {
-            if set {
-                v.push(name);
-            }
-        }
-        v
-    }
 }
 
 /// Environment values are strings; numbers and booleans are recognised as such.
@@ -196,7 +199,6 @@ mod tests {
     fn defaults_are_embedded() {
         let c = Config::load(None, &env(&[("PATH", "/bin")])).expect("defaults load");
         assert_eq!(c, Config::default());
-        assert!(c.unsupported_backends().is_empty());
     }
 
     #[test]
@@ -221,7 +223,7 @@ mod tests {
         assert_eq!((c.views.max_lines, c.views.max_age_s), (10, 60));
         assert_eq!(c.kafka_brokers.as_deref(), Some("k:9092"));
         assert_eq!(c.kafka.batch_max_lines, 77);
-        assert_eq!(c.unsupported_backends(), vec!["loki"]);
+        assert_eq!(c.loki_url.as_deref(), Some("http://loki:3100"));
     }
 
     #[test]

@@ -263,3 +263,70 @@ impl Default for ViewsConfig {
         }
     }
 }
+
+/// Where ids are looked for in Loki (`[loki] ids_in`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LokiIds {
+    /// Anywhere in the line text (`|= "req-1"`): whatever the field is called.
+    Text,
+    /// Structured metadata (Promtail's `structured_metadata` stage).
+    Metadata,
+}
+
+/// The Loki fallback (`[loki]`; the URL is `loki_url`, `AILOGS_LOKI_URL`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LokiConfig {
+    /// Sent as `X-Scope-OrgID` (multi-tenant Loki).
+    pub tenant: Option<String>,
+    /// Basic auth user; the password is `password`.
+    pub username: Option<String>,
+    pub password: Option<crate::secret::Secret>,
+    /// Sent as `Authorization: Bearer` (instead of basic auth).
+    pub bearer_token: Option<crate::secret::Secret>,
+    /// One request's timeout.
+    pub timeout_ms: u64,
+    /// Attempts per request when Loki answers 429 or 5xx or does not answer.
+    pub attempts: u32,
+    /// The stream label that holds the service name (`service_name`, `service`, `job`, `app`,
+    /// `container`, ...).
+    pub service_label: String,
+    pub ids_in: LokiIds,
+    /// Long ranges are asked in windows of this many hours.
+    pub split_hours: u64,
+    /// Most lines one query reads from Loki; past it the answer says `truncated`.
+    pub max_lines: usize,
+    /// Most time one query spends reading Loki; past it the answer says `truncated`.
+    pub max_query_ms: u64,
+    /// How far back an id lookup without `time_range` asks Loki.
+    pub id_lookback_h: u64,
+    /// Consecutive failures that open the circuit breaker...
+    pub breaker_failures: u32,
+    /// ...for this long, after which one probe is let through.
+    pub breaker_open_s: u64,
+    /// Loki answers cached in memory (without Redis).
+    pub cache_entries: usize,
+}
+
+impl Default for LokiConfig {
+    fn default() -> Self {
+        LokiConfig {
+            tenant: None,
+            username: None,
+            password: None,
+            bearer_token: None,
+            timeout_ms: 10_000,
+            attempts: 3,
+            service_label: "service_name".into(),
+            ids_in: LokiIds::Text,
+            split_hours: 6,
+            max_lines: 50_000,
+            max_query_ms: 15_000,
+            id_lookback_h: 24,
+            breaker_failures: 5,
+            breaker_open_s: 30,
+            cache_entries: 256,
+        }
+    }
+}

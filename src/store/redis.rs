@@ -175,6 +175,17 @@ impl RedisViews {
         conn.hgetall(self.key("count", &minute.to_string())).await
     }
 
+    /// A cached value (the Loki fallback's answers), if present.
+    pub async fn cache_get(&self, id: &str) -> redis::RedisResult<Option<Vec<u8>>> {
+        let mut conn = self.connection().await?;
+        conn.get(self.key("loki", id)).await
+    }
+
+    pub async fn cache_put(&self, id: &str, value: Vec<u8>, ttl_s: u64) -> redis::RedisResult<()> {
+        let mut conn = self.connection().await?;
+        conn.set_ex(self.key("loki", id), value, ttl_s.max(1)).await
+    }
+
     pub async fn ping(&self) -> bool {
         match self.connection().await {
             Ok(mut conn) => redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok(),

@@ -2,7 +2,9 @@
 
 mod analyze;
 mod correlate;
+mod fake_loki;
 mod harness;
+mod loki;
 mod ops;
 mod patterns;
 mod push;

@@ -175,10 +175,32 @@ impl Core {
         raws.iter()
             .map(|raw| {
                 let mut e = lane.ingest(raw)?;
-                e.template = self.live.templates.lookup(&e.record.service, &e.record.message);
+                self.tag_known(std::slice::from_mut(&mut e));
                 Ok(e)
             })
             .collect()
+    }
+
+    /// The second half of `enrich`, for drivers that decode on their own thread and hold
+    /// the core only for this: tags each record with the template it fits today.
+    pub fn tag_known(&self, records: &mut [Enriched]) {
+        for e in records {
+            e.template = self.live.templates.lookup(&e.record.service, &e.record.message);
+        }
+    }
+
+    /// For lines read back that no template fits today (a window the core never saw): mines
+    /// them among themselves with the core's miner settings in a scratch miner, so they carry
+    /// templates too, with the ids the core would give them (a hash of the service and the
+    /// first line), and the core learns nothing.
+    pub fn tag_among_themselves(records: &mut [Enriched]) {
+        let mut scratch = crate::templates::TemplateIndex::new(
+            crate::templates::DrainConfig::default(),
+            CoreConfig::default().max_template_services,
+        );
+        for e in records.iter_mut().filter(|e| e.template.is_none()) {
+            e.template = Some(scratch.tag(&e.record.service, &e.record.message));
+        }
     }
 
     fn name_templates(&mut self, records: &[Enriched]) {

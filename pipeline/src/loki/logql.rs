@@ -52,8 +52,13 @@ impl Default for Selector {
 pub enum IdsIn {
     /// Loki structured metadata (filterable before any parser).
     Metadata,
-    /// A field of the line, after `| json` or `| logfmt`.
+    /// A field of the line, after `| json` or `| logfmt` (and as line text before it).
     Line,
+    /// Anywhere in the line text only: a superset of the lines whose field holds the id,
+    /// whatever the field is called (`trace_id`, `request_id`, ...), so no parser is needed.
+    /// Values a logger would escape (quotes, backslashes, control or non-ASCII characters)
+    /// are left out: the caller filters on them exactly.
+    Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +79,8 @@ pub struct LogQuery<'a> {
     pub excludes: &'a [String],
     /// Lines must not match these (already checked with `checked_regex`).
     pub exclude_regexes: &'a [String],
-    pub parser: Parser,
+    /// `None`: no parser; levels are then matched as words of the line.
+    pub parser: Option<Parser>,
     /// (field, value) pairs a line must carry, e.g. ("correlation_id", "req-1").
     pub ids: &'a [(&'a str, String)],
     pub ids_in: IdsIn,
@@ -99,8 +105,17 @@ impl LogQuery<'_> {
         for s in self.contains {
             q.push_str(&format!(" |= {}", string_literal(s)));
         }
-        if self.ids_in == IdsIn::Line {
-            for (_, v) in self.ids {
+        if matches!(self.ids_in, IdsIn::Line | IdsIn::Text) {
+            // As line text, a value is only where the line writes it as it is: loggers escape
+            // quotes, backslashes and control characters (and some, non-ASCII) inside their
+            // JSON or logfmt, so such a value narrows nothing safely and is left to the caller.
+            let verbatim = |v: &&(&str, String)| {
+                self.ids_in == IdsIn::Line
+                    || v.1
+                        .bytes()
+                        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+            };
+            for (_, v) in self.ids.iter().filter(verbatim) {
                 q.push_str(&format!(" |= {}", string_literal(v)));
             }
         }
@@ -115,10 +130,11 @@ impl LogQuery<'_> {
                 q.push_str(&format!(" | {}={}", label_name(field), string_literal(v)));
             }
         }
-        q.push_str(match self.parser {
-            Parser::Json => " | json",
-            Parser::Logfmt => " | logfmt",
-        });
+        match self.parser {
+            Some(Parser::Json) => q.push_str(" | json"),
+            Some(Parser::Logfmt) => q.push_str(" | logfmt"),
+            None => {}
+        }
         if self.ids_in == IdsIn::Line {
             for (field, v) in self.ids {
                 q.push_str(&format!(" | {}={}", label_name(field), string_literal(v)));
@@ -131,10 +147,14 @@ impl LogQuery<'_> {
                 .flat_map(|l| level_spellings(*l))
                 .copied()
                 .collect();
-            q.push_str(&format!(
-                " | level=~{}",
-                string_literal(&format!("(?i){}", names.join("|")))
-            ));
+            let pattern = string_literal(&format!("(?i){}", names.join("|")));
+            if self.parser.is_some() {
+                q.push_str(&format!(" | level=~{pattern}"));
+            } else {
+                // Without a parser the level is a word of the line: every line at these
+                // levels carries one of them, so this keeps a superset.
+                q.push_str(&format!(" |~ {pattern}"));
+            }
         }
         q
     }

@@ -4,6 +4,7 @@
 
 pub mod labels;
 pub mod logql;
+pub mod plan;
 pub mod proto;
 pub mod push;
 pub mod query_range;

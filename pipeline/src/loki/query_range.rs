@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// One log entry as Loki returned it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LokiEntry {
     /// The stream's labels (with `categorize-labels`, only the stream's own).
     pub labels: BTreeMap<String, String>,
@@ -101,12 +101,15 @@ pub fn max_entries_limit(error_text: &str) -> Option<u32> {
 }
 
 /// Backward pages over one window: each answer's entries not seen before, and the `end` for
-/// the next request (the oldest timestamp returned, since `end` is exclusive and a page may
-/// stop in the middle of entries sharing a timestamp, the next page asks up to and including
-/// it: `end = oldest + 1`).
+/// the next request. The next page asks up to and including the oldest timestamp returned
+/// (`end = oldest + 1`: `end` is exclusive and a page may stop in the middle of entries
+/// sharing a timestamp), so only entries at that timestamp can come again: only they are
+/// remembered, and memory stays one page's worth however many pages a window takes.
 #[derive(Debug, Default)]
 pub struct BackwardPages {
-    seen: HashSet<LokiEntry>,
+    boundary: HashSet<LokiEntry>,
+    /// Entries that could not be read because more than a page shared one timestamp.
+    pub skipped_timestamps: usize,
 }
 
 impl BackwardPages {
@@ -115,12 +118,20 @@ impl BackwardPages {
     pub fn page(&mut self, entries: Vec<LokiEntry>, limit: usize) -> (Vec<LokiEntry>, Option<i64>) {
         let full = entries.len() >= limit;
         let oldest = entries.iter().map(|e| e.ts_ns).min();
-        let fresh: Vec<LokiEntry> = entries.into_iter().filter(|e| self.seen.insert(e.clone())).collect();
-        // A full page of nothing new means every entry shares one timestamp beyond the limit:
-        // step past it rather than loop.
+        let fresh: Vec<LokiEntry> = entries.into_iter().filter(|e| !self.boundary.contains(e)).collect();
         let next = match (full, oldest) {
-            (true, Some(o)) if fresh.is_empty() => Some(o),
-            (true, Some(o)) => Some(o + 1),
+            // A full page of nothing new: more entries share one timestamp than a page holds.
+            // Step past it rather than loop, and say so.
+            (true, Some(o)) if fresh.is_empty() => {
+                self.skipped_timestamps += 1;
+                self.boundary.clear();
+                Some(o)
+            }
+            (true, Some(o)) => {
+                self.boundary.retain(|e| e.ts_ns == o);
+                self.boundary.extend(fresh.iter().filter(|e| e.ts_ns == o).cloned());
+                Some(o + 1)
+            }
             _ => None,
         };
         (fresh, next)

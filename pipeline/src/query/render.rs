@@ -182,6 +182,16 @@ fn entry_json(spec: &QuerySpec, e: &Entry, context: Option<Neighbours>) -> Value
         obj.insert("first_seen".into(), format_rfc3339(e.first_ns).into());
         obj.insert("last_seen".into(), format_rfc3339(e.last_ns).into());
     }
+    // The enrichments, whichever store the line came from (views or Loki).
+    if spec.verbosity >= Verbosity::Standard {
+        if !e.rec.patterns.is_empty() {
+            let ids: Vec<&str> = e.rec.patterns.iter().map(|p| p.id.as_ref()).collect();
+            obj.insert("patterns".into(), json!(ids));
+        }
+        if let Some(t) = e.rec.template {
+            obj.insert("template_id".into(), crate::templates::template_key(t.id).into());
+        }
+    }
     if spec.mode == Mode::Audit
         && let Some(category) = e.rec.audit
     {

@@ -52,7 +52,7 @@ fn query<'a>(
         contains,
         excludes: contains,
         exclude_regexes: &[],
-        parser: Parser::Json,
+        parser: Some(Parser::Json),
         ids,
         ids_in,
         min_level: Some(Level::Error),
@@ -67,7 +67,7 @@ fn q_parts(sel: &Selector) -> LogQuery<'_> {
         contains: &[],
         excludes: &[],
         exclude_regexes: &[],
-        parser: Parser::Json,
+        parser: Some(Parser::Json),
         ids: &[],
         ids_in: IdsIn::Line,
         min_level: None,
@@ -83,7 +83,7 @@ fn a_query_reads_as_logql() {
         contains: &["timeout".into()],
         excludes: &["health".into()],
         exclude_regexes: &["GET /ready$".into()],
-        parser: Parser::Json,
+        parser: Some(Parser::Json),
         ids: &[("correlation_id", "req-1".into())],
         ids_in: IdsIn::Line,
         min_level: Some(Level::Fatal),
@@ -119,14 +119,17 @@ proptest! {
         services in prop::collection::vec("\\PC{1,12}|[\"\\\\`{}|\\n=~!]{1,6}", 1..4),
         contains in prop::collection::vec(any::<String>(), 0..3),
         id in any::<String>(),
-        metadata in any::<bool>(),
+        mode in any::<u8>(),
     ) {
         let sel = Selector::default();
-        let ids_in = if metadata { IdsIn::Metadata } else { IdsIn::Line };
+        let ids_in = [IdsIn::Line, IdsIn::Metadata, IdsIn::Text][mode as usize % 3];
         let ids = [("correlation_id", id.clone())];
         let plain_services: Vec<String> = services.iter().map(|_| "x".to_owned()).collect();
         let plain_contains: Vec<String> = contains.iter().map(|_| "x".to_owned()).collect();
-        let plain_ids = [("correlation_id", "x".to_owned())];
+        // As line text, a value a logger would escape is left out of the query (both ways).
+        let dropped = ids_in == IdsIn::Text
+            && !id.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\');
+        let plain_ids = [("correlation_id", if dropped { "\"" } else { "x" }.to_owned())];
         let (structure, strings) = lex(&query(&sel, &services, &contains, &ids, ids_in));
         let (plain, _) = lex(&query(&sel, &plain_services, &plain_contains, &plain_ids, ids_in));
         prop_assert_eq!(&structure, &plain);
@@ -142,6 +145,38 @@ proptest! {
         for c in &contains {
             prop_assert!(strings.contains(c));
         }
-        prop_assert!(strings.contains(&id));
+        prop_assert_eq!(strings.contains(&id), !dropped || contains.contains(&id));
     }
+}
+
+#[test]
+fn without_a_parser_ids_and_levels_are_line_text() {
+    let sel = Selector::default();
+    let q = LogQuery {
+        services: &["api".into()],
+        ids: &[("correlation_id", "req-1".into())],
+        ids_in: IdsIn::Text,
+        parser: None,
+        min_level: Some(Level::Fatal),
+        ..q_parts(&sel)
+    }
+    .build();
+    assert_eq!(
+        q,
+        r#"{service_name="api"} |= "req-1" |~ "(?i)fatal|critical|crit|panic|emerg|alert""#
+    );
+}
+
+#[test]
+fn as_line_text_only_values_a_logger_writes_verbatim_narrow_the_query() {
+    let sel = Selector::default();
+    let ids = [("correlation_id", "a\"b".to_owned()), ("session_id", "s-1".to_owned())];
+    let q = LogQuery {
+        ids: &ids,
+        ids_in: IdsIn::Text,
+        parser: None,
+        ..q_parts(&sel)
+    }
+    .build();
+    assert_eq!(q, r#"{service_name=~".+"} |= "s-1""#);
 }
