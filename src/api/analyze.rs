@@ -9,9 +9,13 @@ use axum::extract::{RawQuery, State};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::fallback;
 use super::params::{categories, list, min_severity, params};
 use super::{AppState, now_ns};
+use crate::loki::Wanted;
 use crate::store::memory::Selection;
+use ailogs_pipeline::loki::plan::{Coverage, merge};
+use ailogs_pipeline::query::Window;
 
 const PARAMS: &[&str] = &["time_range", "services", "categories", "min_severity"];
 
@@ -27,13 +31,38 @@ pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
     let services = list(p.get("services"));
     let now = now_ns();
     let since_ns = now.saturating_sub(range_s as i64 * 1_000_000_000);
-    let records = state.views.select_all(&Selection {
+    let held = state.views.select_all(&Selection {
         services: &services,
         min_level: None,
         correlation_id: None,
         conversation_id: None,
         since_ns,
     });
+    // Before the views' coverage, the lines come from Loki (pattern hits and templates are
+    // computed on them alike; anomalies are only those the detector raised on live lines).
+    let stats = state.views.stats();
+    let coverage = Coverage::from_held(stats.held.oldest_event_ns, stats.held.evicted_newest_event_ns);
+    let window = Window {
+        start_ns: since_ns,
+        end_ns: now,
+    };
+    let plan = fallback::planned(&state, window, coverage, now);
+    let wanted = Wanted {
+        services: &services,
+        ids: Vec::new(),
+        min_level: None,
+    };
+    let mut loki = fallback::read(&state, &plan, &wanted, true, now).await;
+    let from_loki = loki
+        .records()
+        .into_iter()
+        .filter(|r| window.contains(r.ts_ns))
+        .collect();
+    let records = merge(held, from_loki);
+    let sources = fallback::envelope(&plan, &loki, state.loki.is_some(), false);
+    let loki_truncated = loki.truncated().map(str::to_owned);
+    let loki_failed = loki.failed();
+    let loki_templates = loki.templates();
     let filter = AnalyzeFilter {
         services,
         categories,
@@ -43,13 +72,19 @@ pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
     let core = state.core.clone();
     let report = tokio::task::spawn_blocking(move || {
         let alerts = core.alerts_since(since_ns);
-        let text = |_: &str, id: u64| core.template(id);
+        let text = |_: &str, id: u64| core.template(id).or_else(|| loki_templates.get(&id).cloned());
         run(&records, &alerts, &text, &filter)
     })
     .await
     .map_err(|e| ApiError::internal("running the analysis", e))?;
     let mut body = serde_json::to_value(&report).map_err(|e| ApiError::internal("rendering the analysis", e))?;
     body["window"] = json!({"from": format_rfc3339(since_ns), "to": format_rfc3339(now)});
-    body["source"] = json!("memory");
+    body["source"] = sources["source"].clone();
+    body["windows"] = sources["windows"].clone();
+    body["missing"] = json!(if loki_failed { vec!["loki"] } else { vec![] });
+    if let Some(reason) = loki_truncated {
+        body["truncated"] = json!(true);
+        body["truncated_reason"] = json!(reason);
+    }
     Ok(Json(body))
 }

@@ -28,6 +28,14 @@ impl LokiSide {
         }
     }
 
+    /// Template texts the core does not know (mined among Loki's lines).
+    pub fn templates(&mut self) -> rustc_hash::FxHashMap<u64, String> {
+        match self {
+            LokiSide::Read(r) => std::mem::take(&mut r.templates),
+            _ => Default::default(),
+        }
+    }
+
     pub fn truncated(&self) -> Option<&str> {
         match self {
             LokiSide::Read(r) => r.truncated.as_deref(),

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use ailogs_pipeline::loki::plan::{Coverage, merge};
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::query::spec::{boolean, duration};
-use ailogs_pipeline::query::{ParamError, Verbosity};
+use ailogs_pipeline::query::{ParamError, Verbosity, Window};
 use ailogs_pipeline::usage::{
     self, Operation, SourcePos, UsageBatch, UsageRow, conversation_metrics, workspace_summary,
 };
@@ -17,8 +18,10 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, db_error};
+use super::fallback;
 use super::params::params;
 use super::{AppState, now_ns};
+use crate::loki::Wanted;
 use crate::store::memory::Selection;
 
 fn flag(p: &HashMap<String, String>, name: &str, default: bool) -> Result<bool, ParamError> {
@@ -233,20 +236,50 @@ pub async fn conversation(
     if include_related {
         let buffer = buffer_s as i64 * 1_000_000_000;
         let (start, end) = (first.saturating_sub(buffer), last.saturating_add(buffer));
-        let related = state.views.select(&sel, |r| (start..=end).contains(&r.ts_ns));
+        let held = state.views.select(&sel, |r| (start..=end).contains(&r.ts_ns));
+        // The part of the conversation's span the views do not cover is read from Loki.
+        let stats = state.views.stats();
+        let coverage = Coverage::from_held(stats.held.oldest_event_ns, stats.held.evicted_newest_event_ns);
+        let window = Window {
+            start_ns: start,
+            end_ns: end,
+        };
+        let now = now_ns();
+        let plan = fallback::planned(&state, window, coverage, now);
+        let wanted = Wanted {
+            services: &[],
+            ids: vec![("conversation_id", id.clone())],
+            min_level: None,
+        };
+        let mut loki = fallback::read(&state, &plan, &wanted, true, now).await;
+        let from_loki: Vec<Arc<Enriched>> = loki
+            .records()
+            .into_iter()
+            .filter(|r| r.record.conversation_id.as_deref() == Some(id.as_str()) && (start..=end).contains(&r.ts_ns))
+            .collect();
+        let related = merge(held, from_loki);
         let mut related: Vec<&Arc<Enriched>> = related.iter().collect();
         related.sort_by_key(|r| r.ts_ns);
+        body["related_logs_total"] = json!(related.len());
         body["related_logs"] = json!(
             related
                 .iter()
-                .take(1000)
+                .take(MAX_RELATED)
                 .map(|r| render_line(Verbosity::Standard, r))
                 .collect::<Vec<_>>()
         );
-        body["related_logs_source"] = json!("views");
+        let sources = fallback::envelope(&plan, &loki, state.loki.is_some(), false);
+        body["related_logs_source"] = sources["source"].clone();
+        body["related_logs_windows"] = sources["windows"].clone();
+        if loki.failed() {
+            body["missing"] = json!(["loki"]);
+        }
     }
     Ok(Json(body))
 }
+
+/// Related lines returned at most; `related_logs_total` says how many there were.
+const MAX_RELATED: usize = 1_000;
 
 fn outcome(o: &Operation) -> Value {
     json!({

@@ -21,6 +21,7 @@ use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::patterns::SharedMatcher;
 use ailogs_pipeline::{Core, DecodeLimits, Enriched, Lane, Level, RawEntry};
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
 
 use crate::config::{LokiConfig, LokiIds};
@@ -63,6 +64,8 @@ pub struct LokiRead {
     pub cached_age_s: Option<f64>,
     /// Lines that could not be decoded (they would be dead letters if pushed).
     pub undecodable: usize,
+    /// The text of templates the core does not know, mined among these lines.
+    pub templates: FxHashMap<u64, String>,
 }
 
 impl LokiRead {
@@ -153,7 +156,7 @@ impl LokiFallback {
         let enricher = self.enricher.clone();
         let requests = fetched.requests;
         let truncated = fetched.truncated.clone();
-        let (records, undecodable) = tokio::task::spawn_blocking(move || enricher.enrich(&fetched.entries))
+        let (records, undecodable, templates) = tokio::task::spawn_blocking(move || enricher.enrich(&fetched.entries))
             .await
             .map_err(|e| LokiError::Malformed(format!("enriching Loki's lines: {e}")))?;
         Ok(LokiRead {
@@ -165,6 +168,7 @@ impl LokiFallback {
             truncated,
             cached_age_s,
             undecodable,
+            templates,
         })
     }
 
@@ -208,7 +212,7 @@ struct Enricher {
 }
 
 impl Enricher {
-    fn enrich(&self, entries: &[LokiEntry]) -> (Vec<Arc<Enriched>>, usize) {
+    fn enrich(&self, entries: &[LokiEntry]) -> (Vec<Arc<Enriched>>, usize, FxHashMap<u64, String>) {
         let mut lane = Lane::new(self.limits, &self.patterns);
         lane.set_now(crate::clock::now_ns());
         let mut records = Vec::with_capacity(entries.len());
@@ -238,7 +242,7 @@ impl Enricher {
         for chunk in records.chunks_mut(TAG_CHUNK) {
             self.core.lock().tag_known(chunk);
         }
-        Core::tag_among_themselves(&mut records);
-        (records.into_iter().map(Arc::new).collect(), undecodable)
+        let templates = Core::tag_among_themselves(&mut records);
+        (records.into_iter().map(Arc::new).collect(), undecodable, templates)
     }
 }

@@ -355,3 +355,75 @@ async fn rate_limited_calls_are_retried_then_reported() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_conversations_related_logs_include_what_only_loki_holds() {
+    let loki = FakeLoki::start(5_000, None).await;
+    let now = now_ns();
+    let conv = |dt_s: i64, msg: &str| {
+        let l = json!({"level": "info", "service": "chat", "conversation_id": "c-1", "workspace_id": "w-1",
+            "model": "gpt-4o-mini", "input_tokens": 12, "output_tokens": 30, "message": msg});
+        (now - dt_s * S, l.to_string())
+    };
+    let old = vec![conv(3_600, "turn 1"), conv(3_500, "turn 2")];
+    let recent = vec![conv(600, "turn 3"), conv(500, "turn 4")];
+    loki.push(
+        &[("service_name", "chat")],
+        entries(&[old.clone(), recent.clone()].concat()),
+    );
+    let app = TestApp::with_config(config(&loki)).await;
+    app.push_stream(json!({"service_name": "chat"}), &recent).await;
+    app.wait_inserted(2).await;
+    let (status, body) = app
+        .get_json("/api/v1/ai_logs/conversations/c-1?include_related_logs=true&time_buffer=2h")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["related_logs_total"], 4, "{body}");
+    assert_eq!(body["related_logs_source"], "views+loki", "{body}");
+    assert_eq!(
+        strings(&body["related_logs"], "message"),
+        vec!["turn 1", "turn 2", "turn 3", "turn 4"]
+    );
+    assert_eq!(
+        body["related_logs"][0]["input_tokens"], 12,
+        "usage fields from Loki's lines"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn analyze_reads_a_window_older_than_the_views_from_loki() {
+    let loki = FakeLoki::start(5_000, None).await;
+    let now = now_ns();
+    let lines: Vec<(i64, String)> = (0..6)
+        .map(|i| {
+            let l = json!({"level": "error", "service": "gateway",
+                "message": format!("OpenAI API error: Rate limit reached for gpt-4o in organization org-{i} on tokens per min")});
+            (now - 7_200 * S + i * S, l.to_string())
+        })
+        .collect();
+    loki.push(&[("service_name", "gateway")], entries(&lines));
+    let app = TestApp::with_config(config(&loki)).await;
+    let (status, r) = app.get_json("/api/v1/ai_logs/analyze?time_range=3h").await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["source"], "loki", "{r}");
+    assert_eq!(r["lines_examined"], 6, "{r}");
+    let patterns = r["patterns"].as_array().cloned().unwrap_or_default();
+    assert!(
+        patterns
+            .iter()
+            .any(|p| p["id"] == "rate_limit_exceeded" && p["count"] == 6),
+        "{r}"
+    );
+    let top = r["top_templates"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        top.first().map(|t| t["count"].clone()),
+        Some(json!(6)),
+        "one template: {top:?}"
+    );
+    assert!(
+        top[0]["template"].as_str().is_some_and(|t| t.contains("<*>")),
+        "{top:?}"
+    );
+    app.stop().await;
+}

@@ -193,14 +193,21 @@ impl Core {
     /// them among themselves with the core's miner settings in a scratch miner, so they carry
     /// templates too, with the ids the core would give them (a hash of the service and the
     /// first line), and the core learns nothing.
-    pub fn tag_among_themselves(records: &mut [Enriched]) {
+    /// Returns the text of each template it made, by id.
+    pub fn tag_among_themselves(records: &mut [Enriched]) -> rustc_hash::FxHashMap<u64, String> {
         let mut scratch = crate::templates::TemplateIndex::new(
             crate::templates::DrainConfig::default(),
             CoreConfig::default().max_template_services,
         );
+        let mut made: HashSet<(u64, Arc<str>)> = HashSet::default();
         for e in records.iter_mut().filter(|e| e.template.is_none()) {
-            e.template = Some(scratch.tag(&e.record.service, &e.record.message));
+            let tag = scratch.tag(&e.record.service, &e.record.message);
+            made.insert((tag.id, Arc::clone(&e.record.service)));
+            e.template = Some(tag);
         }
+        made.into_iter()
+            .filter_map(|(id, service)| Some((id, scratch.template(&service, id)?)))
+            .collect()
     }
 
     fn name_templates(&mut self, records: &[Enriched]) {
