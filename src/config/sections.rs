@@ -305,8 +305,8 @@ pub struct LokiConfig {
     pub breaker_failures: u32,
     /// ...for this long, after which one probe is let through.
     pub breaker_open_s: u64,
-    /// Loki answers cached in memory (without Redis).
-    pub cache_entries: usize,
+    /// Lines of Loki answers cached in memory (without Redis).
+    pub cache_lines: usize,
 }
 
 impl Default for LokiConfig {
@@ -326,7 +326,7 @@ impl Default for LokiConfig {
             id_lookback_h: 24,
             breaker_failures: 5,
             breaker_open_s: 30,
-            cache_entries: 256,
+            cache_lines: 200_000,
         }
     }
 }

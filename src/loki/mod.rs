@@ -28,8 +28,6 @@ use crate::config::{LokiConfig, LokiIds};
 use crate::store::redis::RedisViews;
 pub use client::{LokiClient, LokiError};
 
-/// Lines the memory cache holds across all cached answers.
-const MEMORY_CACHE_LINES: usize = 200_000;
 /// Records tagged with templates per lock of the core, so workers are not held up.
 const TAG_CHUNK: usize = 1_024;
 
@@ -102,7 +100,7 @@ impl LokiFallback {
             client: LokiClient::new(url, config)?,
             cache: match redis {
                 Some(r) => cache::Cache::Redis(r),
-                None => cache::Cache::memory(MEMORY_CACHE_LINES),
+                None => cache::Cache::memory(config.cache_lines),
             },
             selector: Selector {
                 service_label: config.service_label.clone(),
