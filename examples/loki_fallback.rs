@@ -25,7 +25,7 @@ fn now_ns() -> i64 {
 }
 
 fn line(i: usize) -> String {
-    let level = if i % 10 == 0 { "error" } else { "info" };
+    let level = if i.is_multiple_of(10) { "error" } else { "info" };
     json!({"level": level, "service": "api", "correlation_id": format!("r-{i}"),
         "model": "gpt-4o-mini", "input_tokens": 100 + i % 50, "output_tokens": 20,
         "message": format!("request {} served in {} ms", i, i % 900)})
@@ -124,7 +124,7 @@ async fn main() {
     let q = "/api/v1/ai_logs/query?mode=errors&time_range=15m&limit=20";
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for i in 0..4_000 {
-        let (base, out) = if i % 2 == 0 {
+        let (base, out) = if i.is_multiple_of(2) {
             (&without, &mut a)
         } else {
             (&with, &mut b)
