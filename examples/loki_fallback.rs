@@ -123,7 +123,7 @@ async fn main() {
     // 1. View-only answers, interleaved.
     let q = "/api/v1/ai_logs/query?mode=errors&time_range=15m&limit=20";
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    for i in 0..4_000 {
+    for i in 0..4_000u32 {
         let (base, out) = if i.is_multiple_of(2) {
             (&without, &mut a)
         } else {
