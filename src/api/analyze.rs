@@ -14,7 +14,7 @@ use super::params::{categories, list, min_severity, params};
 use super::{AppState, now_ns};
 use crate::loki::Wanted;
 use crate::store::memory::Selection;
-use ailogs_pipeline::loki::plan::{Coverage, merge};
+use ailogs_pipeline::loki::plan::merge;
 use ailogs_pipeline::query::Window;
 
 const PARAMS: &[&str] = &["time_range", "services", "categories", "min_severity"];
@@ -40,19 +40,17 @@ pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
     });
     // Before the views' coverage, the lines come from Loki (pattern hits and templates are
     // computed on them alike; anomalies are only those the detector raised on live lines).
-    let stats = state.views.stats();
-    let coverage = Coverage::from_held(stats.held.oldest_event_ns, stats.held.evicted_newest_event_ns);
     let window = Window {
         start_ns: since_ns,
         end_ns: now,
     };
-    let plan = fallback::planned(&state, window, coverage, now);
     let wanted = Wanted {
         services: &services,
         ids: Vec::new(),
         min_level: None,
     };
-    let mut loki = fallback::read(&state, &plan, &wanted, true, now).await;
+    let (plan, mut loki) =
+        fallback::plan_and_read(&state, window, fallback::views_coverage(&state), &wanted, true).await;
     let from_loki = loki
         .records()
         .into_iter()

@@ -71,22 +71,20 @@ async fn request(state: &AppState, id: &str, since_ns: i64) -> Result<Value, Api
     let (held, views_source) = recent_lines(state, id, since_ns).await;
     // What the views do not cover is read from Loki: the request may be older than them.
     let now = now_ns();
-    let stats = state.views.stats();
     let coverage = match views_source {
         "redis" => Coverage::from_held(held.iter().map(|r| r.ts_ns).min(), None),
-        _ => Coverage::from_held(stats.held.oldest_event_ns, stats.held.evicted_newest_event_ns),
+        _ => fallback::views_coverage(state),
     };
     let window = Window {
         start_ns: since_ns,
         end_ns: now,
     };
-    let plan = fallback::planned(state, window, coverage, now);
     let wanted = Wanted {
         services: &[],
         ids: vec![("correlation_id", id.to_owned())],
         min_level: None,
     };
-    let mut loki = fallback::read(state, &plan, &wanted, true, now).await;
+    let (plan, mut loki) = fallback::plan_and_read(state, window, coverage, &wanted, true).await;
     let from_loki: Vec<Arc<Enriched>> = loki
         .records()
         .into_iter()

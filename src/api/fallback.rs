@@ -64,6 +64,27 @@ pub fn planned(state: &AppState, window: Window, coverage: Coverage, now_ns: i64
     plan(start, window.end_ns.min(now_ns), coverage)
 }
 
+/// What this process's memory views cover.
+pub fn views_coverage(state: &AppState) -> Coverage {
+    let held = state.views.stats().held;
+    Coverage::from_held(held.oldest_event_ns, held.evicted_newest_event_ns)
+}
+
+/// Plans `window` against `coverage` and reads Loki's part: the one call of the handlers
+/// whose window is not a query's.
+pub async fn plan_and_read(
+    state: &AppState,
+    window: Window,
+    coverage: Coverage,
+    wanted: &Wanted<'_>,
+    use_cache: bool,
+) -> (Plan, LokiSide) {
+    let now = super::now_ns();
+    let plan = planned(state, window, coverage, now);
+    let loki = read(state, &plan, wanted, use_cache, now).await;
+    (plan, loki)
+}
+
 /// Reads `plan.loki` when Loki is configured; a failure is reported, never raised: the
 /// views' part is still answered.
 pub async fn read(state: &AppState, plan: &Plan, wanted: &Wanted<'_>, use_cache: bool, now_ns: i64) -> LokiSide {

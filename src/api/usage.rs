@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ailogs_pipeline::loki::plan::{Coverage, merge};
+use ailogs_pipeline::loki::plan::merge;
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::query::spec::{boolean, duration};
 use ailogs_pipeline::query::{ParamError, Verbosity, Window};
@@ -238,20 +238,17 @@ pub async fn conversation(
         let (start, end) = (first.saturating_sub(buffer), last.saturating_add(buffer));
         let held = state.views.select(&sel, |r| (start..=end).contains(&r.ts_ns));
         // The part of the conversation's span the views do not cover is read from Loki.
-        let stats = state.views.stats();
-        let coverage = Coverage::from_held(stats.held.oldest_event_ns, stats.held.evicted_newest_event_ns);
         let window = Window {
             start_ns: start,
             end_ns: end,
         };
-        let now = now_ns();
-        let plan = fallback::planned(&state, window, coverage, now);
         let wanted = Wanted {
             services: &[],
             ids: vec![("conversation_id", id.clone())],
             min_level: None,
         };
-        let mut loki = fallback::read(&state, &plan, &wanted, true, now).await;
+        let (plan, mut loki) =
+            fallback::plan_and_read(&state, window, fallback::views_coverage(&state), &wanted, true).await;
         let from_loki: Vec<Arc<Enriched>> = loki
             .records()
             .into_iter()
