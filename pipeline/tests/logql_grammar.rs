@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use ailogs_pipeline::loki::logql::{IdsIn, LogQuery, Parser, Selector};
+use ailogs_pipeline::loki::logql::{IdsIn, LogQuery, Parser, Selector, written_verbatim};
 use ailogs_pipeline::record::Level;
 
 const NASTY: [&str; 14] = [
@@ -69,7 +69,14 @@ fn generated_queries_parse_with_grafanas_grammar_and_keep_user_text_in_strings()
             let contains = vec![b.to_string()];
             let plain_services: Vec<String> = services.iter().map(|_| "x".to_owned()).collect();
             let query = build(&services, &contains, a, ids_in);
-            let plain = build(&plain_services, &["x".to_owned()], "x", ids_in);
+            // As line text, an id a logger would escape is left out of the query: so is the
+            // plain one then.
+            let plain_id = if ids_in == IdsIn::Text && !written_verbatim(a) {
+                "\""
+            } else {
+                "x"
+            };
+            let plain = build(&plain_services, &["x".to_owned()], plain_id, ids_in);
             lines.push_str(&serde_json::json!({"query": query, "plain": plain}).to_string());
             lines.push('\n');
         }

@@ -109,13 +109,8 @@ impl LogQuery<'_> {
             // As line text, a value is only where the line writes it as it is: loggers escape
             // quotes, backslashes and control characters (and some, non-ASCII) inside their
             // JSON or logfmt, so such a value narrows nothing safely and is left to the caller.
-            let verbatim = |v: &&(&str, String)| {
-                self.ids_in == IdsIn::Line
-                    || v.1
-                        .bytes()
-                        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
-            };
-            for (_, v) in self.ids.iter().filter(verbatim) {
+            let narrows = |v: &&(&str, String)| self.ids_in == IdsIn::Line || written_verbatim(&v.1);
+            for (_, v) in self.ids.iter().filter(narrows) {
                 q.push_str(&format!(" |= {}", string_literal(v)));
             }
         }
@@ -158,6 +153,14 @@ impl LogQuery<'_> {
         }
         q
     }
+}
+
+/// Whether loggers write `value` into a JSON or logfmt line as it is: printable ASCII
+/// without quotes or backslashes (which they escape; some escape non-ASCII too).
+pub fn written_verbatim(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// A field name as a LogQL label: what `| json` makes of it (characters outside

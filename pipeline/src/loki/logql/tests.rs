@@ -127,8 +127,7 @@ proptest! {
         let plain_services: Vec<String> = services.iter().map(|_| "x".to_owned()).collect();
         let plain_contains: Vec<String> = contains.iter().map(|_| "x".to_owned()).collect();
         // As line text, a value a logger would escape is left out of the query (both ways).
-        let dropped = ids_in == IdsIn::Text
-            && !id.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\');
+        let dropped = ids_in == IdsIn::Text && !written_verbatim(&id);
         let plain_ids = [("correlation_id", if dropped { "\"" } else { "x" }.to_owned())];
         let (structure, strings) = lex(&query(&sel, &services, &contains, &ids, ids_in));
         let (plain, _) = lex(&query(&sel, &plain_services, &plain_contains, &plain_ids, ids_in));
