@@ -427,3 +427,38 @@ async fn analyze_reads_a_window_older_than_the_views_from_loki() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn with_redis_loki_answers_are_cached_there_for_every_replica() {
+    let loki = FakeLoki::start(5_000, None).await;
+    let now = now_ns();
+    let lines: Vec<(i64, String)> = (0..50)
+        .map(|i| (now - 7_200 * S + i as i64 * S, line(i, "api")))
+        .collect();
+    loki.push(&[("service_name", "api")], entries(&lines));
+    let prefix = format!("ailogs-test-{}", uuid::Uuid::new_v4().simple());
+    let replica = |loki: &FakeLoki| {
+        let mut c = config(loki);
+        c.redis_url = Some(crate::redis::redis_url().into());
+        c.redis_prefix = prefix.clone();
+        c
+    };
+    let a = TestApp::with_config(replica(&loki)).await;
+    let b = TestApp::with_config(replica(&loki)).await;
+    let q = "/api/v1/ai_logs/query?services=api&time_range=3h";
+    let (_, first) = a.get_json(q).await;
+    assert_eq!(first["total_matched"], 50, "{first}");
+    assert_eq!(window(&first, "loki")["cached"], false);
+    let asked = loki.requests();
+    let (_, second) = b.get_json(q).await;
+    assert_eq!(
+        window(&second, "loki")["cached"],
+        true,
+        "another replica reads the cache: {second}"
+    );
+    assert_eq!(second["total_matched"], 50);
+    assert_eq!(loki.requests(), asked);
+    crate::redis::delete_prefix(&prefix).await;
+    a.stop().await;
+    b.stop().await;
+}

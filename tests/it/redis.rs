@@ -5,11 +5,11 @@ use serde_json::json;
 
 use crate::harness::{TestApp, now_ns, rfc3339, test_config};
 
-fn redis_url() -> String {
+pub fn redis_url() -> String {
     std::env::var("AILOGS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-async fn delete_prefix(prefix: &str) {
+pub async fn delete_prefix(prefix: &str) {
     let client = redis::Client::open(redis_url()).expect("redis url");
     let mut conn = client.get_multiplexed_async_connection().await.expect("redis");
     let keys: Vec<String> = redis::cmd("KEYS")
