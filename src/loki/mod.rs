@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use ailogs_pipeline::loki::logql::{IdsIn, LogQuery, Selector};
 use ailogs_pipeline::loki::plan::{Part, align_to_minutes, cache_ttl_s};
 use ailogs_pipeline::loki::query_range::LokiEntry;
+use ailogs_pipeline::loki::read_back::decode_entries;
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::patterns::SharedMatcher;
-use ailogs_pipeline::{Core, DecodeLimits, Enriched, Lane, Level, RawEntry};
+use ailogs_pipeline::{Core, DecodeLimits, Enriched, Lane, Level};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
@@ -213,30 +214,7 @@ impl Enricher {
     fn enrich(&self, entries: &[LokiEntry]) -> (Vec<Arc<Enriched>>, usize, FxHashMap<u64, String>) {
         let mut lane = Lane::new(self.limits, &self.patterns);
         lane.set_now(crate::clock::now_ns());
-        let mut records = Vec::with_capacity(entries.len());
-        let mut undecodable = 0;
-        let mut last_labels: Option<(&std::collections::BTreeMap<String, String>, ailogs_pipeline::Labels)> = None;
-        for e in entries {
-            // Entries of one stream share one label set.
-            let labels = match &last_labels {
-                Some((raw, shared)) if *raw == &e.labels => Arc::clone(shared),
-                _ => {
-                    let shared = Arc::new(e.labels.clone());
-                    last_labels = Some((&e.labels, Arc::clone(&shared)));
-                    shared
-                }
-            };
-            let raw = RawEntry {
-                ts_ns: e.ts_ns,
-                line: &e.line,
-                labels: &labels,
-                metadata: &e.metadata,
-            };
-            match lane.ingest(&raw) {
-                Ok(r) => records.push(r),
-                Err(_) => undecodable += 1,
-            }
-        }
+        let (mut records, undecodable) = decode_entries(&mut lane, entries);
         for chunk in records.chunks_mut(TAG_CHUNK) {
             self.core.lock().tag_known(chunk);
         }

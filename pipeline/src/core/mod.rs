@@ -16,9 +16,9 @@
 //!    **abort** (a fenced batch) puts the completed requests back for the next commit. A
 //!    batch is observed once: a re-read batch never counts twice in the baselines.
 //!
-//! `enrich` is the read-only path for lines that are not to be counted (the Loki fallback,
-//! replays): decoded and matched like any line, tagged with the template they fit today
-//! without teaching the miner anything.
+//! The read-only path, for lines that are not to be counted (the Loki fallback): a lane
+//! decodes and matches them like any line, `tag_known` tags them with the template they fit
+//! today and `tag_among_themselves` mines the rest apart, without teaching the miner anything.
 //!
 //! Readers (the API) never take the lock the workers hold: `Core::reader` hands out the
 //! published side (`CoreReader`), refreshed on commit.
@@ -169,20 +169,9 @@ impl Core {
         self.publish(now_ns, false);
     }
 
-    /// Read-only enrichment for lines that are not counted: the template each fits today
-    /// (if any), no mining, no alerts, no usage.
-    pub fn enrich(&self, lane: &mut Lane, raws: &[crate::RawEntry<'_>]) -> Vec<Result<Enriched, crate::Rejection>> {
-        raws.iter()
-            .map(|raw| {
-                let mut e = lane.ingest(raw)?;
-                self.tag_known(std::slice::from_mut(&mut e));
-                Ok(e)
-            })
-            .collect()
-    }
-
-    /// The second half of `enrich`, for drivers that decode on their own thread and hold
-    /// the core only for this: tags each record with the template it fits today.
+    /// The read-only path's tagging, for lines a lane decoded that are not to be counted
+    /// (the Loki fallback): the template each fits today, nothing mined. Drivers decode on
+    /// their own thread and hold the core only for this.
     pub fn tag_known(&self, records: &mut [Enriched]) {
         for e in records {
             e.template = self.live.templates.lookup(&e.record.service, &e.record.message);

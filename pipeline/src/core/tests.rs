@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::patterns::{Catalog, Matcher, SharedMatcher};
-use crate::{DecodeLimits, RawEntry, labels_from};
+use crate::{DecodeLimits, RawEntry, Rejection, labels_from};
 
 fn lane() -> Lane {
     let matcher = Matcher::compile(Catalog::shipped().expect("catalog").patterns).expect("compile");
@@ -90,7 +90,7 @@ fn alerts_are_republished_at_most_every_interval_and_on_tick() {
 }
 
 #[test]
-fn enrich_tags_with_known_templates_and_teaches_nothing() {
+fn the_read_only_path_tags_with_known_templates_and_teaches_nothing() {
     let mut lane = lane();
     let mut core = Core::new(CoreConfig::default(), PriceBook::shipped());
     core.process(vec![ingest(&mut lane, 1, "user 1 logged in from 10.0.0.1")], 0);
@@ -116,13 +116,27 @@ fn enrich_tags_with_known_templates_and_teaches_nothing() {
         },
     ];
     let before = core.reader().stats().templates;
-    let enriched = core.enrich(&mut lane, &raws);
+    let mut enriched: Vec<Result<Enriched, Rejection>> = raws.iter().map(|raw| lane.ingest(raw)).collect();
+    for e in enriched.iter_mut().flatten() {
+        core.tag_known(std::slice::from_mut(e));
+    }
     assert!(enriched[0].as_ref().is_ok_and(|e| e.template.is_some()));
     assert!(
         enriched[1].as_ref().is_ok_and(|e| e.template.is_none()),
         "unknown: untagged"
     );
     assert!(enriched[2].is_err(), "refused like any line");
+    // Lines no known template fits are mined among themselves, with their texts.
+    let mut unknown: Vec<Enriched> = enriched
+        .into_iter()
+        .flatten()
+        .filter(|e| e.template.is_none())
+        .collect();
+    let texts = Core::tag_among_themselves(&mut unknown);
+    assert!(
+        unknown[0].template.is_some_and(|t| texts.contains_key(&t.id)),
+        "{texts:?}"
+    );
     core.flush();
     assert_eq!(core.reader().stats().templates, before, "nothing mined");
     let _ = Arc::new(());

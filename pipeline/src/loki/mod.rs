@@ -8,6 +8,7 @@ pub mod plan;
 pub mod proto;
 pub mod push;
 pub mod query_range;
+pub mod read_back;
 
 use crate::decode::RawEntry;
 use crate::record::Labels;
