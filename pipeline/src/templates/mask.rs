@@ -111,10 +111,16 @@ pub fn mask_numbers(text: &str) -> Cow<'_, str> {
             push_wildcard(&mut out);
             i += len;
         } else if b[i].is_ascii_hexdigit() {
-            // A hex run without a digit from here has none from any later start either.
+            // A hex run without a digit from here has none from any later start either, but
+            // a UUID may start inside it: only where its first group ends at the run's end.
             let run = hex_run(b, i);
-            out.push_str(&text[i..i + run]);
-            i += run;
+            let keep = if run > 8 && is_uuid(&b[i + run - 8..]) {
+                run - 8
+            } else {
+                run
+            };
+            out.push_str(&text[i..i + keep]);
+            i += keep;
         } else {
             let ch = text[i..].chars().next().unwrap_or_default();
             out.push(ch);
@@ -244,6 +250,7 @@ mod tests {
             "Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106 dest: /10.250.19.102:50010",
             "x=-1 index:-3 (-4) [-5] a -6 utf-8 --7 0x1F 0xg 0X 550E8400-E29B-41D4-A716-446655440000ff",
             "-1 starts <*>-<*> and <*><*> 1.2.3-rc4+build.5 é1é",
+            "0xxAaaaaaaaa-000a-00aa-a000-a0a00a0aa000",
         ] {
             assert_eq!(mask_numbers(text), mask_numbers_by_regex(text), "{text}");
         }
