@@ -8,7 +8,7 @@
 //! cargo run --release --example loki_fallback
 
 #[allow(dead_code)] // the tests use all of the fake; this run only part
-#[path = "../tests/it/fake_loki.rs"]
+#[path = "../tests/it/fake_loki/mod.rs"]
 mod fake_loki;
 
 use std::time::{Duration, Instant};

@@ -59,7 +59,6 @@ pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
     let records = merge(held, from_loki);
     let sources = fallback::envelope(&plan, &loki, state.loki.is_some(), false);
     let loki_truncated = loki.truncated().map(str::to_owned);
-    let loki_failed = loki.failed();
     let loki_templates = loki.templates();
     let filter = AnalyzeFilter {
         services,
@@ -79,7 +78,7 @@ pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
     body["window"] = json!({"from": format_rfc3339(since_ns), "to": format_rfc3339(now)});
     body["source"] = sources["source"].clone();
     body["windows"] = sources["windows"].clone();
-    body["missing"] = json!(if loki_failed { vec!["loki"] } else { vec![] });
+    body["missing"] = json!(loki.missing());
     if let Some(reason) = loki_truncated {
         body["truncated"] = json!(true);
         body["truncated_reason"] = json!(reason);

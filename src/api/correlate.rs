@@ -72,7 +72,7 @@ async fn request(state: &AppState, id: &str, since_ns: i64) -> Result<Value, Api
     // What the views do not cover is read from Loki: the request may be older than them.
     let now = now_ns();
     let coverage = match views_source {
-        "redis" => Coverage::from_held(held.iter().map(|r| r.ts_ns).min(), None),
+        "redis" => Coverage::of_lines(&held),
         _ => fallback::views_coverage(state),
     };
     let window = Window {
@@ -110,7 +110,7 @@ async fn request(state: &AppState, id: &str, since_ns: i64) -> Result<Value, Api
             json!(views_source)
         };
         body["windows"] = sources["windows"].clone();
-        body["missing"] = json!(if loki.failed() { vec!["loki"] } else { vec![] });
+        body["missing"] = json!(loki.missing());
         return Ok(body);
     }
     let looked = if state.loki.is_some() {

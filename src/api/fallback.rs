@@ -46,6 +46,11 @@ impl LokiSide {
     pub fn failed(&self) -> bool {
         matches!(self, LokiSide::Failed { .. })
     }
+
+    /// The answer's `missing`: Loki, when it was needed and failed.
+    pub fn missing(&self) -> Vec<&'static str> {
+        if self.failed() { vec!["loki"] } else { Vec::new() }
+    }
 }
 
 /// The part of `window` to ask Loki for: bounded (an id lookup without a range looks back
@@ -66,8 +71,7 @@ pub fn planned(state: &AppState, window: Window, coverage: Coverage, now_ns: i64
 
 /// What this process's memory views cover.
 pub fn views_coverage(state: &AppState) -> Coverage {
-    let held = state.views.stats().held;
-    Coverage::from_held(held.oldest_event_ns, held.evicted_newest_event_ns)
+    Coverage::of_views(&state.views.stats().held)
 }
 
 /// Plans `window` against `coverage` and reads Loki's part: the one call of the handlers

@@ -13,11 +13,11 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     let depth = state.queue.depth();
     let capacity = state.queue.capacity();
     let queue_status = if depth >= capacity { "saturated" } else { "ok" };
-    let backend = |_: &str| json!({ "status": "not_configured" });
+    let not_configured = || json!({ "status": "not_configured" });
     let redis = match &state.redis {
         Some(r) if r.ping().await => json!({ "status": "ok", "role": "hot views the API reads" }),
         Some(_) => json!({ "status": "unreachable", "message": "queries answer from this process's memory views" }),
-        None => backend("redis"),
+        None => not_configured(),
     };
     let redis_ok = redis["status"] != "unreachable";
     let loki = match &state.loki {
@@ -85,12 +85,12 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             "kafka": if state.kafka.is_some() {
                 json!({ "status": "configured", "topic": state.config.kafka.raw_topic })
             } else {
-                backend("kafka")
+                not_configured()
             },
             "postgres": match (&state.pg, state.consumer_running) {
                 (Some(_), true) => json!({ "status": "configured", "role": "a consumer in this process writes usage and offsets; the API reads it" }),
                 (Some(_), false) => json!({ "status": "configured", "role": "the API reads usage and conversations" }),
-                (None, _) => backend("postgres"),
+                (None, _) => not_configured(),
             },
             "redis": redis,
             "partitions": partitions,

@@ -37,14 +37,7 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
     let from_redis: Option<Vec<Arc<Enriched>>> = match &state.redis {
         Some(redis) => {
             // All levels: context lines come from the same records.
-            let sel = Selection {
-                services: &spec.services,
-                min_level: None,
-                correlation_id: spec.correlation_id.as_deref(),
-                conversation_id: spec.conversation_id.as_deref(),
-                since_ns: window.start_ns,
-            };
-            match redis.read(&sel, REDIS_LINES).await {
+            match redis.read(&selection(&spec, window, None), REDIS_LINES).await {
                 Ok(records) => Some(records.into_iter().map(Arc::new).collect()),
                 Err(e) => {
                     tracing::warn!(error = %e, "redis unavailable; answering from this process's memory views");
@@ -59,15 +52,13 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
     // With Kafka but no consumer here, lines go to Kafka and never reach the memory views.
     let ingest_only = from_redis.is_none() && state.kafka.is_some() && !state.consumer_running;
     let coverage = match &from_redis {
-        Some(all) => Coverage::from_held(all.iter().map(|r| r.ts_ns).min(), None),
+        Some(all) => Coverage::of_lines(all),
         None if ingest_only => Coverage::NOTHING,
-        None => Coverage::from_held(stats.held.oldest_event_ns, stats.held.evicted_newest_event_ns),
+        None => Coverage::of_views(&stats.held),
     };
     let plan = fallback::planned(&state, window, coverage, now);
     let mut loki = fallback::read(&state, &plan, &fallback::wanted(&spec), spec.cache, now).await;
-    if loki.failed() {
-        missing.push("loki");
-    }
+    missing.extend(loki.missing());
     let from_loki = loki.records();
     // A scan (Redis, Loki, or filters the indexes do not keep) walks many lines: CPU work,
     // off the async workers, and bounded so that a burst of them cannot queue without limit.
@@ -86,18 +77,12 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
         None
     };
     let backend = if from_redis.is_some() { "redis" } else { "memory" };
-    let sources = fallback::envelope(
-        &plan,
-        &loki,
-        state.loki.is_some(),
-        spec.verbosity == Verbosity::Detailed,
-    );
+    let loki_configured = state.loki.is_some();
+    let sources = fallback::envelope(&plan, &loki, loki_configured, spec.verbosity == Verbosity::Detailed);
     let loki_truncated = loki.truncated().map(str::to_owned);
     let time_range = spec.time_range.clone();
-    let state_ = Arc::clone(&state);
     let outcome = tokio::task::spawn_blocking(move || {
         let _scan_permit = scan_permit;
-        let state = state_;
         let with_context = spec.context_lines() > 0;
         // Context lines need every level around a match; otherwise only matches are kept.
         let keep = |r: &Enriched| window.contains(r.ts_ns) && (with_context || query::matches(&spec, window, r));
@@ -144,7 +129,7 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
             .is_none_or(|evicted| evicted < window.start_ns);
     let loki_complete = match &loki {
         LokiSide::Read(_) => true,
-        LokiSide::Unread => plan.loki.is_none() && state.loki.is_some(),
+        LokiSide::Unread => plan.loki.is_none() && loki_configured,
         LokiSide::Failed { .. } => false,
     };
     let complete = !ingest_only && missing.is_empty() && loki_truncated.is_none() && (views_complete || loki_complete);

@@ -269,7 +269,7 @@ pub async fn conversation(
         body["related_logs_source"] = sources["source"].clone();
         body["related_logs_windows"] = sources["windows"].clone();
         if loki.failed() {
-            body["missing"] = json!(["loki"]);
+            body["missing"] = json!(loki.missing());
         }
     }
     Ok(Json(body))

@@ -3,12 +3,12 @@
 //! bounded by lines. Entries live for a TTL that grows with the window's age.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant, SystemTime};
 
 use ailogs_pipeline::loki::plan::Part;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::fetch::Fetched;
 use crate::store::redis::RedisViews;
@@ -35,10 +35,21 @@ pub fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The cache key of a normalized query: SHA-256, so every replica (whatever its build)
+/// computes the same key for the same query.
 pub fn key(logql: &str, tenant: Option<&str>, part: Part) -> String {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (logql, tenant, part.start_ns, part.end_ns).hash(&mut h);
-    format!("{:016x}", h.finish())
+    let mut h = Sha256::new();
+    for field in [
+        logql,
+        tenant.unwrap_or(""),
+        &part.start_ns.to_string(),
+        &part.end_ns.to_string(),
+    ] {
+        // Length-prefixed: no two different queries share one byte string.
+        h.update((field.len() as u64).to_le_bytes());
+        h.update(field.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
 }
 
 pub enum Cache {

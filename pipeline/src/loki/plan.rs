@@ -8,6 +8,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::enrich::Enriched;
+use crate::views::HeldStats;
 
 /// From which event time on the views are complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,17 @@ impl Coverage {
             (Some(oldest), Some(evicted)) => Some(oldest.max(evicted.saturating_add(1))),
         };
         Coverage { complete_from_ns }
+    }
+
+    /// What the memory views report.
+    pub fn of_views(held: &HeldStats) -> Self {
+        Coverage::from_held(held.oldest_event_ns, held.evicted_newest_event_ns)
+    }
+
+    /// Lines read from a capped store (the Redis hot views): complete from the oldest one
+    /// returned, since the cap drops the oldest.
+    pub fn of_lines(records: &[Arc<Enriched>]) -> Self {
+        Coverage::from_held(records.iter().map(|r| r.ts_ns).min(), None)
     }
 
     pub const NOTHING: Coverage = Coverage { complete_from_ns: None };
