@@ -56,11 +56,7 @@ impl LokiSide {
 /// The part of `window` to ask Loki for: bounded (an id lookup without a range looks back
 /// `loki.id_lookback_h`) and not past now.
 pub fn planned(state: &AppState, window: Window, coverage: Coverage, now_ns: i64) -> Plan {
-    let lookback_ns = state.loki.as_ref().map_or(0, |l| {
-        i64::try_from(l.client.config().id_lookback_h)
-            .unwrap_or(24)
-            .saturating_mul(3_600_000_000_000)
-    });
+    let lookback_ns = state.loki.as_ref().map_or(0, |l| l.client.config().id_lookback_ns());
     let start = if window.is_unbounded() {
         now_ns.saturating_sub(lookback_ns)
     } else {

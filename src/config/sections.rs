@@ -309,6 +309,24 @@ pub struct LokiConfig {
     pub cache_lines: usize,
 }
 
+impl LokiConfig {
+    /// `split_hours` in ns.
+    pub fn split_ns(&self) -> i64 {
+        hours_ns(self.split_hours)
+    }
+
+    /// `id_lookback_h` in ns.
+    pub fn id_lookback_ns(&self) -> i64 {
+        hours_ns(self.id_lookback_h)
+    }
+}
+
+fn hours_ns(hours: u64) -> i64 {
+    i64::try_from(hours)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(3_600_000_000_000)
+}
+
 impl Default for LokiConfig {
     fn default() -> Self {
         LokiConfig {

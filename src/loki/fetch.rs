@@ -30,9 +30,7 @@ pub async fn fetch(
     max_lines: usize,
     deadline: Instant,
 ) -> Result<Fetched, LokiError> {
-    let step_ns = i64::try_from(client.config().split_hours)
-        .unwrap_or(24)
-        .saturating_mul(3_600_000_000_000);
+    let step_ns = client.config().split_ns();
     let mut out = Fetched::default();
     let mut skipped = 0;
     'windows: for (start, end) in split_backward(part, step_ns) {
