@@ -37,6 +37,8 @@ pub struct Metrics {
     pub consumer_lag_lines: IntGauge,
     pub loki_requests: IntCounterVec,
     pub loki_seconds: Histogram,
+    pub exports: IntCounterVec,
+    pub export_lines: IntCounterVec,
 }
 
 impl Metrics {
@@ -196,7 +198,19 @@ impl Metrics {
             "Time to read and enrich one query's part from Loki (cache hits included).",
             vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0],
         );
+        let exports = counter(
+            "ailogs_exports_total",
+            "Exports by format and outcome (complete, aborted: the client went away, failed).",
+            &["format", "outcome"],
+        );
+        let export_lines = counter(
+            "ailogs_export_lines_total",
+            "Lines written by exports, by format.",
+            &["format"],
+        );
         Metrics {
+            exports,
+            export_lines,
             loki_requests,
             loki_seconds,
             registry,

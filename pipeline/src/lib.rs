@@ -18,6 +18,7 @@ pub mod correlate;
 pub mod decode;
 pub mod enrich;
 pub mod envelope;
+pub mod export;
 pub mod insight_delta;
 pub mod logfmt;
 pub mod loki;

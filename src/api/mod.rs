@@ -4,6 +4,7 @@ mod analyze;
 pub mod auth;
 mod correlate;
 pub mod error;
+mod export;
 mod fallback;
 mod health;
 mod middleware;
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ai_logs/conversations/{id}", get(usage::conversation))
         .route("/api/v1/ai_logs/analyze", get(analyze::analyze))
         .route("/api/v1/ai_logs/correlate", get(correlate::correlate))
+        .route("/api/v1/ai_logs/export", post(export::export))
         .route(STREAM_PATH, get(stream::stream))
         .route("/api/v1/ai_logs/patterns", get(patterns::list).post(patterns::create))
         .route(

@@ -2,6 +2,7 @@
 
 mod analyze;
 mod correlate;
+mod export;
 mod fake_loki;
 mod harness;
 mod loki;

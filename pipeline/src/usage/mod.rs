@@ -4,6 +4,7 @@
 pub mod billing;
 mod delta;
 mod prices;
+pub mod series;
 mod summary;
 
 pub use delta::{ConversationDelta, NO_WORKSPACE, Operation, SourcePos, UsageBatch, UsageKey, UsageTotals};

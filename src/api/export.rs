@@ -1,0 +1,432 @@
+//! `POST /api/v1/ai_logs/export`: every line a query's filters match, from every store the
+//! query would read (Redis or the memory views, then Loki for the part they do not cover),
+//! streamed as JSON, NDJSON or CSV, optionally gzipped.
+//!
+//! Memory stays bounded whatever the size: the matched lines are shared pointers into the
+//! views (8 bytes each), and rows are rendered on a blocking thread into 64 KiB chunks that
+//! wait on a channel of 8: a slow client slows the writer, a client that goes away stops it.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use ailogs_pipeline::Enriched;
+use ailogs_pipeline::export::{Column, Rows};
+use ailogs_pipeline::loki::plan::{Coverage, merge};
+use ailogs_pipeline::query::{self, ParamError, QuerySpec, Window};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::error::ApiError;
+use super::fallback;
+use super::{AppState, now_ns};
+use crate::store::memory::Selection;
+
+/// Lines per service read from the Redis hot views (as `/query` does).
+const REDIS_LINES: usize = 20_000;
+const CHUNK_BYTES: usize = 64 * 1024;
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Json,
+    #[default]
+    Ndjson,
+    Csv,
+}
+
+impl ExportFormat {
+    fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::Json => "json",
+            ExportFormat::Ndjson => "ndjson",
+            ExportFormat::Csv => "csv",
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Json => "application/json",
+            ExportFormat::Ndjson => "application/x-ndjson",
+            ExportFormat::Csv => "text/csv; charset=utf-8; header=present",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    None,
+    Gzip,
+}
+
+/// The body: `/query`'s filters, plus what to write.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// troubleshoot, performance, errors, audit or conversation, as `/query` filters them.
+    /// Absent (and no `severity_threshold`): every line, of every level.
+    pub mode: Option<String>,
+    pub services: Option<Vec<String>>,
+    /// How far back from now: `15m`, `6h`, `7d`. Default 1h.
+    pub time_range: Option<String>,
+    pub correlation_id: Option<String>,
+    pub conversation_id: Option<String>,
+    pub session_id: Option<String>,
+    pub workspace_id: Option<String>,
+    /// trace, debug, info, warn, error or fatal: lines below are left out.
+    pub severity_threshold: Option<String>,
+    /// Lines whose message or error matches any of these are left out (`/regex/` or text).
+    pub exclude_patterns: Option<Vec<String>>,
+    #[serde(default)]
+    pub format: ExportFormat,
+    /// Columns, in order; all when absent.
+    pub fields: Option<Vec<String>>,
+    #[serde(default)]
+    pub compress: Compression,
+    /// At most this many lines (the oldest first); all when absent.
+    pub limit: Option<usize>,
+}
+
+impl ExportRequest {
+    /// The filters as `/query` parameters, validated by the same parser.
+    fn spec(&self) -> Result<QuerySpec, ParamError> {
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        let single = [
+            ("mode", &self.mode),
+            ("time_range", &self.time_range),
+            ("correlation_id", &self.correlation_id),
+            ("conversation_id", &self.conversation_id),
+            ("session_id", &self.session_id),
+            ("workspace_id", &self.workspace_id),
+            ("severity_threshold", &self.severity_threshold),
+        ];
+        for (name, value) in &single {
+            if let Some(v) = value {
+                pairs.push((name, v));
+            }
+        }
+        // An export is a copy of the lines: every level unless a mode or threshold says otherwise.
+        if self.mode.is_none() && self.severity_threshold.is_none() {
+            pairs.push(("severity_threshold", "trace"));
+        }
+        for (name, values) in [
+            ("services", &self.services),
+            ("exclude_patterns", &self.exclude_patterns),
+        ] {
+            for v in values.iter().flatten() {
+                pairs.push((name, v));
+            }
+        }
+        QuerySpec::from_params(pairs)
+    }
+}
+
+fn parse_body(body: &[u8]) -> Result<ExportRequest, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ExportRequest::default());
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { "body".to_owned() } else { field };
+        super::params::bad(
+            &field,
+            e.into_inner().to_string(),
+            "send a JSON object with /query's filters plus format (json, ndjson, csv), fields, compress (gzip) and limit",
+        )
+    })
+}
+
+#[tracing::instrument(name = "export", skip_all)]
+pub async fn export(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let request = parse_body(&body)?;
+    let spec = request.spec()?;
+    let columns = Column::parse_list(request.fields.as_deref().unwrap_or_default())?;
+    let now = now_ns();
+    let window = Window::for_query(now, &spec);
+    let permit = Arc::clone(&state.scans).try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many queries that scan lines are running".into(),
+            "retry shortly",
+        )
+    })?;
+    let gathered = gather(&state, &spec, window, now).await?;
+    drop(permit);
+    let Gathered {
+        mut lines,
+        source,
+        complete,
+    } = gathered;
+    let matched = lines.len();
+    if let Some(limit) = request.limit {
+        lines.truncate(limit);
+    }
+    let format = request.format;
+    let total = lines.len();
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHUNKS_IN_FLIGHT);
+    let writer_state = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || {
+        let sink = ChunkSink {
+            buf: Vec::with_capacity(CHUNK_BYTES),
+            tx: tx.clone(),
+        };
+        let rows = Rows::new(&columns, &writer_state.prices);
+        let outcome = match request.compress {
+            Compression::None => write_lines(sink, &rows, format, &lines, &writer_state),
+            Compression::Gzip => write_lines(
+                flate2::write::GzEncoder::new(sink, flate2::Compression::fast()),
+                &rows,
+                format,
+                &lines,
+                &writer_state,
+            ),
+        };
+        let label = match &outcome {
+            Ok(()) => "complete",
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => "aborted",
+            Err(_) => "failed",
+        };
+        writer_state
+            .metrics
+            .exports
+            .with_label_values(&[format.as_str(), label])
+            .inc();
+        if let Err(e) = outcome
+            && label == "failed"
+        {
+            tracing::warn!(error = %e, "export failed while writing");
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let chunks = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
+    let extension = match request.compress {
+        Compression::None => format.as_str().to_owned(),
+        Compression::Gzip => format!("{}.gz", format.as_str()),
+    };
+    let filename = format!(
+        "ailogs-export-{}.{extension}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    );
+    let mut response = Body::from_stream(chunks).into_response();
+    let headers = response.headers_mut();
+    let content_type = match request.compress {
+        Compression::None => format.content_type(),
+        Compression::Gzip => "application/gzip",
+    };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert("x-export-total", HeaderValue::from(total));
+    headers.insert("x-export-matched", HeaderValue::from(matched));
+    headers.insert("x-export-source", HeaderValue::from_static(source));
+    headers.insert(
+        "x-export-complete",
+        HeaderValue::from_static(if complete && total == matched { "true" } else { "false" }),
+    );
+    Ok(response)
+}
+
+struct Gathered {
+    /// Oldest first.
+    lines: Vec<Arc<Enriched>>,
+    source: &'static str,
+    /// Every store answered whole for the window.
+    complete: bool,
+}
+
+/// Every line matching `spec` in `window`: Redis (when configured) or the memory views, then
+/// Loki for the part they do not cover.
+async fn gather(state: &AppState, spec: &QuerySpec, window: Window, now: i64) -> Result<Gathered, ApiError> {
+    let (held, coverage) = match &state.redis {
+        Some(redis) => {
+            let read = redis
+                .read(&selection(spec, window), REDIS_LINES)
+                .await
+                .map_err(|e| ApiError::internal("reading the Redis views", e))?;
+            let read: Vec<Arc<Enriched>> = read.into_iter().map(Arc::new).collect();
+            let coverage = Coverage::of_lines(&read);
+            let kept = read.into_iter().filter(|r| query::matches(spec, window, r)).collect();
+            (kept, coverage)
+        }
+        None => {
+            let views = Arc::clone(&state.views);
+            let spec = spec.clone();
+            let held = tokio::task::spawn_blocking(move || {
+                views.select(&selection(&spec, window), |r| query::matches(&spec, window, r))
+            })
+            .await
+            .map_err(|e| ApiError::internal("selecting lines", e))?;
+            (held, fallback::views_coverage(state))
+        }
+    };
+    let plan = fallback::planned(state, window, coverage, now);
+    let mut loki = fallback::read(state, &plan, &fallback::wanted(spec), spec.cache, now).await;
+    // As `/query` judges it: the memory views are whole for a window no eviction reached
+    // into (with no Loki, earlier lines never reached ailogs); Loki when read whole.
+    let views_complete = state.redis.is_none()
+        && (state.kafka.is_none() || state.consumer_running)
+        && state
+            .views
+            .stats()
+            .held
+            .evicted_newest_event_ns
+            .is_none_or(|evicted| evicted < window.start_ns);
+    let loki_complete = match &loki {
+        fallback::LokiSide::Read(read) => read.truncated.is_none(),
+        fallback::LokiSide::Unread => plan.loki.is_none() && state.loki.is_some(),
+        fallback::LokiSide::Failed { .. } => false,
+    };
+    let complete = !loki.failed() && loki.truncated().is_none() && (views_complete || loki_complete);
+    let from_loki: Vec<Arc<Enriched>> = loki
+        .records()
+        .into_iter()
+        .filter(|r| query::matches(spec, window, r))
+        .collect();
+    let source = match (from_loki.is_empty(), matches!(loki, fallback::LokiSide::Read(_))) {
+        (_, false) => "views",
+        (true, true) => "views+loki",
+        (false, true) if held.is_empty() => "loki",
+        (false, true) => "views+loki",
+    };
+    let mut lines = if from_loki.is_empty() {
+        held
+    } else {
+        merge(held, from_loki)
+    };
+    lines.sort_by_key(|r| (r.record.ts_ns, r.seq));
+    Ok(Gathered {
+        lines,
+        source,
+        complete,
+    })
+}
+
+fn selection(spec: &QuerySpec, window: Window) -> Selection<'_> {
+    Selection {
+        services: &spec.services,
+        min_level: Some(spec.min_level()),
+        correlation_id: spec.correlation_id.as_deref(),
+        conversation_id: spec.conversation_id.as_deref(),
+        since_ns: window.start_ns,
+    }
+}
+
+/// Writes every line in `format`, then finishes the writer (a gzip trailer, the last chunk).
+fn write_lines<W: Write + Finish>(
+    mut out: W,
+    rows: &Rows<'_>,
+    format: ExportFormat,
+    lines: &[Arc<Enriched>],
+    state: &AppState,
+) -> io::Result<()> {
+    let counter = state.metrics.export_lines.with_label_values(&[format.as_str()]);
+    let mut written = 0u64;
+    // Counted in steps, not per line: the counter is shared with other exports.
+    let count = |n: &mut u64, force: bool| {
+        if force || *n >= 4096 {
+            counter.inc_by(*n);
+            *n = 0;
+        }
+    };
+    match format {
+        ExportFormat::Ndjson | ExportFormat::Json => {
+            let json = format == ExportFormat::Json;
+            if json {
+                out.write_all(b"[")?;
+            }
+            for (i, line) in lines.iter().enumerate() {
+                if json && i > 0 {
+                    out.write_all(b",\n")?;
+                }
+                serde_json::to_writer(&mut out, &rows.json(line))?;
+                if !json {
+                    out.write_all(b"\n")?;
+                }
+                written += 1;
+                count(&mut written, false);
+            }
+            if json {
+                out.write_all(b"]\n")?;
+            }
+        }
+        ExportFormat::Csv => {
+            let mut csv = csv::Writer::from_writer(&mut out);
+            rows.csv_header(&mut csv).map_err(csv_error)?;
+            for line in lines {
+                rows.csv(line, &mut csv).map_err(csv_error)?;
+                written += 1;
+                count(&mut written, false);
+            }
+            csv.flush()?;
+            drop(csv);
+        }
+    }
+    count(&mut written, true);
+    out.finish()
+}
+
+fn csv_error(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
+/// Ends a writer: the gzip trailer, then the last partial chunk.
+trait Finish {
+    fn finish(self) -> io::Result<()>;
+}
+
+impl Finish for ChunkSink {
+    fn finish(mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+impl Finish for flate2::write::GzEncoder<ChunkSink> {
+    fn finish(self) -> io::Result<()> {
+        flate2::write::GzEncoder::finish(self)?.finish()
+    }
+}
+
+/// Collects bytes into chunks and hands each to the response body, waiting while the client
+/// is behind. A closed channel (the client went away) is a `BrokenPipe` that stops the writer.
+struct ChunkSink {
+    buf: Vec<u8>,
+    tx: mpsc::Sender<io::Result<Bytes>>,
+}
+
+impl ChunkSink {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client closed the export"))
+    }
+}
+
+impl Write for ChunkSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK_BYTES {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
