@@ -6,7 +6,7 @@
 //! views (8 bytes each), and rows are rendered on a blocking thread into 64 KiB chunks that
 //! wait on a channel of 8: a slow client slows the writer, a client that goes away stops it.
 
-use std::io::{self, Write};
+use std::io;
 use std::sync::Arc;
 
 use ailogs_pipeline::Enriched;
@@ -20,14 +20,16 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+mod write;
+
 use super::error::ApiError;
 use super::fallback;
 use super::{AppState, now_ns};
 use crate::store::memory::Selection;
+use write::{ChunkSink, write_lines};
 
 /// Lines per service read from the Redis hot views (as `/query` does).
 const REDIS_LINES: usize = 20_000;
-const CHUNK_BYTES: usize = 64 * 1024;
 const CHUNKS_IN_FLIGHT: usize = 8;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -174,10 +176,7 @@ pub async fn export(State(state): State<AppState>, body: Bytes) -> Result<Respon
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHUNKS_IN_FLIGHT);
     let writer_state = Arc::clone(&state);
     tokio::task::spawn_blocking(move || {
-        let sink = ChunkSink {
-            buf: Vec::with_capacity(CHUNK_BYTES),
-            tx: tx.clone(),
-        };
+        let sink = ChunkSink::new(tx.clone());
         let rows = Rows::new(&columns, &writer_state.prices);
         let outcome = match request.compress {
             Compression::None => write_lines(sink, &rows, format, &lines, &writer_state),
@@ -317,116 +316,5 @@ fn selection(spec: &QuerySpec, window: Window) -> Selection<'_> {
         correlation_id: spec.correlation_id.as_deref(),
         conversation_id: spec.conversation_id.as_deref(),
         since_ns: window.start_ns,
-    }
-}
-
-/// Writes every line in `format`, then finishes the writer (a gzip trailer, the last chunk).
-fn write_lines<W: Write + Finish>(
-    mut out: W,
-    rows: &Rows<'_>,
-    format: ExportFormat,
-    lines: &[Arc<Enriched>],
-    state: &AppState,
-) -> io::Result<()> {
-    let counter = state.metrics.export_lines.with_label_values(&[format.as_str()]);
-    let mut written = 0u64;
-    // Counted in steps, not per line: the counter is shared with other exports.
-    let count = |n: &mut u64, force: bool| {
-        if force || *n >= 4096 {
-            counter.inc_by(*n);
-            *n = 0;
-        }
-    };
-    match format {
-        ExportFormat::Ndjson | ExportFormat::Json => {
-            let json = format == ExportFormat::Json;
-            if json {
-                out.write_all(b"[")?;
-            }
-            for (i, line) in lines.iter().enumerate() {
-                if json && i > 0 {
-                    out.write_all(b",\n")?;
-                }
-                serde_json::to_writer(&mut out, &rows.json(line))?;
-                if !json {
-                    out.write_all(b"\n")?;
-                }
-                written += 1;
-                count(&mut written, false);
-            }
-            if json {
-                out.write_all(b"]\n")?;
-            }
-        }
-        ExportFormat::Csv => {
-            let mut csv = csv::Writer::from_writer(&mut out);
-            rows.csv_header(&mut csv).map_err(csv_error)?;
-            for line in lines {
-                rows.csv(line, &mut csv).map_err(csv_error)?;
-                written += 1;
-                count(&mut written, false);
-            }
-            csv.flush()?;
-            drop(csv);
-        }
-    }
-    count(&mut written, true);
-    out.finish()
-}
-
-fn csv_error(e: csv::Error) -> io::Error {
-    match e.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        other => io::Error::other(format!("{other:?}")),
-    }
-}
-
-/// Ends a writer: the gzip trailer, then the last partial chunk.
-trait Finish {
-    fn finish(self) -> io::Result<()>;
-}
-
-impl Finish for ChunkSink {
-    fn finish(mut self) -> io::Result<()> {
-        self.send()
-    }
-}
-
-impl Finish for flate2::write::GzEncoder<ChunkSink> {
-    fn finish(self) -> io::Result<()> {
-        flate2::write::GzEncoder::finish(self)?.finish()
-    }
-}
-
-/// Collects bytes into chunks and hands each to the response body, waiting while the client
-/// is behind. A closed channel (the client went away) is a `BrokenPipe` that stops the writer.
-struct ChunkSink {
-    buf: Vec<u8>,
-    tx: mpsc::Sender<io::Result<Bytes>>,
-}
-
-impl ChunkSink {
-    fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES)));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client closed the export"))
-    }
-}
-
-impl Write for ChunkSink {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK_BYTES {
-            self.send()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
