@@ -1,5 +1,6 @@
 //! The HTTP API: agent queries, health, metrics and the ingest endpoints, on one router.
 
+mod aggregates;
 mod analyze;
 pub mod auth;
 mod correlate;
@@ -93,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ai_logs/analyze", get(analyze::analyze))
         .route("/api/v1/ai_logs/correlate", get(correlate::correlate))
         .route("/api/v1/ai_logs/export", post(export::export))
+        .route("/api/v1/ai_logs/metrics", get(aggregates::metrics))
         .route(STREAM_PATH, get(stream::stream))
         .route("/api/v1/ai_logs/patterns", get(patterns::list).post(patterns::create))
         .route(

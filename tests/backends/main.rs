@@ -1,5 +1,6 @@
 //! Tests against real Postgres and the Kafka protocol (librdkafka's mock cluster).
 
+mod aggregates;
 mod billing;
 mod env;
 mod exactly_once;

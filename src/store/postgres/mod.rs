@@ -5,6 +5,7 @@
 mod offsets;
 mod owners;
 mod prices;
+pub mod series_read;
 mod usage_read;
 pub(crate) mod usage_write;
 
