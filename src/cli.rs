@@ -38,6 +38,19 @@ pub enum Command {
     /// API keys.
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Serve the MCP tools over stdio, as a bridge to a running ailogs (for desktop agents
+    /// and IDEs). The API key comes from AILOGS_API_KEY.
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct McpArgs {
+    /// The running ailogs to answer from.
+    #[arg(long, env = "AILOGS_API_URL", default_value = "http://127.0.0.1:8080")]
+    pub api_url: String,
+    /// Sent as a bearer token with every call; unset for an open API.
+    #[arg(long, env = "AILOGS_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

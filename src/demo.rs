@@ -15,11 +15,24 @@ use crate::ingest::loki_proto::{EntryAdapter, PushRequest, StreamAdapter, Timest
 
 const NS: i64 = 1_000_000_000;
 
-pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
+    // With API keys configured, the simulated shipper pushes with a key of its own, made for
+    // this run and known to no one else.
+    let push_key = (!config.auth.api_keys.is_empty()).then(|| {
+        let (key, entry) = crate::api::auth::generate("demo-shipper");
+        config.auth.api_keys.push(entry);
+        key
+    });
     let app = Application::build(config).await?;
     let addr = app.local_addr();
     print_banner(addr);
-    let generator = tokio::spawn(generate(addr, args.rate.max(1), args.backfill_minutes, args.seed));
+    let generator = tokio::spawn(generate(
+        addr,
+        args.rate.max(1),
+        args.backfill_minutes,
+        args.seed,
+        push_key,
+    ));
     let generator_handle = generator.abort_handle();
     let stop = async move {
         match args.duration_s {
@@ -56,9 +69,16 @@ fn print_banner(addr: SocketAddr) {
 /// Backfills `backfill_minutes` of traffic (with one incident of each kind), then pushes live
 /// traffic every 200 ms. A line is pushed only once its timestamp has come (a timed-out model
 /// call is logged 60 s after the request), as a real shipper would see it.
-async fn generate(addr: SocketAddr, rate: u32, backfill_minutes: u32, seed: u64) {
+async fn generate(addr: SocketAddr, rate: u32, backfill_minutes: u32, seed: u64, key: Option<String>) {
     let url = format!("http://{addr}/loki/api/v1/push");
-    let client = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(value) = key.and_then(|k| reqwest::header::HeaderValue::from_str(&format!("Bearer {k}")).ok()) {
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap_or_default();
     let mut traffic = Traffic::new(seed);
     let mut pending: Vec<SynthLine> = Vec::new();
     let now = now_ns();

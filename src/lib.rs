@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod internal_events;
 pub mod kafka;
 pub mod loki;
+pub mod mcp;
 pub mod metrics;
 pub mod patterns;
 pub mod secret;

@@ -21,8 +21,17 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo(args) => apply_flags(&mut config, &args.serve),
         _ => {}
     }
-    ailogs::telemetry::init(&config);
+    if matches!(cli.command, Command::Mcp(_)) {
+        // stdout carries the protocol: logs go to stderr.
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    } else {
+        ailogs::telemetry::init(&config);
+    }
     match cli.command {
+        Command::Mcp(args) => ailogs::mcp::run_stdio(args.api_url, args.api_key).await,
         Command::Serve(_) => {
             Application::build(config)
                 .await?

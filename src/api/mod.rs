@@ -84,6 +84,39 @@ pub const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn router(state: AppState) -> Router {
+    let routes = routes();
+    // MCP tools call the REST handlers in-process, through the same key check.
+    let api_for_tools = routes
+        .clone()
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require_key,
+        ))
+        .with_state(Arc::clone(&state));
+    let mcp = crate::mcp::http_service(api_for_tools, state.api_keys.enabled());
+    routes
+        .route_service(crate::mcp::MCP_PATH, mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require_key,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            middleware::track_http,
+        ))
+        // Push handlers enforce `ingest.max_body_bytes` themselves, answering 413 as Loki does.
+        .layer(DefaultBodyLimit::disable())
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(PropagateRequestIdLayer::new(X_CORRELATION_ID))
+        .layer(SetRequestIdLayer::new(X_CORRELATION_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Every REST route, without the layers.
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(ops::index))
         .route("/api/v1/ai_logs/health", get(health::health))
@@ -105,21 +138,4 @@ pub fn router(state: AppState) -> Router {
         .route("/loki/api/v1/push", post(push::loki_push))
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
-            auth::require_key,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
-            middleware::track_http,
-        ))
-        // Push handlers enforce `ingest.max_body_bytes` themselves, answering 413 as Loki does.
-        .layer(DefaultBodyLimit::disable())
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
-        .layer(PropagateRequestIdLayer::new(X_CORRELATION_ID))
-        .layer(SetRequestIdLayer::new(X_CORRELATION_ID, MakeRequestUuid))
-        .with_state(state)
 }

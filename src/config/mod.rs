@@ -90,7 +90,8 @@ impl Config {
         let mut env_pairs: Vec<(String, String)> = env
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("AILOGS_").map(|rest| (rest.to_owned(), v.clone())))
-            .filter(|(k, _)| k != "CONFIG")
+            // Not server settings: the config file's path, and the MCP bridge's client settings.
+            .filter(|(k, _)| !matches!(k.as_str(), "CONFIG" | "API_KEY" | "API_URL"))
             .collect();
         env_pairs.sort();
         for (key, value) in env_pairs {

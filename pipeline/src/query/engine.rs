@@ -78,6 +78,9 @@ pub fn matches(spec: &QuerySpec, window: Window, r: &Enriched) -> bool {
         && window.contains(r.ts_ns)
         && matches_filters(spec, r)
         && selected_by_mode(spec.mode, r)
+        && spec
+            .template_id
+            .is_none_or(|t| r.template.is_some_and(|tag| tag.id == t))
 }
 
 pub fn selected_by_mode(mode: Mode, r: &Enriched) -> bool {

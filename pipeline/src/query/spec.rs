@@ -82,6 +82,8 @@ pub struct QuerySpec {
     pub conversation_id: Option<String>,
     pub session_id: Option<String>,
     pub workspace_id: Option<String>,
+    /// Lines of one mined template (`template_key`: 16 hex digits).
+    pub template_id: Option<u64>,
     pub severity_threshold: Option<Level>,
     pub include_context: Option<usize>,
     pub context_window_s: u64,
@@ -107,6 +109,7 @@ impl Default for QuerySpec {
             conversation_id: None,
             session_id: None,
             workspace_id: None,
+            template_id: None,
             severity_threshold: None,
             include_context: None,
             context_window_s: 300,
@@ -155,6 +158,7 @@ pub const PARAMS: &[&str] = &[
     "conversation_id",
     "session_id",
     "workspace_id",
+    "template_id",
     "severity_threshold",
     "include_context",
     "context_window",
@@ -232,6 +236,18 @@ impl QuerySpec {
             "conversation_id" => self.conversation_id = Some(id(name, value)?),
             "session_id" => self.session_id = Some(id(name, value)?),
             "workspace_id" => self.workspace_id = Some(id(name, value)?),
+            "template_id" => {
+                let parsed = (value.len() == 16)
+                    .then(|| u64::from_str_radix(value, 16).ok())
+                    .flatten();
+                self.template_id = Some(parsed.ok_or_else(|| {
+                    ParamError::new(
+                        name,
+                        format!("`{}` is not a template id", clip(value)),
+                        "pass 16 hex digits, as `template_id` appears in /query and /analyze answers",
+                    )
+                })?);
+            }
             "severity_threshold" => {
                 self.severity_threshold = Some(Level::from_name(value).ok_or_else(|| {
                     ParamError::new(

@@ -30,6 +30,7 @@ pub fn indexed(spec: &QuerySpec) -> bool {
         && spec.conversation_id.is_none()
         && spec.session_id.is_none()
         && spec.workspace_id.is_none()
+        && spec.template_id.is_none()
         && spec.exclude.is_empty()
         && (spec.mode != Mode::Conversation || whole_conversations)
 }
