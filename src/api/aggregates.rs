@@ -8,11 +8,11 @@ use std::sync::Arc;
 use ailogs_pipeline::Enriched;
 use ailogs_pipeline::patterns::Category;
 use ailogs_pipeline::query::spec::{MAX_TIME_RANGE_S, duration};
-use ailogs_pipeline::usage::series::{GroupBy, Request, Series, SeriesSpec};
+use ailogs_pipeline::usage::series::{GroupBy, Request, Series, SeriesAnswer, SeriesSpec};
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::error::{ApiError, db_error};
 use super::params::{bad, list, params};
@@ -20,14 +20,16 @@ use super::{AppState, now_ns};
 use crate::store::memory::Selection;
 use crate::store::postgres::series_read::SeriesFilter;
 
-const KNOWN: &[&str] = &["time_range", "step", "group_by", "services", "workspace_id", "models"];
+pub(super) const KNOWN: &[&str] = &["time_range", "step", "group_by", "services", "workspace_id", "models"];
 const MAX_BUCKETS: i64 = 1_000;
 /// Steps a default is chosen from: the smallest giving at most 60 buckets.
 const NICE_STEPS_S: [i64; 7] = [60, 300, 900, 3_600, 6 * 3_600, 86_400, 7 * 86_400];
 const S: i64 = 1_000_000_000;
 
+#[utoipa::path(get, path = "/api/v1/ai_logs/metrics", tag = "query", params(super::openapi::MetricsParams),
+    responses((status = 200, description = "Buckets of the window, each with its groups", body = MetricsAnswer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 #[tracing::instrument(name = "metrics", skip_all)]
-pub async fn metrics(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn metrics(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<MetricsAnswer>, ApiError> {
     let started = std::time::Instant::now();
     let p = params(raw, KNOWN)?;
     let range_s = match p.get("time_range") {
@@ -124,14 +126,23 @@ pub async fn metrics(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
             "views"
         }
     };
-    let answer = series.finish();
-    let mut body = serde_json::to_value(answer).map_err(|e| ApiError::internal("rendering the metrics", e))?;
-    body["source"] = json!(source);
-    body["note"] = json!(
-        "requests are AI requests (a model with token usage, or an AI request type); pattern hits count every line of the services asked, whatever the workspace or model filter"
-    );
-    body["served_in_ms"] = json!((started.elapsed().as_secs_f64() * 1e5).round() / 100.0);
-    Ok(Json(body))
+    Ok(Json(MetricsAnswer {
+        series: series.finish(),
+        source,
+        note: "requests are AI requests (a model with token usage, or an AI request type); pattern hits count every line of the services asked, whatever the workspace or model filter",
+        served_in_ms: (started.elapsed().as_secs_f64() * 1e5).round() / 100.0,
+    }))
+}
+
+/// The aggregated metrics and where they came from.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MetricsAnswer {
+    #[serde(flatten)]
+    series: SeriesAnswer,
+    /// postgres or views.
+    source: &'static str,
+    note: &'static str,
+    served_in_ms: f64,
 }
 
 /// One held line into the series: its pattern hits, and the line as a request when it is one.

@@ -74,7 +74,10 @@ pub fn generate(name: &str) -> (String, ApiKeyEntry) {
 
 /// Paths that stay open with keys configured: probes and scrapes carry no key.
 fn is_open(path: &str) -> bool {
-    matches!(path, "/" | "/metrics" | "/api/v1/ai_logs/health")
+    matches!(
+        path,
+        "/" | "/metrics" | "/api/v1/ai_logs/health" | "/api/v1/ai_logs/openapi.json"
+    )
 }
 
 pub fn unauthorized(message: &str) -> ApiError {

@@ -7,11 +7,14 @@ use serde::Serialize;
 
 use ailogs_pipeline::query::ParamError;
 
-#[derive(Debug, Serialize)]
+/// Every error answer: a stable `error` code, the request `field` it is about (when one is),
+/// what went wrong and what to do.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
     /// A stable code an agent can branch on.
+    #[schema(value_type = String, example = "invalid_parameter")]
     pub error: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,

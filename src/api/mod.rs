@@ -9,6 +9,7 @@ mod export;
 mod fallback;
 mod health;
 mod middleware;
+mod openapi;
 mod ops;
 mod params;
 mod patterns;
@@ -115,6 +116,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Every REST route's path (the OpenAPI test checks each is documented).
+#[cfg(test)]
+pub(crate) const ROUTES: &[&str] = &[
+    "/",
+    "/api/v1/ai_logs/health",
+    "/api/v1/ai_logs/query",
+    "/api/v1/ai_logs/dead_letters",
+    "/api/v1/ai_logs/workspace/{id}/summary",
+    "/api/v1/ai_logs/conversations/{id}",
+    "/api/v1/ai_logs/analyze",
+    "/api/v1/ai_logs/correlate",
+    "/api/v1/ai_logs/export",
+    "/api/v1/ai_logs/metrics",
+    "/api/v1/ai_logs/openapi.json",
+    STREAM_PATH,
+    "/api/v1/ai_logs/patterns",
+    "/api/v1/ai_logs/patterns/{id}",
+    "/api/v1/ai_logs/ingest",
+    "/loki/api/v1/push",
+    "/metrics",
+];
+
 /// Every REST route, without the layers.
 fn routes() -> Router<AppState> {
     Router::new()
@@ -128,6 +151,7 @@ fn routes() -> Router<AppState> {
         .route("/api/v1/ai_logs/correlate", get(correlate::correlate))
         .route("/api/v1/ai_logs/export", post(export::export))
         .route("/api/v1/ai_logs/metrics", get(aggregates::metrics))
+        .route("/api/v1/ai_logs/openapi.json", get(openapi::openapi_json))
         .route(STREAM_PATH, get(stream::stream))
         .route("/api/v1/ai_logs/patterns", get(patterns::list).post(patterns::create))
         .route(

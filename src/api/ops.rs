@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
+use super::openapi::Answer;
 
+#[utoipa::path(get, path = "/", tag = "ops", responses((status = 200, description = "Name, version and endpoints", body = Answer)))]
 pub async fn index() -> Json<Value> {
     Json(json!({
         "name": "ailogs",
@@ -25,6 +27,8 @@ pub async fn index() -> Json<Value> {
     }))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus metrics, text exposition format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
@@ -37,6 +41,10 @@ pub struct DeadLetterParams {
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/api/v1/ai_logs/dead_letters", tag = "ops",
+    params(("limit" = Option<u32>, Query, description = "1-1000, default 100")),
+    responses((status = 200, description = "Recent lines that could not be accepted, with their reason", body = Answer),
+        (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError)))]
 pub async fn dead_letters(
     State(state): State<AppState>,
     params: Result<Query<DeadLetterParams>, axum::extract::rejection::QueryRejection>,

@@ -10,6 +10,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
+#[allow(unused_imports)] // named by the OpenAPI attributes
+use super::error::ApiError;
+#[allow(unused_imports)]
+use super::openapi::Answer;
 use crate::consume::embedded::EnqueueError;
 use crate::ingest::{PushBatch, ndjson, push};
 use crate::internal_events::{InternalEvent, LinesRejected, PushRefused};
@@ -20,6 +24,17 @@ const NDJSON: &str = "ndjson";
 
 /// `POST /loki/api/v1/push`: 204 once the lines are queued; plain-text 4xx naming the fault.
 #[tracing::instrument(name = "loki_push", skip_all)]
+/// Loki's push API: protobuf+snappy (Promtail, Alloy) or JSON, optionally gzip.
+#[utoipa::path(post, path = "/loki/api/v1/push", tag = "ingest",
+    request_body(description = "A Loki PushRequest: protobuf+snappy, or JSON `{streams: [{stream: {labels}, values: [[ns, line]]}]}`",
+        content((String = "application/x-protobuf"), (Answer = "application/json"))),
+    responses((status = 204, description = "Accepted"),
+        (status = 400, description = "The body cannot be decoded (plain text, as Loki answers)", content_type = "text/plain", body = String),
+        (status = 401, description = "No valid key", body = ApiError),
+        (status = 413, description = "Over `ingest.max_body_bytes`", content_type = "text/plain", body = String),
+        (status = 415, description = "An unsupported content type or encoding", content_type = "text/plain", body = String),
+        (status = 429, description = "The ingest queue is full: retry with backoff", content_type = "text/plain", body = String),
+        (status = 503, description = "Kafka does not take the lines: retry", content_type = "text/plain", body = String)))]
 pub async fn loki_push(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let body = match read_body(&state, &headers, body).await {
         Ok(b) => b,
@@ -47,6 +62,17 @@ pub async fn loki_push(State(state): State<AppState>, headers: HeaderMap, body: 
 /// `POST /api/v1/ai_logs/ingest`: NDJSON. 200 when every line was accepted; 400 listing the
 /// refused lines otherwise (the others are accepted, as Loki does for partial pushes).
 #[tracing::instrument(name = "ndjson_push", skip_all)]
+/// NDJSON logs, one JSON object per line.
+#[utoipa::path(post, path = "/api/v1/ai_logs/ingest", tag = "ingest",
+    request_body(description = "One JSON object per line; an empty body accepts nothing",
+        content((Option<String> = "application/x-ndjson"), (Option<String> = "text/plain"))),
+    responses((status = 200, description = "Every line accepted: `{accepted, rejected}`", body = Answer),
+        (status = 400, description = "Some lines refused (dead-lettered); the others accepted: `{accepted, rejected, error, message, suggestion, lines}`", body = Answer),
+        (status = 401, description = "No valid key", body = ApiError),
+        (status = 413, description = "Over `ingest.max_body_bytes`", body = ApiError),
+        (status = 415, description = "An unsupported content encoding", body = ApiError),
+        (status = 429, description = "The ingest queue is full: retry with backoff", body = ApiError),
+        (status = 503, description = "Kafka does not take the lines: retry", body = ApiError)))]
 pub async fn ndjson(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let body = match read_body(&state, &headers, body).await {
         Ok(b) => b,

@@ -23,6 +23,12 @@ use crate::store::memory::Selection;
 /// Lines of each service read from the Redis hot views.
 const REDIS_LINES: usize = 20_000;
 
+/// Answers for agents from the views (and Loki for what they do not cover). The answer carries
+/// `source`, `windows`, `missing`, `freshness`, `window`, `coverage`, `summary`, `total_matched`,
+/// `returned`, `truncated`, `served_in_ms`, and by mode and format `lines`, `conversations`,
+/// `groups`, `narrative` or `timeline`.
+#[utoipa::path(get, path = "/api/v1/ai_logs/query", tag = "query", params(super::openapi::QueryParams),
+    responses((status = 200, description = "The answer", body = super::openapi::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 #[tracing::instrument(name = "query", skip_all)]
 pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();

@@ -77,13 +77,17 @@ fn request_errors(state: &AppState, workspace: &str, since_ns: i64, named: &[Arc
     })
 }
 
+/// A workspace's usage: requests, tokens, cost by model, errors, peak times.
+#[utoipa::path(get, path = "/api/v1/ai_logs/workspace/{id}/summary", tag = "query",
+    params(("id" = String, Path, description = "The workspace id"), super::openapi::WorkspaceParams),
+    responses((status = 200, description = "The summary", body = super::openapi::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 pub async fn workspace(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     id_ok("workspace_id", &id)?;
-    let p = params(raw, &["time_range", "include_costs"])?;
+    let p = params(raw, WORKSPACE_PARAMS)?;
     let range = match p.get("time_range") {
         Some(v) => duration("time_range", v, ailogs_pipeline::query::spec::MAX_TIME_RANGE_S)?,
         None => 86_400,
@@ -152,7 +156,9 @@ pub async fn workspace(
     Ok(Json(body))
 }
 
-const CONVERSATION_PARAMS: &[&str] = &[
+pub(super) const WORKSPACE_PARAMS: &[&str] = &["time_range", "include_costs"];
+
+pub(super) const CONVERSATION_PARAMS: &[&str] = &[
     "include_prompts",
     "include_responses",
     "include_metrics",
@@ -160,6 +166,11 @@ const CONVERSATION_PARAMS: &[&str] = &[
     "time_buffer",
 ];
 
+/// One conversation: requests, tokens, cost, errors, and its related log lines.
+#[utoipa::path(get, path = "/api/v1/ai_logs/conversations/{id}", tag = "query",
+    params(("id" = String, Path, description = "The conversation id"), super::openapi::ConversationParams),
+    responses((status = 200, description = "The conversation", body = super::openapi::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 pub async fn conversation(
     State(state): State<AppState>,
     Path(id): Path<String>,

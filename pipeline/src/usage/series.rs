@@ -14,6 +14,7 @@ use crate::normalize::time::format_rfc3339;
 use crate::patterns::Category;
 
 /// What the groups of a bucket are.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupBy {
@@ -280,6 +281,7 @@ impl Series {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyRow {
     pub p50: Option<f64>,
@@ -288,6 +290,7 @@ pub struct LatencyRow {
     pub timed_requests: u64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupRow {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -307,6 +310,7 @@ pub struct GroupRow {
     pub pattern_hits: BTreeMap<&'static str, u64>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct BucketRow {
     pub start: String,
@@ -316,6 +320,7 @@ pub struct BucketRow {
     pub pattern_hits: BTreeMap<&'static str, u64>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct SeriesAnswer {
     pub group_by: GroupBy,

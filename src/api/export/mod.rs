@@ -32,7 +32,7 @@ use write::{ChunkSink, write_lines};
 const REDIS_LINES: usize = 20_000;
 const CHUNKS_IN_FLIGHT: usize = 8;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     Json,
@@ -59,7 +59,7 @@ impl ExportFormat {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     #[default]
@@ -68,8 +68,9 @@ pub enum Compression {
 }
 
 /// The body: `/query`'s filters, plus what to write.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"time_range": "1h", "services": ["api"], "mode": "errors", "format": "csv", "fields": ["ts", "service", "message", "patterns", "cost_usd"], "compress": "gzip"}))]
 pub struct ExportRequest {
     /// troubleshoot, performance, errors, audit or conversation, as `/query` filters them.
     /// Absent (and no `severity_threshold`): every line, of every level.
@@ -92,6 +93,7 @@ pub struct ExportRequest {
     #[serde(default)]
     pub compress: Compression,
     /// At most this many lines (the oldest first); all when absent.
+    #[schema(minimum = 0)]
     pub limit: Option<usize>,
 }
 
@@ -130,7 +132,7 @@ impl ExportRequest {
 }
 
 fn parse_body(body: &[u8]) -> Result<ExportRequest, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
         return Ok(ExportRequest::default());
     }
     let mut de = serde_json::Deserializer::from_slice(body);
@@ -145,6 +147,14 @@ fn parse_body(body: &[u8]) -> Result<ExportRequest, ApiError> {
     })
 }
 
+/// Every line the filters match, streamed. Headers: `Content-Disposition` (a file name),
+/// `X-Export-Total` (lines in the body), `X-Export-Matched`, `X-Export-Source`,
+/// `X-Export-Complete` (false when a limit, a store's budget or a failed store left lines out).
+#[utoipa::path(post, path = "/api/v1/ai_logs/export", tag = "query", request_body(content = Option<ExportRequest>, description = "The filters and format; an empty body exports the last hour, every level, as NDJSON", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The lines: a JSON array, NDJSON, CSV (RFC 4180, with a header), or any of them gzipped",
+            content((String = "application/x-ndjson"), (String = "application/json"), (String = "text/csv"), (String = "application/gzip"))),
+        (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 #[tracing::instrument(name = "export", skip_all)]
 pub async fn export(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let request = parse_body(&body)?;

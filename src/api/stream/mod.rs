@@ -43,6 +43,12 @@ enum Access {
     AwaitingKey,
 }
 
+#[utoipa::path(get, path = "/api/v1/ai_logs/stream", tag = "query", description = super::openapi::stream_protocol(),
+    responses((status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket upgrade (plain text, from the WebSocket layer), or a bad filter (JSON)",
+            content((String = "text/plain"), (ApiError = "application/json"))),
+        (status = 401, description = "A key was presented and is not valid", body = ApiError),
+        (status = 426, description = "The upgrade is missing", content_type = "text/plain", body = String)))]
 pub async fn stream(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
