@@ -11,7 +11,6 @@ use ailogs_pipeline::query::spec::{MAX_TIME_RANGE_S, duration};
 use ailogs_pipeline::usage::series::{GroupBy, Request, Series, SeriesAnswer, SeriesSpec};
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::error::{ApiError, db_error};
@@ -26,7 +25,7 @@ const MAX_BUCKETS: i64 = 1_000;
 const NICE_STEPS_S: [i64; 7] = [60, 300, 900, 3_600, 6 * 3_600, 86_400, 7 * 86_400];
 const S: i64 = 1_000_000_000;
 
-#[utoipa::path(get, path = "/api/v1/ai_logs/metrics", tag = "query", params(super::openapi::MetricsParams),
+#[utoipa::path(get, path = "/api/v1/ai_logs/metrics", tag = "query", params(super::doc_types::MetricsParams),
     responses((status = 200, description = "Buckets of the window, each with its groups", body = MetricsAnswer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 #[tracing::instrument(name = "metrics", skip_all)]
 pub async fn metrics(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<MetricsAnswer>, ApiError> {
@@ -97,14 +96,9 @@ pub async fn metrics(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
             "postgres"
         }
         None => {
-            let permit = Arc::clone(&state.scans).try_acquire_owned().map_err(|_| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "too many queries that scan lines are running".into(),
-                    "retry shortly",
-                )
-            })?;
+            let permit = Arc::clone(&state.scans)
+                .try_acquire_owned()
+                .map_err(|_| super::error::busy("retry shortly"))?;
             let state = Arc::clone(&state);
             let (start_ns, services) = (filter.start_ns, services.clone());
             series = tokio::task::spawn_blocking(move || {

@@ -21,8 +21,8 @@ pub(super) const PARAMS: &[&str] = &["time_range", "services", "categories", "mi
 
 /// What stands out in a window: ranked `insights`, catalog `patterns`, `anomalies`, `cascades`,
 /// `new_templates` and `top_templates`, with `source`, `windows` and `missing`.
-#[utoipa::path(get, path = "/api/v1/ai_logs/analyze", tag = "query", params(super::openapi::AnalyzeParams),
-    responses((status = 200, description = "The analysis", body = super::openapi::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
+#[utoipa::path(get, path = "/api/v1/ai_logs/analyze", tag = "query", params(super::doc_types::AnalyzeParams),
+    responses((status = 200, description = "The analysis", body = super::doc_types::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 #[tracing::instrument(name = "analyze", skip_all)]
 pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let p = params(raw, PARAMS)?;

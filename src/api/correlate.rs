@@ -30,8 +30,8 @@ pub(super) const PARAMS: &[&str] = &["correlation_id", "service", "time_window"]
 
 /// One request (`correlation_id`): `request_flow`, `critical_path`, `bottlenecks`, `errors`,
 /// `root_cause` with evidence, `recommendations`, `status`; or a service's recent requests.
-#[utoipa::path(get, path = "/api/v1/ai_logs/correlate", tag = "query", params(super::openapi::CorrelateParams),
-    responses((status = 200, description = "The request's graph and root cause", body = super::openapi::Answer),
+#[utoipa::path(get, path = "/api/v1/ai_logs/correlate", tag = "query", params(super::doc_types::CorrelateParams),
+    responses((status = 200, description = "The request's graph and root cause", body = super::doc_types::Answer),
         (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 404, description = "No line of that request is held or in Loki", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 #[tracing::instrument(name = "correlate", skip_all)]
 pub async fn correlate(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {

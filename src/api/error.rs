@@ -51,6 +51,16 @@ impl ApiError {
     }
 }
 
+/// 503 `busy`: too many queries that scan lines run at once (`State::scans`).
+pub fn busy(suggestion: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "too many queries that scan lines are running".into(),
+        suggestion,
+    )
+}
+
 impl From<ParamError> for ApiError {
     fn from(e: ParamError) -> Self {
         ApiError {

@@ -9,7 +9,7 @@ use crate::consume::kafka::ownership::{OwnerSettings, PartitionState, classify, 
 use ailogs_pipeline::normalize::time::format_rfc3339;
 
 #[utoipa::path(get, path = "/api/v1/ai_logs/health", tag = "ops",
-    responses((status = 200, description = "Overall `status` (ok, degraded) and each component's", body = super::openapi::Answer)))]
+    responses((status = 200, description = "Overall `status` (ok, degraded) and each component's", body = super::doc_types::Answer)))]
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
     let views = state.views.stats();
     let depth = state.queue.depth();

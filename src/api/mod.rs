@@ -4,6 +4,7 @@ mod aggregates;
 mod analyze;
 pub mod auth;
 mod correlate;
+mod doc_types;
 pub mod error;
 mod export;
 mod fallback;

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::doc_types::Answer;
 use super::error::ApiError;
-use super::openapi::Answer;
 
 #[utoipa::path(get, path = "/", tag = "ops", responses((status = 200, description = "Name, version and endpoints", body = Answer)))]
 pub async fn index() -> Json<Value> {

@@ -18,8 +18,8 @@ use crate::patterns::PatternError;
 pub(super) const LIST_PARAMS: &[&str] = &["category", "severity", "min_severity", "source"];
 
 /// The pattern catalog (shipped and custom) with each pattern's match counts.
-#[utoipa::path(get, path = "/api/v1/ai_logs/patterns", tag = "ops", params(super::openapi::PatternParams),
-    responses((status = 200, description = "The catalog", body = super::openapi::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError)))]
+#[utoipa::path(get, path = "/api/v1/ai_logs/patterns", tag = "ops", params(super::doc_types::PatternParams),
+    responses((status = 200, description = "The catalog", body = super::doc_types::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError)))]
 pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let p = params(raw, LIST_PARAMS)?;
     let categories = categories("category", p.get("category"))?;
@@ -73,8 +73,8 @@ pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
 }
 
 /// Adds a custom pattern (applied to new lines at once).
-#[utoipa::path(post, path = "/api/v1/ai_logs/patterns", tag = "ops", request_body(content = super::openapi::Answer, description = "A pattern: `{id, regex, severity, category, suggestion, condition?, examples?}`", content_type = "application/json"),
-    responses((status = 201, description = "Created", body = super::openapi::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError),
+#[utoipa::path(post, path = "/api/v1/ai_logs/patterns", tag = "ops", request_body(content = super::doc_types::Answer, description = "A pattern: `{id, regex, severity, category, suggestion, condition?, examples?}`", content_type = "application/json"),
+    responses((status = 201, description = "Created", body = super::doc_types::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError),
         (status = 409, description = "A pattern with that id exists", body = ApiError),
         (status = 422, description = "The regex does not compile, or an example disagrees with it", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
@@ -93,10 +93,10 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<Respon
 }
 
 /// Adds or replaces a custom pattern.
-#[utoipa::path(put, path = "/api/v1/ai_logs/patterns/{id}", tag = "ops", request_body(content = super::openapi::Answer, description = "A pattern: `{id, regex, severity, category, suggestion, condition?, examples?}`", content_type = "application/json"),
+#[utoipa::path(put, path = "/api/v1/ai_logs/patterns/{id}", tag = "ops", request_body(content = super::doc_types::Answer, description = "A pattern: `{id, regex, severity, category, suggestion, condition?, examples?}`", content_type = "application/json"),
     params(("id" = String, Path, description = "The pattern id")),
-    responses((status = 200, description = "Replaced", body = super::openapi::Answer),
-        (status = 201, description = "Created", body = super::openapi::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError),
+    responses((status = 200, description = "Replaced", body = super::doc_types::Answer),
+        (status = 201, description = "Created", body = super::doc_types::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError),
         (status = 409, description = "A shipped pattern cannot be replaced", body = ApiError),
         (status = 422, description = "The regex does not compile, or an example disagrees with it", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 pub async fn replace(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {

@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
+#[allow(unused_imports)]
+use super::doc_types::Answer;
 #[allow(unused_imports)] // named by the OpenAPI attributes
 use super::error::ApiError;
-#[allow(unused_imports)]
-use super::openapi::Answer;
 use crate::consume::embedded::EnqueueError;
 use crate::ingest::{PushBatch, ndjson, push};
 use crate::internal_events::{InternalEvent, LinesRejected, PushRefused};

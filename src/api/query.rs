@@ -12,7 +12,6 @@ use ailogs_pipeline::query::{self, Context, QuerySpec, SliceContext, Verbosity, 
 use ailogs_pipeline::views;
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
@@ -27,8 +26,8 @@ const REDIS_LINES: usize = 20_000;
 /// `source`, `windows`, `missing`, `freshness`, `window`, `coverage`, `summary`, `total_matched`,
 /// `returned`, `truncated`, `served_in_ms`, and by mode and format `lines`, `conversations`,
 /// `groups`, `narrative` or `timeline`.
-#[utoipa::path(get, path = "/api/v1/ai_logs/query", tag = "query", params(super::openapi::QueryParams),
-    responses((status = 200, description = "The answer", body = super::openapi::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
+#[utoipa::path(get, path = "/api/v1/ai_logs/query", tag = "query", params(super::doc_types::QueryParams),
+    responses((status = 200, description = "The answer", body = super::doc_types::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 #[tracing::instrument(name = "query", skip_all)]
 pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
@@ -70,14 +69,7 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
     // off the async workers, and bounded so that a burst of them cannot queue without limit.
     let indexed = from_redis.is_none() && matches!(loki, LokiSide::Unread) && views::indexed(&spec);
     let scan_permit = if !indexed {
-        let permit = Arc::clone(&state.scans).try_acquire_owned().map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "too many queries that scan lines are running".into(),
-                "retry shortly, or narrow the query to what the views index: no workspace_id, session_id or exclude_patterns filter",
-            )
-        })?;
+        let permit = Arc::clone(&state.scans).try_acquire_owned().map_err(|_| super::error::busy("retry shortly, or narrow the query to what the views index: no workspace_id, session_id or exclude_patterns filter"))?;
         Some(permit)
     } else {
         None

@@ -79,8 +79,8 @@ fn request_errors(state: &AppState, workspace: &str, since_ns: i64, named: &[Arc
 
 /// A workspace's usage: requests, tokens, cost by model, errors, peak times.
 #[utoipa::path(get, path = "/api/v1/ai_logs/workspace/{id}/summary", tag = "query",
-    params(("id" = String, Path, description = "The workspace id"), super::openapi::WorkspaceParams),
-    responses((status = 200, description = "The summary", body = super::openapi::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
+    params(("id" = String, Path, description = "The workspace id"), super::doc_types::WorkspaceParams),
+    responses((status = 200, description = "The summary", body = super::doc_types::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 pub async fn workspace(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -168,8 +168,8 @@ pub(super) const CONVERSATION_PARAMS: &[&str] = &[
 
 /// One conversation: requests, tokens, cost, errors, and its related log lines.
 #[utoipa::path(get, path = "/api/v1/ai_logs/conversations/{id}", tag = "query",
-    params(("id" = String, Path, description = "The conversation id"), super::openapi::ConversationParams),
-    responses((status = 200, description = "The conversation", body = super::openapi::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError),
+    params(("id" = String, Path, description = "The conversation id"), super::doc_types::ConversationParams),
+    responses((status = 200, description = "The conversation", body = super::doc_types::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError),
         (status = 404, description = "No such conversation", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 pub async fn conversation(
     State(state): State<AppState>,

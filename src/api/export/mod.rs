@@ -15,7 +15,7 @@ use ailogs_pipeline::loki::plan::{Coverage, merge};
 use ailogs_pipeline::query::{self, ParamError, QuerySpec, Window};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -162,14 +162,9 @@ pub async fn export(State(state): State<AppState>, body: Bytes) -> Result<Respon
     let columns = Column::parse_list(request.fields.as_deref().unwrap_or_default())?;
     let now = now_ns();
     let window = Window::for_query(now, &spec);
-    let permit = Arc::clone(&state.scans).try_acquire_owned().map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "too many queries that scan lines are running".into(),
-            "retry shortly",
-        )
-    })?;
+    let permit = Arc::clone(&state.scans)
+        .try_acquire_owned()
+        .map_err(|_| super::error::busy("retry shortly"))?;
     let gathered = gather(&state, &spec, window, now).await?;
     drop(permit);
     let Gathered {

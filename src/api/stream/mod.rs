@@ -43,7 +43,7 @@ enum Access {
     AwaitingKey,
 }
 
-#[utoipa::path(get, path = "/api/v1/ai_logs/stream", tag = "query", description = super::openapi::stream_protocol(),
+#[utoipa::path(get, path = "/api/v1/ai_logs/stream", tag = "query", description = super::doc_types::stream_protocol(),
     responses((status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Not a WebSocket upgrade (plain text, from the WebSocket layer), or a bad filter (JSON)",
             content((String = "text/plain"), (ApiError = "application/json"))),
