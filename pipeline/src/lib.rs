@@ -29,6 +29,7 @@ pub mod patterns;
 pub mod query;
 pub mod record;
 mod record_fields;
+pub mod redact;
 pub mod rejection;
 pub mod shape;
 pub mod stream;
