@@ -38,9 +38,10 @@ fn pattern(rule: &str) -> Option<&'static str> {
         "aws_key" => r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
         "github_token" => r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})",
         "email" => r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
-        // Issuer digits 2-6 and 13-16 digits: epoch timestamps in ms, µs and ns start with 1
-        // (until 2033) or are longer, and would pass Luhn one time in ten.
-        "card" => r"\b[2-6](?:[ -]?\d){12,15}\b",
+        // Issuer digits 2-6; 13-16 digits written whole, or in the printed groups (4-4-4-4,
+        // Amex 4-6-5). Epoch timestamps in ms, µs and ns start with 1 (until 2033) or are
+        // longer, and would pass Luhn one time in ten.
+        "card" => r"\b(?:[2-6]\d{12,15}|[2-6]\d{3}(?:[ -]\d{4}){3}|3[47]\d{2}[ -]\d{6}[ -]\d{5})\b",
         "iban" => r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
         "phone" => r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}|\(\d{3}\) ?\d{3}-\d{4})\b",
         "ipv4" => r"\b(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}\b",
