@@ -111,6 +111,24 @@ pub async fn read(state: &AppState, plan: &Plan, wanted: &Wanted<'_>, use_cache:
     }
 }
 
+/// Whether the memory views hold every line of `window` that reached this process: no
+/// eviction reached into it (with no Loki, earlier lines never reached ailogs).
+pub fn views_whole(held: &ailogs_pipeline::views::HeldStats, window: Window) -> bool {
+    held.evicted_newest_event_ns
+        .is_none_or(|evicted| evicted < window.start_ns)
+}
+
+/// Whether an answer holds every line of its window: the views' part is whole
+/// (`views_whole`), or Loki's part was read whole; never when Loki failed or was cut.
+pub fn answer_complete(views_whole: bool, plan: &Plan, loki: &LokiSide, loki_configured: bool) -> bool {
+    let loki_whole = match loki {
+        LokiSide::Read(_) => true,
+        LokiSide::Unread => plan.loki.is_none() && loki_configured,
+        LokiSide::Failed { .. } => false,
+    };
+    !loki.failed() && loki.truncated().is_none() && (views_whole || loki_whole)
+}
+
 /// What a query wants from Loki: its services and ids, and its level unless context lines
 /// (of every level) are wanted too.
 pub fn wanted(spec: &QuerySpec) -> Wanted<'_> {

@@ -118,19 +118,9 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
     })
     .await
     .map_err(|e| ApiError::internal("running the query", e))??;
-    // Without Loki the views are complete for a window no eviction reached into (earlier
-    // lines never reached ailogs); with Loki, when its part was read whole.
-    let views_complete = backend == "memory"
-        && stats
-            .held
-            .evicted_newest_event_ns
-            .is_none_or(|evicted| evicted < window.start_ns);
-    let loki_complete = match &loki {
-        LokiSide::Read(_) => true,
-        LokiSide::Unread => plan.loki.is_none() && loki_configured,
-        LokiSide::Failed { .. } => false,
-    };
-    let complete = !ingest_only && missing.is_empty() && loki_truncated.is_none() && (views_complete || loki_complete);
+    let views_whole = backend == "memory" && fallback::views_whole(&stats.held, window);
+    let complete =
+        !ingest_only && missing.is_empty() && fallback::answer_complete(views_whole, &plan, &loki, loki_configured);
     let mut body = json!({
         "views": backend,
         "missing": missing,

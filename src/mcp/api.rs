@@ -87,7 +87,8 @@ impl Api {
         Err(ApiFailure(describe_error(status, &body)))
     }
 
-    /// Whether the key is resolved per call from the MCP request (`/mcp`), not fixed.
+    /// The stdio bridge's key, fixed for the process; None in process (`/mcp`), where each
+    /// call presents the MCP request's own key.
     pub fn fixed_key(&self) -> Option<&str> {
         match self {
             Api::InProcess(_) => None,

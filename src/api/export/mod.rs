@@ -274,22 +274,12 @@ async fn gather(state: &AppState, spec: &QuerySpec, window: Window, now: i64) ->
     };
     let plan = fallback::planned(state, window, coverage, now);
     let mut loki = fallback::read(state, &plan, &fallback::wanted(spec), spec.cache, now).await;
-    // As `/query` judges it: the memory views are whole for a window no eviction reached
-    // into (with no Loki, earlier lines never reached ailogs); Loki when read whole.
-    let views_complete = state.redis.is_none()
+    // As `/query` judges it; Redis holds only its hot views, and a process that only
+    // ingests into Kafka holds none.
+    let views_whole = state.redis.is_none()
         && (state.kafka.is_none() || state.consumer_running)
-        && state
-            .views
-            .stats()
-            .held
-            .evicted_newest_event_ns
-            .is_none_or(|evicted| evicted < window.start_ns);
-    let loki_complete = match &loki {
-        fallback::LokiSide::Read(read) => read.truncated.is_none(),
-        fallback::LokiSide::Unread => plan.loki.is_none() && state.loki.is_some(),
-        fallback::LokiSide::Failed { .. } => false,
-    };
-    let complete = !loki.failed() && loki.truncated().is_none() && (views_complete || loki_complete);
+        && fallback::views_whole(&state.views.stats().held, window);
+    let complete = fallback::answer_complete(views_whole, &plan, &loki, state.loki.is_some());
     let from_loki: Vec<Arc<Enriched>> = loki
         .records()
         .into_iter()
