@@ -75,6 +75,19 @@ impl Application {
             None => (None, ailogs_pipeline::usage::PriceBook::shipped()),
         };
         let patterns = PatternService::load(pg.clone()).await?;
+        let masking = config
+            .masking
+            .redactor()
+            .map_err(anyhow::Error::msg)?
+            .map(|r| Arc::new(crate::masking::Masking::new(r, &metrics)));
+        let api_keys = Arc::new(crate::auth::KeyStore::new(&config.auth));
+        if let Some(pg) = &pg {
+            // Before serving: a server with keys only in Postgres must not start open.
+            let keys = crate::auth::pg::active(pg.pool(), config.auth.scoped_keys_see_unscoped)
+                .await
+                .context("reading api_keys")?;
+            api_keys.replace_stored(keys);
+        }
         // Durable when a consumer in this process writes Postgres: its batches then carry
         // usage and insight deltas.
         let durable = config.kafka_brokers.is_some() && pg.is_some();
@@ -106,6 +119,7 @@ impl Application {
                         Arc::clone(&core),
                         patterns.matcher(),
                         limits,
+                        masking.clone(),
                     )
                     .context("AILOGS_LOKI_URL")?,
                 ))
@@ -169,7 +183,10 @@ impl Application {
             )
         });
         let state = Arc::new(State {
-            api_keys: crate::api::auth::ApiKeys::new(&config.auth.api_keys),
+            api_keys,
+            limits: Arc::new(crate::api::limits::Limiters::new(config.rate_limits.clone())),
+            audit: Arc::new(crate::audit::AuditLog::new(pg.as_ref(), Arc::clone(&metrics))),
+            masking,
             scans: Arc::new(tokio::sync::Semaphore::new(
                 config.views.max_concurrent_scans.unwrap_or(2 * workers.max(1)),
             )),
@@ -225,12 +242,27 @@ impl Application {
         } = self;
         tracing::info!(addr = %listener.local_addr()?, workers = state.workers, "ailogs listening");
         let expiry = tokio::spawn(expire_views(Arc::clone(&state)));
+        let key_reload = state.pg.as_ref().map(|pg| {
+            let every = Duration::from_secs(state.config.auth.reload_s.max(1));
+            tokio::spawn(crate::auth::pg::reload_forever(
+                pg.pool().clone(),
+                Arc::clone(&state.api_keys),
+                every,
+            ))
+        });
+        let replicas = state
+            .redis
+            .clone()
+            .map(|r| tokio::spawn(crate::api::limits::announce_replicas(r, Arc::clone(&state.limits))));
         let replay = state.kafka.clone().map(|k| tokio::spawn(k.replay_spool()));
         axum::serve(listener, api::router(Arc::clone(&state)))
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
         expiry.abort();
+        for task in key_reload.into_iter().chain(replicas) {
+            task.abort();
+        }
         if let Some(replay) = replay {
             replay.abort();
         }

@@ -35,9 +35,11 @@ pub enum Command {
     /// Billing reports from the Postgres usage tables.
     #[command(subcommand)]
     Billing(BillingCommand),
-    /// API keys.
+    /// API keys: kept in Postgres (with AILOGS_DATABASE_URL), or printed for the config file.
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Recent API and MCP calls, from the audit log (Postgres `ai_query_history`).
+    Audit(AuditArgs),
     /// Serve the MCP tools over stdio, as a bridge to a running ailogs (for desktop agents
     /// and IDEs). The API key comes from AILOGS_API_KEY.
     Mcp(McpArgs),
@@ -55,13 +57,45 @@ pub struct McpArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ApiKeyCommand {
-    /// Print a new random key and the `[[auth.api_keys]]` entry (its SHA-256) to add to the
-    /// config file. The key itself is stored nowhere.
+    /// Make a new random key. With a database it is stored there (as its SHA-256) and every
+    /// server picks it up within `auth.reload_s`; without one (or with --config-entry) the
+    /// `[[auth.api_keys]]` entry to add to the config file is printed. The key is shown once.
     New {
-        /// Who holds the key (shown in logs instead of the key).
+        /// Who holds the key (shown in logs and the audit log instead of the key).
         #[arg(long)]
         name: String,
+        /// admin (everything), reader (queries) or ingest (pushes only).
+        #[arg(long, default_value = "reader", value_parser = ["admin", "reader", "ingest"])]
+        role: String,
+        /// A workspace the key may read; repeat for several. Left out: every workspace.
+        #[arg(long = "workspace")]
+        workspaces: Vec<String>,
+        /// Query requests per minute for this key (overrides `rate_limits.query_per_minute`).
+        #[arg(long)]
+        query_per_minute: Option<u32>,
+        /// Print a config-file entry instead of storing the key in Postgres.
+        #[arg(long)]
+        config_entry: bool,
     },
+    /// The keys stored in Postgres (never the keys themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a stored key by id, or every active key with this name.
+    Revoke { id_or_name: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// How many calls, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    /// Only this key holder's calls.
+    #[arg(long)]
+    pub key: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

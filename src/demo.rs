@@ -19,7 +19,7 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     // With API keys configured, the simulated shipper pushes with a key of its own, made for
     // this run and known to no one else.
     let push_key = (!config.auth.api_keys.is_empty()).then(|| {
-        let (key, entry) = crate::api::auth::generate("demo-shipper");
+        let (key, entry) = crate::auth::generate_entry("demo-shipper", crate::config::Role::Ingest, None);
         config.auth.api_keys.push(entry);
         key
     });

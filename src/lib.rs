@@ -3,6 +3,8 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod backoff;
 pub mod billing;
 pub mod cli;
@@ -15,6 +17,7 @@ pub mod ingest;
 pub mod internal_events;
 pub mod kafka;
 pub mod loki;
+pub mod masking;
 pub mod mcp;
 pub mod metrics;
 pub mod patterns;

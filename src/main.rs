@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
 use ailogs::app::{Application, shutdown_signal};
-use ailogs::cli::{ApiKeyCommand, BillingCommand, Cli, Command, KafkaCommand, ServeArgs};
+use ailogs::cli::{BillingCommand, Cli, Command, KafkaCommand, ServeArgs};
 use ailogs::commands;
 use ailogs::config::{Config, LogFormat};
 use clap::Parser;
@@ -54,15 +54,8 @@ async fn main() -> anyhow::Result<()> {
             format,
         }) => commands::billing_report(&config, &month, workspace.as_deref(), format).await,
         Command::Billing(BillingCommand::Reprice { from, to }) => commands::billing_reprice(&config, &from, &to).await,
-        Command::ApiKey(ApiKeyCommand::New { name }) => {
-            let (key, entry) = ailogs::api::auth::generate(&name);
-            println!("key (shown once; give it to {name}): {key}\n");
-            println!(
-                "add to the config file:\n[[auth.api_keys]]\nname = {:?}\nsha256 = \"{}\"",
-                entry.name, entry.sha256
-            );
-            Ok(())
-        }
+        Command::ApiKey(command) => ailogs::auth::commands::run(&config, command).await,
+        Command::Audit(args) => ailogs::audit::commands::run(&config, args).await,
     }
 }
 

@@ -39,6 +39,9 @@ pub struct Metrics {
     pub loki_seconds: Histogram,
     pub exports: IntCounterVec,
     pub export_lines: IntCounterVec,
+    pub masked: IntCounterVec,
+    pub rate_limited: IntCounterVec,
+    pub audit_rows: IntCounterVec,
 }
 
 impl Metrics {
@@ -208,7 +211,25 @@ impl Metrics {
             "Lines written by exports, by format.",
             &["format"],
         );
+        let masked = counter(
+            "ailogs_masked_total",
+            "Secrets and personal data masked in pushed lines, by rule.",
+            &["rule"],
+        );
+        let rate_limited = counter(
+            "ailogs_rate_limited_total",
+            "Requests answered 429 by a key's rate limit, by route class.",
+            &["class"],
+        );
+        let audit_rows = counter(
+            "ailogs_audit_rows_total",
+            "Audit rows by outcome (written to Postgres, failed, dropped: the writer was behind).",
+            &["outcome"],
+        );
         Metrics {
+            masked,
+            rate_limited,
+            audit_rows,
             exports,
             export_lines,
             loki_requests,

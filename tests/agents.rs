@@ -157,7 +157,7 @@ async fn start_demo(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_python_client_uses_every_tool_over_stdio_and_http() {
     let python = python();
-    let (key, entry) = ailogs::api::auth::generate("mcp-test");
+    let (key, entry) = ailogs::auth::generate_entry("mcp-test", ailogs::config::Role::Admin, None);
     let (_demo, base, dir) = start_demo(Some((&key, &entry)), "mcp").await;
     let bin = env!("CARGO_BIN_EXE_ailogs");
     let stdio = run_client(&python, &["stdio", bin, &base, &key]);

@@ -31,6 +31,7 @@ pub mod record;
 mod record_fields;
 pub mod redact;
 pub mod rejection;
+pub mod scope;
 pub mod shape;
 pub mod stream;
 #[cfg(feature = "synth")]

@@ -13,7 +13,7 @@ use std::hash::Hasher;
 use regex::{Regex, RegexSet};
 
 /// The shipped rules, in the order they apply (most specific first).
-pub const RULES: [&str; 9] = [
+pub const RULES: [&str; 10] = [
     "jwt",
     "bearer",
     "anthropic_key",
@@ -23,10 +23,11 @@ pub const RULES: [&str; 9] = [
     "email",
     "card",
     "iban",
+    "phone",
 ];
 
-/// Optional rules, off unless enabled.
-pub const OPTIONAL_RULES: [&str; 2] = ["phone", "ipv4"];
+/// Optional rules, off unless enabled: addresses are often what an operator needs to see.
+pub const OPTIONAL_RULES: [&str; 1] = ["ipv4"];
 
 fn pattern(rule: &str) -> Option<&'static str> {
     Some(match rule {
@@ -161,6 +162,42 @@ impl Redactor {
             Cow::Borrowed(text)
         } else {
             Cow::Owned(out)
+        }
+    }
+}
+
+impl Redactor {
+    /// Masks every line, metadata value and label value of a push, in place, before anything
+    /// stores it. Label names and metadata keys are the shipper's schema and stay.
+    pub fn mask_batch(&self, batch: &mut crate::loki::PushBatch, counts: &mut [u64]) {
+        for stream in &mut batch.streams {
+            for entry in &mut stream.entries {
+                self.mask_in_place(&mut entry.line, counts);
+                for (_, value) in &mut entry.metadata {
+                    self.mask_in_place(value, counts);
+                }
+            }
+            let masked: Vec<(String, String)> = stream
+                .labels
+                .iter()
+                .filter_map(|(k, v)| match self.mask(v, counts) {
+                    Cow::Owned(m) => Some((k.to_owned(), m)),
+                    Cow::Borrowed(_) => None,
+                })
+                .collect();
+            if !masked.is_empty() {
+                let labels = std::sync::Arc::make_mut(&mut stream.labels);
+                for (k, v) in masked {
+                    labels.insert(k, v);
+                }
+            }
+        }
+    }
+
+    /// Masks `text` in place; no copy when nothing matched.
+    pub fn mask_in_place(&self, text: &mut String, counts: &mut [u64]) {
+        if let Cow::Owned(masked) = self.mask(text, counts) {
+            *text = masked;
         }
     }
 }

@@ -29,7 +29,7 @@ const NASTY: [&str; 14] = [
     "=~!=",
 ];
 
-fn build(services: &[String], contains: &[String], id: &str, ids_in: IdsIn) -> String {
+fn build(services: &[String], contains: &[String], id: &str, ids_in: IdsIn, workspaces: &[String]) -> String {
     let selector = Selector::default();
     LogQuery {
         selector: &selector,
@@ -41,6 +41,7 @@ fn build(services: &[String], contains: &[String], id: &str, ids_in: IdsIn) -> S
         ids: &[("correlation_id", id.to_owned())],
         ids_in,
         min_level: Some(Level::Warn),
+        workspaces: Some(workspaces),
     }
     .build()
 }
@@ -68,7 +69,9 @@ fn generated_queries_parse_with_grafanas_grammar_and_keep_user_text_in_strings()
             };
             let contains = vec![b.to_string()];
             let plain_services: Vec<String> = services.iter().map(|_| "x".to_owned()).collect();
-            let query = build(&services, &contains, a, ids_in);
+            // A scope of workspaces is user text too (key holders name them).
+            let workspaces = vec![b.to_string()];
+            let query = build(&services, &contains, a, ids_in, &workspaces);
             // As line text, an id a logger would escape is left out of the query: so is the
             // plain one then.
             let plain_id = if ids_in == IdsIn::Text && !written_verbatim(a) {
@@ -76,7 +79,14 @@ fn generated_queries_parse_with_grafanas_grammar_and_keep_user_text_in_strings()
             } else {
                 "x"
             };
-            let plain = build(&plain_services, &["x".to_owned()], plain_id, ids_in);
+            let plain_workspace = if written_verbatim(b) { "x" } else { "\"" };
+            let plain = build(
+                &plain_services,
+                &["x".to_owned()],
+                plain_id,
+                ids_in,
+                &[plain_workspace.to_owned()],
+            );
             lines.push_str(&serde_json::json!({"query": query, "plain": plain}).to_string());
             lines.push('\n');
         }

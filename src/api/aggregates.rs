@@ -9,13 +9,14 @@ use ailogs_pipeline::Enriched;
 use ailogs_pipeline::patterns::Category;
 use ailogs_pipeline::query::spec::{MAX_TIME_RANGE_S, duration};
 use ailogs_pipeline::usage::series::{GroupBy, Request, Series, SeriesAnswer, SeriesSpec};
-use axum::Json;
 use axum::extract::{RawQuery, State};
+use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::error::{ApiError, db_error};
 use super::params::{bad, list, params};
 use super::{AppState, now_ns};
+use crate::auth::Principal;
 use crate::store::memory::Selection;
 use crate::store::postgres::series_read::SeriesFilter;
 
@@ -28,7 +29,11 @@ const S: i64 = 1_000_000_000;
 #[utoipa::path(get, path = "/api/v1/ai_logs/metrics", tag = "query", params(super::doc_types::MetricsParams),
     responses((status = 200, description = "Buckets of the window, each with its groups", body = MetricsAnswer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 #[tracing::instrument(name = "metrics", skip_all)]
-pub async fn metrics(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<MetricsAnswer>, ApiError> {
+pub async fn metrics(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<MetricsAnswer>, ApiError> {
     let started = std::time::Instant::now();
     let p = params(raw, KNOWN)?;
     let range_s = match p.get("time_range") {
@@ -70,6 +75,12 @@ pub async fn metrics(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
     let services = list(p.get("services"));
     let models = list(p.get("models"));
     let workspace_id = p.get("workspace_id").cloned();
+    if let Some(ws) = &workspace_id
+        && !caller.scope.allows(Some(ws))
+    {
+        return Err(super::auth::outside_scope("workspace_id", ws));
+    }
+    let scope = caller.scope.clone();
     // Buckets are aligned to the step; the last one holds now.
     let step_ns = step_s * S;
     let end_ns = (now_ns().div_euclid(step_ns) + 1) * step_ns;
@@ -85,6 +96,7 @@ pub async fn metrics(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
         services: &services,
         workspace_id: workspace_id.as_deref(),
         models: &models,
+        scope: &scope,
     };
     let mut series = Series::new(spec);
     let source = match &state.pg {
@@ -100,7 +112,7 @@ pub async fn metrics(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
                 .try_acquire_owned()
                 .map_err(|_| super::error::busy("retry shortly"))?;
             let state = Arc::clone(&state);
-            let (start_ns, services) = (filter.start_ns, services.clone());
+            let (start_ns, services, scope) = (filter.start_ns, services.clone(), scope.clone());
             series = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 let selection = Selection {
@@ -109,6 +121,7 @@ pub async fn metrics(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
                     correlation_id: None,
                     conversation_id: None,
                     since_ns: start_ns,
+                    scope: &scope,
                 };
                 for line in state.views.select_all(&selection) {
                     fold_line(&mut series, &line, &state, workspace_id.as_deref(), &models);
@@ -123,7 +136,11 @@ pub async fn metrics(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
     Ok(Json(MetricsAnswer {
         series: series.finish(),
         source,
-        note: "requests are AI requests (a model with token usage, or an AI request type); pattern hits count every line of the services asked, whatever the workspace or model filter",
+        note: if caller.scope.is_all() {
+            "requests are AI requests (a model with token usage, or an AI request type); pattern hits count every line of the services asked, whatever the workspace or model filter"
+        } else {
+            "requests are AI requests of this key's workspaces; pattern hits count the held lines of those workspaces (Postgres counts every workspace's, so they are not read)"
+        },
         served_in_ms: (started.elapsed().as_secs_f64() * 1e5).round() / 100.0,
     }))
 }

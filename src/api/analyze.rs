@@ -4,14 +4,15 @@
 use ailogs_pipeline::analyze::{AnalyzeFilter, analyze as run};
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::query::spec::{MAX_TIME_RANGE_S, duration};
-use axum::Json;
 use axum::extract::{RawQuery, State};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::fallback;
 use super::params::{categories, list, min_severity, params};
 use super::{AppState, now_ns};
+use crate::auth::Principal;
 use crate::loki::Wanted;
 use crate::store::memory::Selection;
 use ailogs_pipeline::loki::plan::merge;
@@ -24,7 +25,12 @@ pub(super) const PARAMS: &[&str] = &["time_range", "services", "categories", "mi
 #[utoipa::path(get, path = "/api/v1/ai_logs/analyze", tag = "query", params(super::doc_types::AnalyzeParams),
     responses((status = 200, description = "The analysis", body = super::doc_types::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 #[tracing::instrument(name = "analyze", skip_all)]
-pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn analyze(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let scope = &caller.scope;
     let p = params(raw, PARAMS)?;
     let range_s = match p.get("time_range") {
         Some(v) => duration("time_range", v, MAX_TIME_RANGE_S)?,
@@ -41,6 +47,7 @@ pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
         correlation_id: None,
         conversation_id: None,
         since_ns,
+        scope,
     });
     // Before the views' coverage, the lines come from Loki (pattern hits and templates are
     // computed on them alike; anomalies are only those the detector raised on live lines).
@@ -52,13 +59,14 @@ pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
         services: &services,
         ids: Vec::new(),
         min_level: None,
+        workspaces: scope.workspaces().filter(|_| !scope.sees_unscoped()),
     };
     let (plan, mut loki) =
         fallback::plan_and_read(&state, window, fallback::views_coverage(&state), &wanted, true).await;
     let from_loki = loki
         .records()
         .into_iter()
-        .filter(|r| window.contains(r.ts_ns))
+        .filter(|r| window.contains(r.ts_ns) && scope.allows(r.workspace_id.as_deref()))
         .collect();
     let records = merge(held, from_loki);
     let sources = fallback::envelope(&plan, &loki, state.loki.is_some(), false);
@@ -71,8 +79,15 @@ pub async fn analyze(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
     };
     // The analysis reads the core's published side only, and runs off the async threads.
     let core = state.core.clone();
+    // Alerts describe services (rates, templates, cascades) over every workspace's lines: only
+    // callers that see lines without a workspace get them, as on the stream.
+    let with_alerts = scope.sees_unscoped();
     let report = tokio::task::spawn_blocking(move || {
-        let alerts = core.alerts_since(since_ns);
+        let alerts = if with_alerts {
+            core.alerts_since(since_ns)
+        } else {
+            Vec::new()
+        };
         let text = |_: &str, id: u64| core.template(id).or_else(|| loki_templates.get(&id).cloned());
         run(&records, &alerts, &text, &filter)
     })

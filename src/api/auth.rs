@@ -1,50 +1,71 @@
-//! API keys. A request presents its key in `Authorization: Bearer <key>` or `X-API-Key`;
-//! the server keeps only each key's SHA-256 and the name of its holder. With no keys
-//! configured the API is open (the embedded default).
-
-use std::collections::HashMap;
-use std::sync::Arc;
+//! The key check in front of every route. A request presents its key in
+//! `Authorization: Bearer <key>` or `X-API-Key`; the key store (`crate::auth`) names its
+//! holder (role, workspaces, limits), which handlers read from the request's extensions. With
+//! no keys at all the API is open (the embedded default) and every caller is `Principal::open`.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::config::ApiKeyEntry;
+use crate::auth::Principal;
 use crate::internal_events::{AuthRefused, InternalEvent};
 
-/// The configured keys, by hash.
-#[derive(Debug, Default)]
-pub struct ApiKeys {
-    holders: HashMap<[u8; 32], Arc<str>>,
+/// What a route does, for roles and rate limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteClass {
+    /// Probes, scrapes and the API description: no key.
+    Open,
+    /// Reads of logs, usage, insight: `reader` and `admin`, within the key's workspaces.
+    Query,
+    Export,
+    /// Pushes: `ingest` and `admin`.
+    Push,
+    /// The WebSocket stream; it checks keys itself (the key may come in its first message).
+    Stream,
+    /// Pattern catalog changes and the audit log: `admin` only.
+    Admin,
+    /// MCP: each tool call is a `Query` through this same check, so `/mcp` itself only needs
+    /// a reading key.
+    Mcp,
 }
 
-impl ApiKeys {
-    /// `entries` are validated by `Config::validate` (64 hex digits each).
-    pub fn new(entries: &[ApiKeyEntry]) -> Self {
-        let holders = entries
-            .iter()
-            .filter_map(|e| {
-                let mut digest = [0u8; 32];
-                hex::decode_to_slice(&e.sha256, &mut digest).ok()?;
-                Some((digest, Arc::from(e.name.as_str())))
-            })
-            .collect();
-        ApiKeys { holders }
+impl RouteClass {
+    pub fn of(method: &Method, path: &str) -> RouteClass {
+        match path {
+            "/" | "/metrics" | "/api/v1/ai_logs/health" | "/api/v1/ai_logs/openapi.json" => RouteClass::Open,
+            "/loki/api/v1/push" | "/api/v1/ai_logs/ingest" => RouteClass::Push,
+            "/api/v1/ai_logs/export" => RouteClass::Export,
+            "/api/v1/ai_logs/audit" => RouteClass::Admin,
+            super::STREAM_PATH => RouteClass::Stream,
+            crate::mcp::MCP_PATH => RouteClass::Mcp,
+            p if p.starts_with("/api/v1/ai_logs/patterns") && method != Method::GET => RouteClass::Admin,
+            _ => RouteClass::Query,
+        }
     }
 
-    pub fn enabled(&self) -> bool {
-        !self.holders.is_empty()
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteClass::Open => "open",
+            RouteClass::Query => "query",
+            RouteClass::Export => "export",
+            RouteClass::Push => "push",
+            RouteClass::Stream => "stream",
+            RouteClass::Admin => "admin",
+            RouteClass::Mcp => "mcp",
+        }
     }
 
-    /// The holder's name for a valid key.
-    pub fn holder(&self, key: &str) -> Option<Arc<str>> {
-        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        self.holders.get(&digest).cloned()
+    /// Whether `p`'s role may use this class of route.
+    pub fn allows(self, p: &Principal) -> bool {
+        match self {
+            RouteClass::Open | RouteClass::Stream => true,
+            RouteClass::Query | RouteClass::Export | RouteClass::Mcp => p.may_read(),
+            RouteClass::Push => p.may_push(),
+            RouteClass::Admin => p.is_admin(),
+        }
     }
 }
 
@@ -60,26 +81,6 @@ pub fn presented(headers: &HeaderMap) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
-/// A new random key and its configuration entry.
-pub fn generate(name: &str) -> (String, ApiKeyEntry) {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let key = format!("ailk_{}", hex::encode(bytes));
-    let entry = ApiKeyEntry {
-        name: name.to_owned(),
-        sha256: hex::encode(Sha256::digest(key.as_bytes())),
-    };
-    (key, entry)
-}
-
-/// Paths that stay open with keys configured: probes and scrapes carry no key.
-fn is_open(path: &str) -> bool {
-    matches!(
-        path,
-        "/" | "/metrics" | "/api/v1/ai_logs/health" | "/api/v1/ai_logs/openapi.json"
-    )
-}
-
 pub fn unauthorized(message: &str) -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
@@ -89,38 +90,71 @@ pub fn unauthorized(message: &str) -> ApiError {
     )
 }
 
-/// Refuses requests without a valid key when keys are configured. The stream checks its
-/// own (the key may come in its first message), so it passes through here.
-pub async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    if !state.api_keys.enabled() || is_open(path) || path == super::STREAM_PATH {
-        return next.run(req).await;
+pub fn forbidden(message: String, suggestion: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message, suggestion)
+}
+
+/// 403 for a workspace outside the caller's scope. The answer is the same whether or not the
+/// workspace exists, so it tells nothing about other tenants.
+pub fn outside_scope(field: &str, workspace: &str) -> ApiError {
+    forbidden(
+        format!("workspace {workspace:?} is outside this API key's workspaces"),
+        "ask for a workspace the key was issued for, or use a key scoped to it",
+    )
+    .field(field)
+}
+
+/// Puts the caller's scope into a query: a `workspace_id` outside it is a 403, and every
+/// line the query reads is checked against the scope while it is read.
+pub fn scope_query(caller: &Principal, spec: &mut ailogs_pipeline::query::QuerySpec) -> Result<(), ApiError> {
+    if let Some(ws) = &spec.workspace_id
+        && !caller.scope.allows(Some(ws))
+    {
+        return Err(outside_scope("workspace_id", ws));
     }
-    match presented(req.headers()) {
-        None => unauthorized("this server requires an API key").into_response(),
-        Some(key) if state.api_keys.holder(key).is_none() => {
-            AuthRefused { path }.emit(&state.metrics);
-            unauthorized("the API key is not valid").into_response()
+    spec.scope = caller.scope.clone();
+    Ok(())
+}
+
+/// Refuses requests without a valid key (when keys exist) or whose key's role does not
+/// cover the route, and hands the holder to the handlers as an extension.
+pub async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let class = RouteClass::of(req.method(), req.uri().path());
+    let principal = if !state.api_keys.enabled() {
+        Principal::open()
+    } else {
+        match presented(req.headers()) {
+            None if matches!(class, RouteClass::Open | RouteClass::Stream) => Principal::open_route(),
+            None => return unauthorized("this server requires an API key").into_response(),
+            Some(key) => match state.api_keys.holder(key) {
+                Some(p) => p,
+                None if class == RouteClass::Open => Principal::open_route(),
+                None => {
+                    AuthRefused { path: req.uri().path() }.emit(&state.metrics);
+                    return unauthorized("the API key is not valid").into_response();
+                }
+            },
         }
-        Some(_) => next.run(req).await,
+    };
+    if !class.allows(&principal) {
+        return forbidden(
+            format!(
+                "the key {:?} has the role {}, which may not use {} routes",
+                &*principal.name,
+                principal.role.as_str(),
+                class.as_str()
+            ),
+            "use a key with the role this route needs (reader: queries; ingest: pushes; admin: everything)",
+        )
+        .into_response();
     }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn generated_keys_check_and_others_do_not() {
-        let (key, entry) = generate("ops");
-        assert_eq!(entry.sha256.len(), 64);
-        assert!(!entry.sha256.contains(&key), "only the hash is kept");
-        let keys = ApiKeys::new(&[entry]);
-        assert!(keys.enabled());
-        assert_eq!(keys.holder(&key).as_deref(), Some("ops"));
-        assert_eq!(keys.holder("ailk_guess"), None);
-        assert!(!ApiKeys::new(&[]).enabled());
-    }
 
     #[test]
     fn keys_come_from_bearer_or_x_api_key() {
@@ -130,5 +164,28 @@ mod tests {
         assert_eq!(presented(&h), Some("k1"));
         h.insert(header::AUTHORIZATION, "Bearer k2".parse().expect("header"));
         assert_eq!(presented(&h), Some("k2"), "Authorization wins");
+    }
+
+    #[test]
+    fn every_route_has_a_class_and_writes_need_admin() {
+        assert_eq!(
+            RouteClass::of(&Method::GET, "/api/v1/ai_logs/patterns"),
+            RouteClass::Query
+        );
+        assert_eq!(
+            RouteClass::of(&Method::POST, "/api/v1/ai_logs/patterns"),
+            RouteClass::Admin
+        );
+        assert_eq!(
+            RouteClass::of(&Method::DELETE, "/api/v1/ai_logs/patterns/x"),
+            RouteClass::Admin
+        );
+        assert_eq!(RouteClass::of(&Method::POST, "/loki/api/v1/push"), RouteClass::Push);
+        let reader = Principal {
+            role: crate::config::Role::Reader,
+            ..Principal::open()
+        };
+        assert!(RouteClass::Query.allows(&reader) && !RouteClass::Push.allows(&reader));
+        assert!(!RouteClass::Admin.allows(&reader));
     }
 }

@@ -12,6 +12,8 @@ use ailogs_pipeline::Enriched;
 use ailogs_pipeline::correlate::{DependencyGraph, analyze_lines};
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::query::spec::{MAX_TIME_RANGE_S, duration};
+use ailogs_pipeline::scope::Scope;
+use axum::Extension;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -21,6 +23,7 @@ use super::error::{ApiError, db_error};
 use super::fallback;
 use super::params::{bad, params};
 use super::{AppState, now_ns};
+use crate::auth::Principal;
 use crate::loki::Wanted;
 use crate::store::memory::Selection;
 use ailogs_pipeline::loki::plan::{Coverage, merge};
@@ -34,7 +37,11 @@ pub(super) const PARAMS: &[&str] = &["correlation_id", "service", "time_window"]
     responses((status = 200, description = "The request's graph and root cause", body = super::doc_types::Answer),
         (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 404, description = "No line of that request is held or in Loki", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 #[tracing::instrument(name = "correlate", skip_all)]
-pub async fn correlate(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn correlate(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let p = params(raw, PARAMS)?;
     let window_s = match p.get("time_window") {
         Some(v) => duration("time_window", v, MAX_TIME_RANGE_S)?,
@@ -44,7 +51,12 @@ pub async fn correlate(State(state): State<AppState>, RawQuery(raw): RawQuery) -
     let id = p.get("correlation_id").filter(|v| !v.is_empty());
     let service = p.get("service").filter(|v| !v.is_empty());
     match (id, service) {
-        (Some(id), None) => request(&state, id, since_ns).await.map(Json),
+        (Some(id), None) => request(&state, id, since_ns, &caller.scope).await.map(Json),
+        (None, Some(service)) if !caller.scope.sees_unscoped() => Err(super::auth::forbidden(
+            format!("the dependency graph of {service:?} counts every workspace's requests"),
+            "ask with an all-workspace key, or explain one request with ?correlation_id=",
+        )
+        .field("service")),
         (None, Some(service)) => neighbourhood(&state, service, since_ns).await.map(Json),
         (Some(_), Some(_)) => Err(bad(
             "service",
@@ -59,7 +71,10 @@ pub async fn correlate(State(state): State<AppState>, RawQuery(raw): RawQuery) -
     }
 }
 
-async fn request(state: &AppState, id: &str, since_ns: i64) -> Result<Value, ApiError> {
+async fn request(state: &AppState, id: &str, since_ns: i64, scope: &Scope) -> Result<Value, ApiError> {
+    if !scope.is_all() {
+        return scoped_request(state, id, since_ns, scope).await;
+    }
     if let Some(analysis) = state.core.completed_request(id) {
         let mut body = serde_json::to_value(&*analysis).map_err(|e| ApiError::internal("rendering", e))?;
         body["status"] = json!("complete");
@@ -73,7 +88,33 @@ async fn request(state: &AppState, id: &str, since_ns: i64) -> Result<Value, Api
         body["source"] = json!("postgres");
         return Ok(body);
     }
-    let (held, views_source) = recent_lines(state, id, since_ns).await;
+    rebuilt(state, id, since_ns, &Scope::All).await
+}
+
+/// A scoped caller's view of a request: rebuilt from the lines of its workspaces only (the
+/// stored analyses cover every line), saying how many lines were left out.
+async fn scoped_request(state: &AppState, id: &str, since_ns: i64, scope: &Scope) -> Result<Value, ApiError> {
+    let mut body = rebuilt(state, id, since_ns, scope).await?;
+    let (every, _) = recent_lines(state, id, since_ns, &Scope::All).await;
+    let hidden = every
+        .iter()
+        .filter(|r| !scope.allows(r.workspace_id.as_deref()))
+        .count();
+    body["scope"] = json!({
+        "workspaces": scope.describe(),
+        "lines_outside_scope": hidden,
+        "note": if hidden > 0 {
+            format!("{hidden} line(s) of this request belong to other workspaces (or none) and are left out: the flow shows only this key's workspaces")
+        } else {
+            "every line of this request the views hold is in this key's workspaces".to_owned()
+        },
+    });
+    Ok(body)
+}
+
+/// The request rebuilt from the lines held (and Loki's) that `scope` may see.
+async fn rebuilt(state: &AppState, id: &str, since_ns: i64, scope: &Scope) -> Result<Value, ApiError> {
+    let (held, views_source) = recent_lines(state, id, since_ns, scope).await;
     // What the views do not cover is read from Loki: the request may be older than them.
     let now = now_ns();
     let coverage = match views_source {
@@ -88,12 +129,13 @@ async fn request(state: &AppState, id: &str, since_ns: i64) -> Result<Value, Api
         services: &[],
         ids: vec![("correlation_id", id.to_owned())],
         min_level: None,
+        workspaces: scope.workspaces().filter(|_| !scope.sees_unscoped()),
     };
     let (plan, mut loki) = fallback::plan_and_read(state, window, coverage, &wanted, true).await;
     let from_loki: Vec<Arc<Enriched>> = loki
         .records()
         .into_iter()
-        .filter(|r| r.record.correlation_id.as_deref() == Some(id))
+        .filter(|r| r.record.correlation_id.as_deref() == Some(id) && scope.allows(r.workspace_id.as_deref()))
         .collect();
     let read_loki = !from_loki.is_empty();
     let lines = merge(held, from_loki);
@@ -141,13 +183,14 @@ const REQUEST_IDLE_NS: i64 = 5 * 60 * 1_000_000_000;
 
 /// The request's lines still held: Redis when configured (every consumer's lines), else
 /// this process's memory.
-async fn recent_lines(state: &AppState, id: &str, since_ns: i64) -> (Vec<Arc<Enriched>>, &'static str) {
+async fn recent_lines(state: &AppState, id: &str, since_ns: i64, scope: &Scope) -> (Vec<Arc<Enriched>>, &'static str) {
     let sel = Selection {
         services: &[],
         min_level: None,
         correlation_id: Some(id),
         conversation_id: None,
         since_ns,
+        scope,
     };
     if let Some(redis) = &state.redis {
         match redis.read(&sel, 20_000).await {

@@ -20,6 +20,9 @@ pub struct ApiError {
     pub field: Option<String>,
     pub message: String,
     pub suggestion: String,
+    /// For 429: the limit that was reached (`query_per_minute`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
 }
 
 impl ApiError {
@@ -30,6 +33,7 @@ impl ApiError {
             field: None,
             message,
             suggestion: suggestion.to_owned(),
+            limit: None,
         }
     }
 
@@ -69,6 +73,7 @@ impl From<ParamError> for ApiError {
             field: Some(e.field),
             message: e.message,
             suggestion: e.suggestion,
+            limit: None,
         }
     }
 }

@@ -147,6 +147,7 @@ pub fn wanted(spec: &QuerySpec) -> Wanted<'_> {
         services: &spec.services,
         ids,
         min_level: (spec.context_lines() == 0).then(|| spec.min_level()),
+        workspaces: spec.scope.workspaces().filter(|_| !spec.scope.sees_unscoped()),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod aggregates;
 mod analyze;
+mod audit;
 pub mod auth;
 mod correlate;
 mod doc_types;
@@ -9,6 +10,7 @@ pub mod error;
 mod export;
 mod fallback;
 mod health;
+pub mod limits;
 mod middleware;
 mod openapi;
 mod ops;
@@ -65,8 +67,14 @@ pub struct State {
     pub stream_slots: Arc<crate::stream::Slots>,
     /// With Kafka: whether the stream's tail of the topics is reading.
     pub stream_tail: Option<Arc<std::sync::atomic::AtomicBool>>,
-    /// Configured API keys (none: the API is open).
-    pub api_keys: auth::ApiKeys,
+    /// API keys from the config and Postgres (none at all: the API is open).
+    pub api_keys: Arc<crate::auth::KeyStore>,
+    /// Token buckets per key and route class.
+    pub limits: Arc<limits::Limiters>,
+    /// Every keyed call, batched to Postgres and kept in memory.
+    pub audit: Arc<crate::audit::AuditLog>,
+    /// Secrets and personal data masked in pushed lines (None: `masking.enabled = false`).
+    pub masking: Option<Arc<crate::masking::Masking>>,
     /// Queries that scan lines (Redis, or filters the view indexes do not keep) run at most
     /// this many at once; beyond, they are answered 503 rather than queued without bound.
     pub scans: Arc<tokio::sync::Semaphore>,
@@ -75,6 +83,8 @@ pub struct State {
 }
 
 pub type AppState = Arc<State>;
+
+pub use audit::MCP_TOOL_HEADER;
 
 pub(crate) use crate::clock::now_ns;
 
@@ -87,21 +97,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn router(state: AppState) -> Router {
     let routes = routes();
-    // MCP tools call the REST handlers in-process, through the same key check.
-    let api_for_tools = routes
-        .clone()
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
-            auth::require_key,
-        ))
-        .with_state(Arc::clone(&state));
+    // MCP tools call the REST handlers in-process, through the same key check, limits and
+    // audit.
+    let api_for_tools = guarded(routes.clone(), &state).with_state(Arc::clone(&state));
     let mcp = crate::mcp::http_service(api_for_tools, state.api_keys.enabled());
-    routes
-        .route_service(crate::mcp::MCP_PATH, mcp)
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
-            auth::require_key,
-        ))
+    guarded(routes.route_service(crate::mcp::MCP_PATH, mcp), &state)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             middleware::track_http,
@@ -117,6 +117,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The key check (outermost: it names the caller), the audit (so refusals by a limit are
+/// recorded), then the caller's rate limit.
+fn guarded(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+    routes
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(state), limits::enforce))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(state), audit::record))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(state),
+            auth::require_key,
+        ))
+}
+
 /// Every REST route's path (the OpenAPI test checks each is documented).
 #[cfg(test)]
 pub(crate) const ROUTES: &[&str] = &[
@@ -127,6 +139,7 @@ pub(crate) const ROUTES: &[&str] = &[
     "/api/v1/ai_logs/workspace/{id}/summary",
     "/api/v1/ai_logs/conversations/{id}",
     "/api/v1/ai_logs/analyze",
+    "/api/v1/ai_logs/audit",
     "/api/v1/ai_logs/correlate",
     "/api/v1/ai_logs/export",
     "/api/v1/ai_logs/metrics",
@@ -150,6 +163,7 @@ fn routes() -> Router<AppState> {
         .route("/api/v1/ai_logs/conversations/{id}", get(usage::conversation))
         .route("/api/v1/ai_logs/analyze", get(analyze::analyze))
         .route("/api/v1/ai_logs/correlate", get(correlate::correlate))
+        .route("/api/v1/ai_logs/audit", get(audit::list))
         .route("/api/v1/ai_logs/export", post(export::export))
         .route("/api/v1/ai_logs/metrics", get(aggregates::metrics))
         .route("/api/v1/ai_logs/openapi.json", get(openapi::openapi_json))

@@ -34,12 +34,14 @@ MCP (streamable HTTP) is served at `/mcp`.",
         super::patterns::replace,
         super::patterns::remove,
         super::ops::dead_letters,
+        super::audit::list,
         super::push::ndjson,
         super::push::loki_push,
         super::ops::metrics,
         openapi_json,
     ),
     components(schemas(ApiError, Answer)),
+    modifiers(&AccessResponses),
     tags(
         (name = "query", description = "Answers for agents"),
         (name = "ingest", description = "Pushing logs"),
@@ -47,6 +49,73 @@ MCP (streamable HTTP) is served at `/mcp`.",
     )
 )]
 pub struct ApiDoc;
+
+/// Adds to every keyed operation what the key middleware and the rate limiter answer: 403
+/// (the key's role does not cover the route, or a workspace outside its scope) and 429 (the
+/// key's rate limit, with `Retry-After`; plain text for pushes, as Loki answers).
+struct AccessResponses;
+
+impl utoipa::Modify for AccessResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use axum::http::Method;
+        use utoipa::openapi::{Content, Ref, RefOr, Response, header::Header};
+
+        use super::auth::RouteClass;
+        let json_error = || Content::new(Some(Ref::from_schema_name("ApiError")));
+        let text = || {
+            Content::new(Some(utoipa::openapi::schema::Object::with_type(
+                utoipa::openapi::Type::String,
+            )))
+        };
+        let seconds = || {
+            Header::new(utoipa::openapi::schema::Object::with_type(
+                utoipa::openapi::Type::Integer,
+            ))
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let ops = [
+                (Method::GET, item.get.as_mut()),
+                (Method::POST, item.post.as_mut()),
+                (Method::PUT, item.put.as_mut()),
+                (Method::DELETE, item.delete.as_mut()),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                let class = RouteClass::of(&method, path);
+                if class == RouteClass::Open {
+                    continue;
+                }
+                let responses = &mut op.responses.responses;
+                responses.entry("403".into()).or_insert_with(|| {
+                    RefOr::T(
+                        Response::builder()
+                            .description("The key's role does not cover this route, or a workspace asked for is outside its scope")
+                            .content("application/json", json_error())
+                            .build(),
+                    )
+                });
+                let (content_type, content) = match class {
+                    RouteClass::Push => ("text/plain", text()),
+                    _ => ("application/json", json_error()),
+                };
+                responses.entry("429".into()).or_insert_with(|| {
+                    RefOr::T(
+                        Response::builder()
+                            .description(
+                                "The key's rate limit for this class of route: retry after `Retry-After` seconds",
+                            )
+                            .content(content_type, content)
+                            .header("Retry-After", seconds())
+                            .header("RateLimit-Limit", seconds())
+                            .header("RateLimit-Remaining", seconds())
+                            .header("RateLimit-Reset", seconds())
+                            .build(),
+                    )
+                });
+            }
+        }
+    }
+}
 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/ai_logs/openapi.json", tag = "ops",

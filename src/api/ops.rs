@@ -47,6 +47,7 @@ pub struct DeadLetterParams {
         (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError)))]
 pub async fn dead_letters(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<crate::auth::Principal>,
     params: Result<Query<DeadLetterParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(params) = params.map_err(|e| {
@@ -70,7 +71,7 @@ pub async fn dead_letters(
         err.field = Some("limit".into());
         return Err(err);
     }
-    let letters = state.dead_letters.recent(limit);
+    let letters = state.dead_letters.recent(limit, &caller.scope);
     Ok(Json(json!({ "returned": letters.len(), "dead_letters": letters })))
 }
 

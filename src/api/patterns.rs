@@ -3,24 +3,30 @@
 
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::patterns::{CatalogError, PatternDef};
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, db_error};
 use super::params::{bad, categories, min_severity, params, severities};
+use crate::auth::Principal;
 use crate::patterns::PatternError;
+use crate::store::memory::Selection;
 
 pub(super) const LIST_PARAMS: &[&str] = &["category", "severity", "min_severity", "source"];
 
 /// The pattern catalog (shipped and custom) with each pattern's match counts.
 #[utoipa::path(get, path = "/api/v1/ai_logs/patterns", tag = "ops", params(super::doc_types::PatternParams),
     responses((status = 200, description = "The catalog", body = super::doc_types::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError)))]
-pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let p = params(raw, LIST_PARAMS)?;
     let categories = categories("category", p.get("category"))?;
     let severities = severities("severity", p.get("severity"))?;
@@ -38,7 +44,20 @@ pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
     };
     // With Postgres, counts come from `detected_patterns` (every consumer's lines); else
     // from the lines this process handled.
+    // `detected_patterns` counts every workspace's lines: a scoped caller's counts are taken
+    // from the held lines of its workspaces instead.
     let (stats, counts_since) = match &state.pg {
+        _ if !caller.scope.is_all() => {
+            let sel = Selection {
+                scope: &caller.scope,
+                ..Default::default()
+            };
+            let mut stats = ailogs_pipeline::patterns::PatternStats::default();
+            for r in state.views.select_all(&sel) {
+                stats.observe(&r);
+            }
+            (stats, "the lines the views hold of this key's workspaces")
+        }
         Some(pg) => (
             crate::store::insights::pattern_stats(pg).await.map_err(db_error)?,
             "all time (postgres detected_patterns, minute precision)",

@@ -43,9 +43,14 @@ pub async fn loki_push(State(state): State<AppState>, headers: HeaderMap, body: 
     let content_type = header_str(&headers, header::CONTENT_TYPE);
     let content_encoding = header_str(&headers, header::CONTENT_ENCODING);
     let max = state.config.ingest.max_decompressed_bytes;
-    // Decompressing and decoding a large body is CPU work: keep it off the async workers.
+    let masking = state.masking.clone();
+    // Decompressing, decoding and masking a large body is CPU work: off the async workers.
     let decoded = tokio::task::spawn_blocking(move || {
-        push::decode(content_type.as_deref(), content_encoding.as_deref(), &body, max)
+        let mut batch = push::decode(content_type.as_deref(), content_encoding.as_deref(), &body, max)?;
+        if let Some(m) = &masking {
+            m.batch(&mut batch);
+        }
+        Ok(batch)
     })
     .await;
     let batch = match decoded {
@@ -84,8 +89,19 @@ pub async fn ndjson(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let max = state.config.ingest.max_decompressed_bytes;
     let max_line = state.config.ingest.max_line_bytes;
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let masking = state.masking.clone();
     let decoded = tokio::task::spawn_blocking(move || {
-        push::decompress(encoding.as_deref(), &body, max).map(|plain| ndjson::decode(&plain, now, max_line))
+        push::decompress(encoding.as_deref(), &body, max).map(|plain| {
+            let (mut batch, mut errors) = ndjson::decode(&plain, now, max_line);
+            // Refused lines are dead-lettered: masked too, like every line kept anywhere.
+            if let Some(m) = &masking {
+                m.batch(&mut batch);
+                for e in &mut errors {
+                    m.text(&mut e.text);
+                }
+            }
+            (batch, errors)
+        })
     })
     .await;
     let (batch, errors) = match decoded {

@@ -10,13 +10,15 @@ use ailogs_pipeline::loki::plan::{Coverage, merge};
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::query::{self, Context, QuerySpec, SliceContext, Verbosity, Window};
 use ailogs_pipeline::views;
-use axum::Json;
 use axum::extract::{RawQuery, State};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::fallback::{self, LokiSide};
 use super::{AppState, now_ns};
+use crate::audit::Returned;
+use crate::auth::Principal;
 use crate::store::memory::Selection;
 
 /// Lines of each service read from the Redis hot views.
@@ -29,12 +31,17 @@ const REDIS_LINES: usize = 20_000;
 #[utoipa::path(get, path = "/api/v1/ai_logs/query", tag = "query", params(super::doc_types::QueryParams),
     responses((status = 200, description = "The answer", body = super::doc_types::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 #[tracing::instrument(name = "query", skip_all)]
-pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn query(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<(Extension<Returned>, Json<Value>), ApiError> {
     let started = Instant::now();
     let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .into_owned()
         .collect();
-    let spec = QuerySpec::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let mut spec = QuerySpec::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    super::auth::scope_query(&caller, &mut spec)?;
     let now = now_ns();
     let window = Window::for_query(now, &spec);
     // Redis holds every partition's lines, whichever process consumed them: read it first.
@@ -150,7 +157,8 @@ pub async fn query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
         body["truncated_reason"] = json!(reason);
     }
     body["served_in_ms"] = json!((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0);
-    Ok(Json(body))
+    let returned = Returned(body["returned"].as_u64().unwrap_or(0));
+    Ok((Extension(returned), Json(body)))
 }
 
 fn selection(spec: &QuerySpec, window: Window, min_level: Option<ailogs_pipeline::Level>) -> Selection<'_> {
@@ -160,6 +168,7 @@ fn selection(spec: &QuerySpec, window: Window, min_level: Option<ailogs_pipeline
         correlation_id: spec.correlation_id.as_deref(),
         conversation_id: spec.conversation_id.as_deref(),
         since_ns: window.start_ns,
+        scope: &spec.scope,
     }
 }
 

@@ -8,19 +8,21 @@ use ailogs_pipeline::loki::plan::merge;
 use ailogs_pipeline::normalize::time::format_rfc3339;
 use ailogs_pipeline::query::spec::{boolean, duration};
 use ailogs_pipeline::query::{ParamError, Verbosity, Window};
+use ailogs_pipeline::scope::Scope;
 use ailogs_pipeline::usage::{
     self, Operation, SourcePos, UsageBatch, UsageRow, conversation_metrics, workspace_summary,
 };
 use ailogs_pipeline::{Enriched, query::render_line};
-use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::error::{ApiError, db_error};
 use super::fallback;
 use super::params::params;
 use super::{AppState, now_ns};
+use crate::auth::Principal;
 use crate::loki::Wanted;
 use crate::store::memory::Selection;
 
@@ -66,11 +68,18 @@ fn batch_from_views(
 
 /// `usage::request_errors` over the views, which hold the recent window; `named` are the
 /// workspace's lines there.
-fn request_errors(state: &AppState, workspace: &str, since_ns: i64, named: &[Arc<Enriched>]) -> Vec<String> {
+fn request_errors(
+    state: &AppState,
+    workspace: &str,
+    since_ns: i64,
+    named: &[Arc<Enriched>],
+    scope: &Scope,
+) -> Vec<String> {
     usage::request_errors(workspace, named, |id| {
         let sel = Selection {
             correlation_id: Some(id),
             since_ns,
+            scope,
             ..Default::default()
         };
         state.views.select_all(&sel)
@@ -83,10 +92,15 @@ fn request_errors(state: &AppState, workspace: &str, since_ns: i64, named: &[Arc
     responses((status = 200, description = "The summary", body = super::doc_types::Answer), (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 pub async fn workspace(
     State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     id_ok("workspace_id", &id)?;
+    if !caller.scope.allows(Some(&id)) {
+        return Err(super::auth::outside_scope("id", &id));
+    }
+    let scope = &caller.scope;
     let p = params(raw, WORKSPACE_PARAMS)?;
     let range = match p.get("time_range") {
         Some(v) => duration("time_range", v, ailogs_pipeline::query::spec::MAX_TIME_RANGE_S)?,
@@ -101,6 +115,7 @@ pub async fn workspace(
             let errors = pg.recent_errors(&id, since, 1000).await.map_err(db_error)?;
             let sel = Selection {
                 since_ns: since,
+                scope,
                 ..Default::default()
             };
             let named = state
@@ -111,7 +126,7 @@ pub async fn workspace(
                     &rows,
                     conversations,
                     &errors,
-                    &request_errors(&state, &id, since, &named),
+                    &request_errors(&state, &id, since, &named, scope),
                     include_costs,
                 ),
                 "postgres",
@@ -120,6 +135,7 @@ pub async fn workspace(
         None => {
             let sel = Selection {
                 since_ns: since,
+                scope,
                 ..Default::default()
             };
             let (batch, named) = batch_from_views(&state, &sel, |r| r.workspace_id.as_deref() == Some(id.as_str()));
@@ -138,7 +154,7 @@ pub async fn workspace(
                     &rows,
                     batch.conversations.len() as i64,
                     &errors,
-                    &request_errors(&state, &id, since, &named),
+                    &request_errors(&state, &id, since, &named, scope),
                     include_costs,
                 ),
                 "views",
@@ -173,9 +189,11 @@ pub(super) const CONVERSATION_PARAMS: &[&str] = &[
         (status = 404, description = "No such conversation", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 pub async fn conversation(
     State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    let scope = &caller.scope;
     id_ok("conversation_id", &id)?;
     let p = params(raw, CONVERSATION_PARAMS)?;
     let include_prompts = flag(&p, "include_prompts", false)?;
@@ -189,14 +207,15 @@ pub async fn conversation(
     let sel = Selection {
         conversation_id: Some(&id),
         since_ns: i64::MIN,
+        scope,
         ..Default::default()
     };
     let (header, ops, source) = match &state.pg {
         Some(pg) => {
-            let Some(row) = pg.conversation(&id).await.map_err(db_error)? else {
+            let Some(row) = pg.conversation(&id, scope).await.map_err(db_error)? else {
                 return Err(unknown_conversation(&id));
             };
-            let ops = pg.conversation_operations(&id).await.map_err(db_error)?;
+            let ops = pg.conversation_operations(&id, scope).await.map_err(db_error)?;
             let header = (
                 row.workspace_id,
                 row.user_id,
@@ -257,13 +276,18 @@ pub async fn conversation(
             services: &[],
             ids: vec![("conversation_id", id.clone())],
             min_level: None,
+            workspaces: scope.workspaces().filter(|_| !scope.sees_unscoped()),
         };
         let (plan, mut loki) =
             fallback::plan_and_read(&state, window, fallback::views_coverage(&state), &wanted, true).await;
         let from_loki: Vec<Arc<Enriched>> = loki
             .records()
             .into_iter()
-            .filter(|r| r.record.conversation_id.as_deref() == Some(id.as_str()) && (start..=end).contains(&r.ts_ns))
+            .filter(|r| {
+                r.record.conversation_id.as_deref() == Some(id.as_str())
+                    && (start..=end).contains(&r.ts_ns)
+                    && scope.allows(r.workspace_id.as_deref())
+            })
             .collect();
         let related = merge(held, from_loki);
         let mut related: Vec<&Arc<Enriched>> = related.iter().collect();

@@ -3,6 +3,7 @@
 //! sections (`[kafka]`, `[stream]`, ...) with their documented defaults are in `sections`.
 
 mod sections;
+mod tenancy;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use sections::*;
+pub use tenancy::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -46,6 +48,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub core: CoreSection,
     pub redis: RedisConfig,
+    pub masking: MaskingConfig,
+    pub rate_limits: RateLimitConfig,
 }
 
 impl Default for Config {
@@ -70,6 +74,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             core: CoreSection::default(),
             redis: RedisConfig::default(),
+            masking: MaskingConfig::default(),
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }
@@ -134,7 +140,14 @@ impl Config {
                     key.name
                 ));
             }
+            if key.workspaces.as_ref().is_some_and(|w| w.is_empty()) {
+                return Err(format!(
+                    "auth.api_keys: the entry named {:?} lists no workspaces; leave `workspaces` out for all",
+                    key.name
+                ));
+            }
         }
+        self.masking.redactor()?;
         Ok(())
     }
 

@@ -108,7 +108,7 @@ impl Default for StreamConfig {
 
 /// API keys. With none configured the API is open (the embedded default); with any, every
 /// request but `/`, health and metrics must present one.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Keys are stored as their SHA-256 (`ailogs api-key new` prints one and its entry).
@@ -116,6 +116,22 @@ pub struct AuthConfig {
     /// Accept `?api_key=` on the stream URL, for browsers, which cannot set headers on a
     /// WebSocket. Off by default: URLs end up in proxy and access logs.
     pub allow_url_key: bool,
+    /// Whether keys scoped to some workspaces also see lines that carry no workspace id.
+    /// Off by default: such lines may belong to anyone, so only `all`-scoped keys see them.
+    pub scoped_keys_see_unscoped: bool,
+    /// Seconds between reloads of the keys kept in Postgres (new, revoked).
+    pub reload_s: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            api_keys: Vec::new(),
+            allow_url_key: false,
+            scoped_keys_see_unscoped: false,
+            reload_s: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,6 +141,18 @@ pub struct ApiKeyEntry {
     pub name: String,
     /// Hex SHA-256 of the key.
     pub sha256: String,
+    #[serde(default)]
+    pub role: super::Role,
+    /// The workspaces the key reads; left out: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspaces: Option<Vec<String>>,
+    /// Per-minute overrides of `[rate_limits]` for this key.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub limits: super::KeyLimits,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -37,6 +37,8 @@ pub struct LokiFallback {
     cache: cache::Cache,
     selector: Selector,
     enricher: Enricher,
+    /// Loki holds lines as shippers sent them: they are masked as they are read.
+    masking: Option<Arc<crate::masking::Masking>>,
 }
 
 /// What a query wants from Loki.
@@ -47,6 +49,8 @@ pub struct Wanted<'a> {
     pub ids: Vec<(&'static str, String)>,
     /// Lines below this level are not needed (none: all, e.g. for context lines).
     pub min_level: Option<Level>,
+    /// The caller's workspaces, when lines without one are not visible to it (none: all).
+    pub workspaces: Option<&'a [String]>,
 }
 
 /// Lines Loki held for one part of a window, enriched, and how they were read.
@@ -96,6 +100,7 @@ impl LokiFallback {
         core: Arc<Mutex<Core>>,
         patterns: SharedMatcher,
         limits: DecodeLimits,
+        masking: Option<Arc<crate::masking::Masking>>,
     ) -> anyhow::Result<Self> {
         Ok(LokiFallback {
             client: LokiClient::new(url, config)?,
@@ -107,6 +112,7 @@ impl LokiFallback {
                 service_label: config.service_label.clone(),
             },
             enricher: Enricher { core, patterns, limits },
+            masking,
         })
     }
 
@@ -126,6 +132,7 @@ impl LokiFallback {
             ids: &wanted.ids,
             ids_in,
             min_level: wanted.min_level.filter(|l| *l >= Level::Warn),
+            workspaces: wanted.workspaces,
         }
         .build()
     }
@@ -174,7 +181,15 @@ impl LokiFallback {
     async fn fetch(&self, logql: &str, part: Part, now_ns: i64, key: &str) -> Result<fetch::Fetched, LokiError> {
         let config = self.client.config();
         let deadline = Instant::now() + Duration::from_millis(config.max_query_ms);
-        let fetched = fetch::fetch(&self.client, logql, part, config.max_lines, deadline).await?;
+        let mut fetched = fetch::fetch(&self.client, logql, part, config.max_lines, deadline).await?;
+        if let Some(m) = &self.masking {
+            for e in &mut fetched.entries {
+                m.text(&mut e.line);
+                for (_, v) in &mut e.metadata {
+                    m.text(v);
+                }
+            }
+        }
         // A truncated answer is cached too: asking again would read the same newest lines.
         let cached = cache::Cached {
             fetched: fetched.clone(),

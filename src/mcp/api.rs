@@ -21,6 +21,13 @@ pub enum Api {
     },
 }
 
+/// Who calls: the key to present, and the tool, which the audit log records.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key: Option<String>,
+    pub tool: &'static str,
+}
+
 /// A REST answer that was not 2xx, worded for the agent.
 #[derive(Debug)]
 pub struct ApiFailure(pub String);
@@ -33,7 +40,9 @@ impl From<ApiFailure> for String {
 
 impl Api {
     /// `GET path?query` as the key's holder; the JSON body of a 2xx answer.
-    pub async fn get(&self, path: &str, query: &[(&str, String)], key: Option<&str>) -> Result<Value, ApiFailure> {
+    pub async fn get(&self, path: &str, query: &[(&str, String)], caller: &Caller) -> Result<Value, ApiFailure> {
+        let key = caller.key.as_deref();
+        let tool = crate::api::MCP_TOOL_HEADER;
         let mut url = String::from(path);
         if !query.is_empty() {
             url.push('?');
@@ -45,7 +54,7 @@ impl Api {
         }
         let (status, body) = match self {
             Api::InProcess(router) => {
-                let mut req = Request::get(&url);
+                let mut req = Request::get(&url).header(tool, caller.tool);
                 if let Some(key) = key {
                     req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
                 }
@@ -63,8 +72,10 @@ impl Api {
                     .map_err(|e| ApiFailure(format!("{url}: reading the answer: {e}")))?;
                 (status, bytes.to_vec())
             }
-            Api::Remote { client, base, key } => {
-                let mut req = client.get(format!("{}{url}", base.trim_end_matches('/')));
+            Api::Remote { client, base, .. } => {
+                let mut req = client
+                    .get(format!("{}{url}", base.trim_end_matches('/')))
+                    .header(tool, caller.tool);
                 if let Some(key) = key {
                     req = req.bearer_auth(key);
                 }

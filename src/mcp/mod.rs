@@ -57,6 +57,14 @@ impl AilogsMcp {
         crate::api::auth::presented(&parts.headers).map(str::to_owned)
     }
 
+    /// The caller of `tool`: its key, and the tool's name for the audit log.
+    fn caller(&self, ctx: &RequestContext<RoleServer>, tool: &'static str) -> api::Caller {
+        api::Caller {
+            key: self.key(ctx),
+            tool,
+        }
+    }
+
     #[tool(
         description = "Search log lines: errors, slow requests, one request's or conversation's lines, a template's lines. \
 Summary first, then the most useful lines (id fields drill down)."
@@ -66,7 +74,7 @@ Summary first, then the most useful lines (id fields drill down)."
         Parameters(p): Parameters<QueryLogs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ToolAnswer>, String> {
-        tools::query_logs(&self.api, self.key(&ctx).as_deref(), p)
+        tools::query_logs(&self.api, &self.caller(&ctx, "query_logs"), p)
             .await
             .map(Json)
     }
@@ -80,7 +88,7 @@ the root cause with evidence lines, and recommendations."
         Parameters(p): Parameters<GetRequest>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ToolAnswer>, String> {
-        tools::get_request(&self.api, self.key(&ctx).as_deref(), p)
+        tools::get_request(&self.api, &self.caller(&ctx, "get_request"), p)
             .await
             .map(Json)
     }
@@ -94,7 +102,7 @@ message templates, and failure cascades across its dependencies."
         Parameters(p): Parameters<ServiceHealth>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ToolAnswer>, String> {
-        tools::service_health(&self.api, self.key(&ctx).as_deref(), p)
+        tools::service_health(&self.api, &self.caller(&ctx, "service_health"), p)
             .await
             .map(Json)
     }
@@ -107,7 +115,7 @@ message templates, and failure cascades across its dependencies."
         Parameters(p): Parameters<GetConversation>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ToolAnswer>, String> {
-        tools::get_conversation(&self.api, self.key(&ctx).as_deref(), p)
+        tools::get_conversation(&self.api, &self.caller(&ctx, "get_conversation"), p)
             .await
             .map(Json)
     }
@@ -120,7 +128,7 @@ message templates, and failure cascades across its dependencies."
         Parameters(p): Parameters<WorkspaceUsage>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ToolAnswer>, String> {
-        tools::workspace_usage(&self.api, self.key(&ctx).as_deref(), p)
+        tools::workspace_usage(&self.api, &self.caller(&ctx, "workspace_usage"), p)
             .await
             .map(Json)
     }
@@ -134,7 +142,7 @@ matched, most matched first."
         Parameters(p): Parameters<ListPatterns>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ToolAnswer>, String> {
-        tools::list_patterns(&self.api, self.key(&ctx).as_deref(), p)
+        tools::list_patterns(&self.api, &self.caller(&ctx, "list_patterns"), p)
             .await
             .map(Json)
     }
@@ -145,7 +153,7 @@ matched, most matched first."
         Parameters(p): Parameters<ExplainTemplate>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ToolAnswer>, String> {
-        tools::explain_template(&self.api, self.key(&ctx).as_deref(), p)
+        tools::explain_template(&self.api, &self.caller(&ctx, "explain_template"), p)
             .await
             .map(Json)
     }
@@ -159,7 +167,7 @@ answer's cursor to get only newer ones."
         Parameters(p): Parameters<RecentAlerts>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ToolAnswer>, String> {
-        tools::recent_alerts(&self.api, self.key(&ctx).as_deref(), p)
+        tools::recent_alerts(&self.api, &self.caller(&ctx, "recent_alerts"), p)
             .await
             .map(Json)
     }

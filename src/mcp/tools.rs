@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::answer::ToolAnswer;
-use super::api::Api;
+use super::api::{Api, Caller};
 use super::inputs::{
     ExplainTemplate, GetConversation, GetRequest, ListPatterns, QueryLogs, RecentAlerts, ServiceHealth, WorkspaceUsage,
 };
@@ -39,7 +39,7 @@ fn text(body: &Value, key: &str) -> String {
     body.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
-pub async fn query_logs(api: &Api, key: Option<&str>, p: QueryLogs) -> Result<ToolAnswer, String> {
+pub async fn query_logs(api: &Api, key: &Caller, p: QueryLogs) -> Result<ToolAnswer, String> {
     let limit = p.limit.unwrap_or(20).clamp(1, 200);
     let mut q = vec![("limit", limit.to_string()), ("verbosity", "standard".to_owned())];
     push(&mut q, "mode", &p.mode);
@@ -94,7 +94,7 @@ pub async fn query_logs(api: &Api, key: Option<&str>, p: QueryLogs) -> Result<To
         .fit(p.budget.bytes()))
 }
 
-pub async fn get_request(api: &Api, key: Option<&str>, p: GetRequest) -> Result<ToolAnswer, String> {
+pub async fn get_request(api: &Api, key: &Caller, p: GetRequest) -> Result<ToolAnswer, String> {
     let body = api
         .get(
             &format!("{API}/correlate"),
@@ -148,7 +148,7 @@ pub async fn get_request(api: &Api, key: Option<&str>, p: GetRequest) -> Result<
         .fit(p.budget.bytes()))
 }
 
-pub async fn service_health(api: &Api, key: Option<&str>, p: ServiceHealth) -> Result<ToolAnswer, String> {
+pub async fn service_health(api: &Api, key: &Caller, p: ServiceHealth) -> Result<ToolAnswer, String> {
     let mut q = vec![("services", p.service.clone())];
     push(&mut q, "time_range", &p.time_range);
     let body = api.get(&format!("{API}/analyze"), &q, key).await?;
@@ -217,7 +217,7 @@ pub async fn service_health(api: &Api, key: Option<&str>, p: ServiceHealth) -> R
         .fit(p.budget.bytes()))
 }
 
-pub async fn get_conversation(api: &Api, key: Option<&str>, p: GetConversation) -> Result<ToolAnswer, String> {
+pub async fn get_conversation(api: &Api, key: &Caller, p: GetConversation) -> Result<ToolAnswer, String> {
     let path = format!(
         "{API}/conversations/{}",
         form_urlencoded::byte_serialize(p.conversation_id.as_bytes()).collect::<String>()
@@ -253,7 +253,7 @@ pub async fn get_conversation(api: &Api, key: Option<&str>, p: GetConversation) 
         .fit(p.budget.bytes()))
 }
 
-pub async fn workspace_usage(api: &Api, key: Option<&str>, p: WorkspaceUsage) -> Result<ToolAnswer, String> {
+pub async fn workspace_usage(api: &Api, key: &Caller, p: WorkspaceUsage) -> Result<ToolAnswer, String> {
     let range = p.time_range.clone().unwrap_or_else(|| "24h".to_owned());
     let id = form_urlencoded::byte_serialize(p.workspace_id.as_bytes()).collect::<String>();
     let body = api
@@ -319,7 +319,7 @@ pub async fn workspace_usage(api: &Api, key: Option<&str>, p: WorkspaceUsage) ->
         .fit(p.budget.bytes()))
 }
 
-pub async fn list_patterns(api: &Api, key: Option<&str>, p: ListPatterns) -> Result<ToolAnswer, String> {
+pub async fn list_patterns(api: &Api, key: &Caller, p: ListPatterns) -> Result<ToolAnswer, String> {
     let mut q = Vec::new();
     if let Some(c) = &p.categories {
         q.push(("category", c.join(",")));
@@ -358,7 +358,7 @@ pub async fn list_patterns(api: &Api, key: Option<&str>, p: ListPatterns) -> Res
         .fit(p.budget.bytes()))
 }
 
-pub async fn explain_template(api: &Api, key: Option<&str>, p: ExplainTemplate) -> Result<ToolAnswer, String> {
+pub async fn explain_template(api: &Api, key: &Caller, p: ExplainTemplate) -> Result<ToolAnswer, String> {
     let range = p.time_range.clone().unwrap_or_else(|| "1h".to_owned());
     let samples = api
         .get(
@@ -411,7 +411,7 @@ pub async fn explain_template(api: &Api, key: Option<&str>, p: ExplainTemplate) 
         .fit(p.budget.bytes()))
 }
 
-pub async fn recent_alerts(api: &Api, key: Option<&str>, p: RecentAlerts) -> Result<ToolAnswer, String> {
+pub async fn recent_alerts(api: &Api, key: &Caller, p: RecentAlerts) -> Result<ToolAnswer, String> {
     let mut q = Vec::new();
     push(&mut q, "time_range", &p.time_range);
     push(&mut q, "services", &p.service);

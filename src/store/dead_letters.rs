@@ -18,6 +18,10 @@ pub struct DeadLetter {
     pub line: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// The workspace the line names, when it could be read: a dead letter is shown only to
+    /// keys whose scope covers it (lines naming none, only to those that see such lines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
 }
 
 impl DeadLetter {
@@ -34,10 +38,20 @@ impl DeadLetter {
             endpoint,
             reason: rejection.reason.as_str().to_owned(),
             detail: rejection.detail.clone(),
+            workspace_id: workspace_named(&line),
             line,
             labels,
         }
     }
+}
+
+/// The top-level `workspace_id` (or `workspaceId`) of a line that is still a JSON object.
+fn workspace_named(line: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    ["workspace_id", "workspaceId", "workspace"]
+        .iter()
+        .find_map(|k| v.get(*k).and_then(serde_json::Value::as_str))
+        .map(str::to_owned)
 }
 
 pub struct DeadLetters {
@@ -64,8 +78,15 @@ impl DeadLetters {
         kept.push_back(letter);
     }
 
-    /// The newest `limit` dead letters, newest first.
-    pub fn recent(&self, limit: usize) -> Vec<DeadLetter> {
-        self.kept.lock().iter().rev().take(limit).cloned().collect()
+    /// The newest `limit` dead letters `scope` may see, newest first.
+    pub fn recent(&self, limit: usize, scope: &ailogs_pipeline::scope::Scope) -> Vec<DeadLetter> {
+        self.kept
+            .lock()
+            .iter()
+            .rev()
+            .filter(|d| scope.allows(d.workspace_id.as_deref()))
+            .take(limit)
+            .cloned()
+            .collect()
     }
 }

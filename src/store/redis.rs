@@ -44,7 +44,11 @@ impl RedisViews {
         })
     }
 
-    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub(crate) async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
         let mut conn = self.conn.lock().await;
         match &*conn {
             Connection::Up(c) => return Ok(c.clone()),
@@ -158,7 +162,11 @@ impl RedisViews {
                     continue;
                 };
                 match serde_json::from_str::<LogRecord>(payload) {
-                    Ok(r) if r.ts_ns >= sel.since_ns && sel.min_level.is_none_or(|m| r.level >= m) => {
+                    Ok(r)
+                        if r.ts_ns >= sel.since_ns
+                            && sel.min_level.is_none_or(|m| r.level >= m)
+                            && sel.scope.allows(r.workspace_id.as_deref()) =>
+                    {
                         out.push(Enriched::new(r))
                     }
                     Ok(_) => {}

@@ -37,7 +37,7 @@ pub struct Taken {
 pub fn wants(filter: &Filter, payload: &Payload) -> bool {
     match payload {
         Payload::Log(r) => filter.wants_log(r),
-        Payload::Line(l) => filter.wants_line(l.level, &l.service),
+        Payload::Line(l) => filter.wants_line(l.level, &l.service, l.workspace_id.as_deref()),
         Payload::Alert { alert, .. } => filter.wants_alert(alert),
     }
 }

@@ -54,7 +54,7 @@ fn keyed(names: &[&str]) -> (Config, Vec<String>) {
     let keys = names
         .iter()
         .map(|n| {
-            let (key, entry) = ailogs::api::auth::generate(n);
+            let (key, entry) = ailogs::auth::generate_entry(n, ailogs::config::Role::Admin, None);
             config.auth.api_keys.push(entry);
             key
         })

@@ -85,6 +85,9 @@ pub struct LogQuery<'a> {
     pub ids: &'a [(&'a str, String)],
     pub ids_in: IdsIn,
     pub min_level: Option<Level>,
+    /// The caller's workspaces (none: all). Lines of other workspaces are not read: the
+    /// line must name one of these (or, with ids in metadata, its `workspace_id` must be one).
+    pub workspaces: Option<&'a [String]>,
 }
 
 impl LogQuery<'_> {
@@ -114,6 +117,10 @@ impl LogQuery<'_> {
                 q.push_str(&format!(" |= {}", string_literal(v)));
             }
         }
+        let workspaces = self.workspace_alternatives();
+        if let Some(alt) = workspaces.as_deref().filter(|_| self.ids_in != IdsIn::Metadata) {
+            q.push_str(&format!(" |~ {}", string_literal(alt)));
+        }
         for s in self.excludes {
             q.push_str(&format!(" != {}", string_literal(s)));
         }
@@ -123,6 +130,9 @@ impl LogQuery<'_> {
         if self.ids_in == IdsIn::Metadata {
             for (field, v) in self.ids {
                 q.push_str(&format!(" | {}={}", label_name(field), string_literal(v)));
+            }
+            if let Some(alt) = &workspaces {
+                q.push_str(&format!(" | workspace_id=~{}", string_literal(&format!("^(?:{alt})$"))));
             }
         }
         match self.parser {
@@ -152,6 +162,18 @@ impl LogQuery<'_> {
             }
         }
         q
+    }
+}
+
+impl LogQuery<'_> {
+    /// The workspaces as one RE2 alternation, when every id is written verbatim in a line
+    /// (otherwise the filter could drop a line of the scope; the caller's exact check stays).
+    fn workspace_alternatives(&self) -> Option<String> {
+        let ws = self.workspaces.filter(|w| !w.is_empty())?;
+        if !ws.iter().all(|w| written_verbatim(w)) {
+            return None;
+        }
+        Some(ws.iter().map(|w| regex::escape(w)).collect::<Vec<_>>().join("|"))
     }
 }
 

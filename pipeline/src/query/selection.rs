@@ -49,7 +49,8 @@ impl Window {
 
 /// Every filter but the time window: services, ids, exclusions.
 pub fn matches_filters(spec: &QuerySpec, r: &LogRecord) -> bool {
-    (spec.services.is_empty() || spec.services.iter().any(|s| **s == *r.service))
+    spec.scope.allows(r.workspace_id.as_deref())
+        && (spec.services.is_empty() || spec.services.iter().any(|s| **s == *r.service))
         && eq_opt(&spec.correlation_id, r.correlation_id.as_deref())
         && eq_opt(&spec.conversation_id, r.conversation_id.as_deref())
         && eq_opt(&spec.session_id, r.session_id.as_deref())

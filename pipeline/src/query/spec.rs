@@ -95,6 +95,8 @@ pub struct QuerySpec {
     pub verbosity: Verbosity,
     pub limit: usize,
     pub cache: bool,
+    /// The caller's workspaces: set by the server from the key, never from a parameter.
+    pub scope: crate::scope::Scope,
 }
 
 impl Default for QuerySpec {
@@ -121,6 +123,7 @@ impl Default for QuerySpec {
             verbosity: Verbosity::Standard,
             limit: 100,
             cache: true,
+            scope: crate::scope::Scope::All,
         }
     }
 }
@@ -134,7 +137,7 @@ pub struct ParamError {
 }
 
 impl ParamError {
-    fn new(field: &str, message: impl Into<String>, suggestion: impl Into<String>) -> Self {
+    pub fn new(field: &str, message: impl Into<String>, suggestion: impl Into<String>) -> Self {
         ParamError {
             field: field.to_owned(),
             message: message.into(),

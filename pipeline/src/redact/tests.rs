@@ -118,14 +118,12 @@ fn counts_per_rule_and_configuration() {
 }
 
 #[test]
-fn phones_only_when_enabled() {
-    let on = Redactor::new(&[], &["phone".into()], &[]).expect("rules");
+fn phones_are_masked_unless_disabled() {
+    let on = Redactor::shipped();
     assert!(masked(&on, "call +44 20 7946 0958 now").contains("<phone:"));
     assert!(masked(&on, "call (212) 555-0123 now").contains("<phone:"));
-    assert_eq!(
-        masked(&Redactor::shipped(), "call +44 20 7946 0958"),
-        "call +44 20 7946 0958"
-    );
+    let off = Redactor::new(&["phone".into()], &[], &[]).expect("rules");
+    assert_eq!(masked(&off, "call +44 20 7946 0958"), "call +44 20 7946 0958");
 }
 
 proptest! {
@@ -147,4 +145,52 @@ proptest! {
     fn plain_words_stay(text in "[a-zA-Z ,.;:!?()-]{0,80}") {
         prop_assert_eq!(masked(&Redactor::shipped(), &text), text);
     }
+}
+
+#[test]
+fn a_push_is_masked_in_lines_metadata_and_label_values() {
+    use crate::loki::{PushBatch, PushEntry, PushStream};
+    let labels: crate::record::Labels = std::sync::Arc::new(
+        [
+            ("service".to_owned(), "api".to_owned()),
+            ("owner".to_owned(), "ops@example.com".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let mut batch = PushBatch {
+        streams: vec![PushStream {
+            labels,
+            entries: vec![
+                PushEntry {
+                    ts_ns: 1,
+                    line: r#"{"msg":"login","user":"ann@example.com","auth":"Bearer abcdefgh12345678"}"#.into(),
+                    metadata: vec![("trace".into(), "sk-ant-api03-abcdefghijklmnopqrstu".into())],
+                },
+                PushEntry {
+                    ts_ns: 2,
+                    line: r#"{"msg":"plain","order_id":"1700000000123"}"#.into(),
+                    metadata: vec![],
+                },
+            ],
+        }],
+    };
+    let r = Redactor::shipped();
+    let mut counts = vec![0; r.names().count()];
+    r.mask_batch(&mut batch, &mut counts);
+    let s = &batch.streams[0];
+    let first = &s.entries[0].line;
+    assert!(
+        !first.contains("ann@example.com") && !first.contains("abcdefgh12345678"),
+        "{first}"
+    );
+    serde_json::from_str::<serde_json::Value>(first).expect("a masked JSON line stays JSON");
+    assert!(s.entries[0].metadata[0].1.starts_with("<anthropic_key:"));
+    assert_eq!(s.entries[1].line, r#"{"msg":"plain","order_id":"1700000000123"}"#);
+    assert!(s.labels["owner"].starts_with("<email:"));
+    assert_eq!(s.labels["service"], "api");
+    let by_name: std::collections::HashMap<&str, u64> = r.names().zip(counts.iter().copied()).collect();
+    assert_eq!(by_name["email"], 2);
+    assert_eq!(by_name["bearer"], 1);
+    assert_eq!(by_name["anthropic_key"], 1);
 }

@@ -32,6 +32,9 @@ pub struct Filter {
     pub pattern_alerts: Vec<String>,
     /// Whether `log` messages are sent (alerts always are).
     pub logs: bool,
+    /// The subscriber's workspaces, from its key (never from the client's filter).
+    #[serde(skip)]
+    pub scope: crate::scope::Scope,
 }
 
 /// A filter field that cannot be used: (field, message).
@@ -77,6 +80,7 @@ impl Filter {
             severity_threshold,
             pattern_alerts,
             logs: spec.logs.unwrap_or(true),
+            scope: crate::scope::Scope::All,
         })
     }
 
@@ -85,15 +89,20 @@ impl Filter {
     }
 
     pub fn wants_log(&self, e: &Enriched) -> bool {
-        self.wants_line(e.record.level, &e.record.service)
+        self.wants_line(e.record.level, &e.record.service, e.record.workspace_id.as_deref())
     }
 
-    /// A line of this level and service (from a `StreamLine` or a local record).
-    pub fn wants_line(&self, level: Level, service: &str) -> bool {
-        self.logs && level >= self.severity_threshold && self.service_ok(service)
+    /// A line of this level, service and workspace (from a `StreamLine` or a local record).
+    pub fn wants_line(&self, level: Level, service: &str, workspace: Option<&str>) -> bool {
+        self.logs && level >= self.severity_threshold && self.service_ok(service) && self.scope.allows(workspace)
     }
 
+    /// Alerts describe services (rates, templates, cascades), not one workspace's lines, so
+    /// only subscribers that may see lines without a workspace get them.
     pub fn wants_alert(&self, a: &Alert) -> bool {
+        if !self.scope.sees_unscoped() {
+            return false;
+        }
         if a.severity < alert_floor(self.severity_threshold) {
             return false;
         }

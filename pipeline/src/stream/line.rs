@@ -15,6 +15,9 @@ pub struct StreamLine {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// For the subscriber's scope check; not shown in the `log` message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Ids of the catalog patterns the line matched.
@@ -33,6 +36,7 @@ impl From<&Enriched> for StreamLine {
             level: r.level,
             message: r.message.to_string(),
             correlation_id: r.correlation_id.as_deref().map(str::to_owned),
+            workspace_id: r.workspace_id.as_deref().map(str::to_owned),
             error: r.error.as_deref().map(str::to_owned),
             patterns: e.patterns.iter().map(|m| m.id.to_string()).collect(),
             template_id: e.template.map(|t| t.id),

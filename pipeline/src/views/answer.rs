@@ -26,7 +26,9 @@ const MAX_ID_SCAN: usize = 2_000;
 /// mode narrowed by service, severity or de-duplication (conversations are counted whole).
 pub fn indexed(spec: &QuerySpec) -> bool {
     let whole_conversations = spec.services.is_empty() && spec.severity_threshold.is_none() && !spec.deduplicate;
-    spec.correlation_id.is_none()
+    // The indexes count every workspace's lines: a scoped caller's query scans.
+    spec.scope.is_all()
+        && spec.correlation_id.is_none()
         && spec.conversation_id.is_none()
         && spec.session_id.is_none()
         && spec.workspace_id.is_none()

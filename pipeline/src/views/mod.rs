@@ -36,14 +36,32 @@ use time_list::TimeList;
 
 pub use answer::indexed;
 
-/// What a caller wants the views to narrow down: a superset is fine, callers filter again.
-#[derive(Debug, Default)]
+/// What a caller wants the views to narrow down: a superset is fine, callers filter again
+/// (but never beyond the scope: that is checked here).
+#[derive(Debug)]
 pub struct Selection<'a> {
     pub services: &'a [String],
     pub min_level: Option<Level>,
     pub correlation_id: Option<&'a str>,
     pub conversation_id: Option<&'a str>,
     pub since_ns: i64,
+    /// The caller's workspaces: lines outside are never selected.
+    pub scope: &'a crate::scope::Scope,
+}
+
+static EVERY_WORKSPACE: crate::scope::Scope = crate::scope::Scope::All;
+
+impl Default for Selection<'_> {
+    fn default() -> Self {
+        Selection {
+            services: &[],
+            min_level: None,
+            correlation_id: None,
+            conversation_id: None,
+            since_ns: i64::MIN,
+            scope: &EVERY_WORKSPACE,
+        }
+    }
 }
 
 /// Counts and times describing what the views hold.
@@ -224,7 +242,9 @@ impl HeldLines {
     /// lines, else each wanted service's lines from `since_ns` on.
     pub fn select(&self, sel: &Selection<'_>, keep: impl Fn(&Enriched) -> bool) -> Vec<Arc<Enriched>> {
         let min_level = sel.min_level.unwrap_or(Level::Trace);
-        let keep = |r: &Enriched| r.ts_ns >= sel.since_ns && r.level >= min_level && keep(r);
+        let keep = |r: &Enriched| {
+            r.ts_ns >= sel.since_ns && r.level >= min_level && sel.scope.allows(r.workspace_id.as_deref()) && keep(r)
+        };
         if let (None, Some(id)) = (sel.correlation_id, sel.conversation_id) {
             let lines = self.conversations.get(id).map(|c| &c.lines);
             return lines

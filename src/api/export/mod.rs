@@ -13,6 +13,7 @@ use ailogs_pipeline::Enriched;
 use ailogs_pipeline::export::{Column, Rows};
 use ailogs_pipeline::loki::plan::{Coverage, merge};
 use ailogs_pipeline::query::{self, ParamError, QuerySpec, Window};
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -25,6 +26,8 @@ mod write;
 use super::error::ApiError;
 use super::fallback;
 use super::{AppState, now_ns};
+use crate::audit::Returned;
+use crate::auth::Principal;
 use crate::store::memory::Selection;
 use write::{ChunkSink, write_lines};
 
@@ -156,9 +159,14 @@ fn parse_body(body: &[u8]) -> Result<ExportRequest, ApiError> {
             content((String = "application/x-ndjson"), (String = "application/json"), (String = "text/csv"), (String = "application/gzip"))),
         (status = 400, description = "A parameter is invalid; `field` names it", body = ApiError), (status = 401, description = "API keys are configured and the request carried no valid one", body = ApiError), (status = 503, description = "Too many scanning queries at once, or a store did not answer", body = ApiError)))]
 #[tracing::instrument(name = "export", skip_all)]
-pub async fn export(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn export(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let request = parse_body(&body)?;
-    let spec = request.spec()?;
+    let mut spec = request.spec()?;
+    super::auth::scope_query(&caller, &mut spec)?;
     let columns = Column::parse_list(request.fields.as_deref().unwrap_or_default())?;
     let now = now_ns();
     let window = Window::for_query(now, &spec);
@@ -236,6 +244,7 @@ pub async fn export(State(state): State<AppState>, body: Bytes) -> Result<Respon
         "x-export-complete",
         HeaderValue::from_static(if complete && total == matched { "true" } else { "false" }),
     );
+    response.extensions_mut().insert(Returned(total as u64));
     Ok(response)
 }
 
@@ -311,5 +320,6 @@ fn selection(spec: &QuerySpec, window: Window) -> Selection<'_> {
         correlation_id: spec.correlation_id.as_deref(),
         conversation_id: spec.conversation_id.as_deref(),
         since_ns: window.start_ns,
+        scope: &spec.scope,
     }
 }

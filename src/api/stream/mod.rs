@@ -32,13 +32,14 @@ use session::Session;
 pub const CLOSE_UNAUTHORIZED: u16 = 4001;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 pub const CLOSE_KEY_LIMIT: u16 = 4029;
+pub const CLOSE_FORBIDDEN: u16 = 4003;
 
 /// Who the connection is, as far as the upgrade request tells.
 enum Access {
     /// No keys are configured.
     Open,
-    /// The key holder's name.
-    Holder(Arc<str>),
+    /// The key's holder.
+    Holder(crate::auth::Principal),
     /// Keys are configured and the request carried none: the first message must.
     AwaitingKey,
 }

@@ -13,7 +13,7 @@ use futures::SinkExt;
 use serde_json::{Value, json};
 
 use super::render::{alert_message, line_message, log_message};
-use super::{Access, CLOSE_KEY_LIMIT, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
+use super::{Access, CLOSE_FORBIDDEN, CLOSE_KEY_LIMIT, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
 use crate::api::{AppState, now_ns};
 use crate::internal_events::{AuthRefused, InternalEvent};
 use crate::stream::subscriber::wants;
@@ -37,6 +37,8 @@ pub(super) struct Session {
     replaying: bool,
     /// When each event fed to the socket but not yet flushed was published.
     unflushed: Vec<Instant>,
+    /// Whose key: its scope is forced into every filter.
+    principal: crate::auth::Principal,
 }
 
 /// Why a session ends.
@@ -57,6 +59,7 @@ impl Session {
             lags: VecDeque::new(),
             replaying: false,
             unflushed: Vec::new(),
+            principal: crate::auth::Principal::open(),
         }
     }
 
@@ -69,6 +72,7 @@ impl Session {
             let label = match code {
                 CLOSE_TOO_SLOW => "too_slow",
                 CLOSE_UNAUTHORIZED => "unauthorized",
+                CLOSE_FORBIDDEN => "forbidden",
                 CLOSE_KEY_LIMIT => "key_subscriber_limit",
                 1013 => "too_many_subscribers",
                 1008 => "message_rate",
@@ -89,14 +93,21 @@ impl Session {
     /// subscriber slot. Returns the slot, held for the session, and the first message when
     /// it was a `subscribe` carrying the key, still to be handled.
     async fn admit(&mut self, access: Access) -> Result<(Slot, Option<String>), End> {
-        let (holder, first) = match access {
+        let (principal, first) = match access {
             Access::Open => (None, None),
-            Access::Holder(h) => (Some(h), None),
+            Access::Holder(p) => (Some(p), None),
             Access::AwaitingKey => {
-                let (holder, first) = self.first_message_key().await?;
-                (Some(holder), first)
+                let (principal, first) = self.first_message_key().await?;
+                (Some(principal), first)
             }
         };
+        if let Some(p) = principal {
+            if !p.may_read() {
+                return Err(End::Close(CLOSE_FORBIDDEN, "this API key may not read the stream"));
+            }
+            self.principal = p;
+        }
+        let holder = self.state.api_keys.enabled().then(|| Arc::clone(&self.principal.name));
         match self.state.stream_slots.take(holder) {
             Ok(slot) => Ok((slot, first)),
             Err(Full::Process) => Err(End::Close(1013, "too many subscribers; retry later")),
@@ -104,7 +115,7 @@ impl Session {
         }
     }
 
-    async fn first_message_key(&mut self) -> Result<(Arc<str>, Option<String>), End> {
+    async fn first_message_key(&mut self) -> Result<(crate::auth::Principal, Option<String>), End> {
         let refuse = |_| End::Close(CLOSE_UNAUTHORIZED, "an API key is required");
         let text = match tokio::time::timeout(secs(self.state.config.stream.auth_timeout_s), self.socket.recv())
             .await
@@ -124,7 +135,8 @@ impl Session {
         match holder {
             Some(holder) => {
                 if !pass_on {
-                    self.send(json!({"type": "authenticated", "holder": &*holder})).await?;
+                    self.send(json!({"type": "authenticated", "holder": &*holder.name}))
+                        .await?;
                 }
                 Ok((holder, pass_on.then(|| text.to_string())))
             }
@@ -237,7 +249,10 @@ impl Session {
     /// The filter, or None after telling the client what is wrong with it.
     async fn valid_filter(&mut self, spec: FilterSpec) -> Result<Option<Filter>, End> {
         match Filter::from_spec(spec) {
-            Ok(f) => Ok(Some(f)),
+            Ok(mut f) => {
+                f.scope = self.principal.scope.clone();
+                Ok(Some(f))
+            }
             Err(e) => {
                 let body = json!({"type": "error", "code": "invalid_filter", "field": e.field, "message": e.message});
                 self.send(body).await?;

@@ -19,6 +19,8 @@ pub struct SeriesFilter<'a> {
     pub workspace_id: Option<&'a str>,
     /// Empty: every model.
     pub models: &'a [String],
+    /// The caller's workspaces.
+    pub scope: &'a ailogs_pipeline::scope::Scope,
 }
 
 impl Postgres {
@@ -30,19 +32,24 @@ impl Postgres {
         series: &mut Series,
         category: impl Fn(&str) -> Option<Category>,
     ) -> Result<(), sqlx::Error> {
+        let (scope_ids, unscoped) = super::usage_read::scope_binds(filter.scope);
         let mut rows = sqlx::query(
             "SELECT event_time, service, model, workspace_id, COALESCE(request_type, 'unknown'), success, \
              error IS NOT NULL, input_tokens, output_tokens, cost_nanousd, priced, duration_ms FROM ai_operations \
              WHERE event_time >= $1 AND event_time < $2 \
              AND (cardinality($3::text[]) = 0 OR service = ANY($3)) \
              AND ($4::text IS NULL OR workspace_id = $4) \
-             AND (cardinality($5::text[]) = 0 OR model = ANY($5))",
+             AND (cardinality($5::text[]) = 0 OR model = ANY($5)) \
+             AND ($6::text[] IS NULL OR workspace_id = ANY($6) OR ($7 AND workspace_id = $8))",
         )
         .bind(ts(filter.start_ns))
         .bind(ts(filter.end_ns))
         .bind(filter.services)
         .bind(filter.workspace_id)
         .bind(filter.models)
+        .bind(scope_ids)
+        .bind(unscoped)
+        .bind(ailogs_pipeline::usage::NO_WORKSPACE)
         .fetch(&self.pool);
         while let Some(r) = rows.try_next().await? {
             let (service, model, workspace, operation): (String, String, String, String) =
@@ -61,7 +68,11 @@ impl Postgres {
                 duration_ms: r.get(11),
             });
         }
-        // Pattern hits are per service; a workspace or model filter cannot narrow them.
+        // Pattern hits are per service; a workspace or model filter cannot narrow them, and
+        // they count every workspace's lines: a scoped caller does not get them.
+        if !filter.scope.is_all() {
+            return Ok(());
+        }
         let mut hits = sqlx::query(
             "SELECT minute, service, pattern_id, count FROM detected_patterns \
              WHERE minute >= date_trunc('minute', $1::timestamptz) AND minute < $2 \

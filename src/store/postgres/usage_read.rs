@@ -1,5 +1,6 @@
 //! The usage tables' readers, for the API and billing.
 
+use ailogs_pipeline::scope::Scope;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
@@ -64,11 +65,16 @@ impl Postgres {
     }
 
     /// (workspace, user, first seen ns, last seen ns, lines, prompt hashes) of a conversation.
-    pub async fn conversation(&self, id: &str) -> Result<Option<ConversationRow>, sqlx::Error> {
+    /// The conversation, if `scope` may see its workspace (else None, as for an unknown id).
+    pub async fn conversation(&self, id: &str, scope: &Scope) -> Result<Option<ConversationRow>, sqlx::Error> {
+        let (ids, unscoped) = scope_binds(scope);
         let row = sqlx::query(
-            "SELECT workspace_id, user_id, first_seen, last_seen, lines, prompt_hashes FROM ai_conversations WHERE conversation_id = $1",
+            "SELECT workspace_id, user_id, first_seen, last_seen, lines, prompt_hashes FROM ai_conversations \
+             WHERE conversation_id = $1 AND ($2::text[] IS NULL OR workspace_id = ANY($2) OR ($3 AND workspace_id IS NULL))",
         )
         .bind(id)
+        .bind(ids)
+        .bind(unscoped)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| ConversationRow {
@@ -84,14 +90,20 @@ impl Postgres {
     pub async fn conversation_operations(
         &self,
         id: &str,
+        scope: &Scope,
     ) -> Result<Vec<ailogs_pipeline::usage::Operation>, sqlx::Error> {
+        let (ids, unscoped) = scope_binds(scope);
         let rows = sqlx::query(
             "SELECT event_time, source_topic, source_partition, source_offset, workspace_id, model, service, request_type, \
              correlation_id, conversation_id, user_id, input_tokens, output_tokens, cached_tokens, total_tokens, cost_nanousd, \
              priced, price_version, success, duration_ms, error, prompt_hash FROM ai_operations \
-             WHERE conversation_id = $1 ORDER BY event_time LIMIT 10000",
+             WHERE conversation_id = $1 AND ($2::text[] IS NULL OR workspace_id = ANY($2) OR ($3 AND workspace_id = $4)) \
+             ORDER BY event_time LIMIT 10000",
         )
         .bind(id)
+        .bind(ids)
+        .bind(unscoped)
+        .bind(ailogs_pipeline::usage::NO_WORKSPACE)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -134,4 +146,10 @@ pub struct ConversationRow {
     pub last_seen_ns: i64,
     pub lines: i64,
     pub prompt_hashes: Vec<String>,
+}
+
+/// A scope as SQL binds: the workspace list (NULL: all) and whether rows without a workspace
+/// are visible. Queries put them in their WHERE clause.
+pub fn scope_binds(scope: &Scope) -> (Option<Vec<String>>, bool) {
+    (scope.workspaces().map(<[String]>::to_vec), scope.sees_unscoped())
 }

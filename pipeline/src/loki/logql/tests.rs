@@ -56,6 +56,7 @@ fn query<'a>(
         ids,
         ids_in,
         min_level: Some(Level::Error),
+        workspaces: None,
     }
     .build()
 }
@@ -71,6 +72,7 @@ fn q_parts(sel: &Selector) -> LogQuery<'_> {
         ids: &[],
         ids_in: IdsIn::Line,
         min_level: None,
+        workspaces: None,
     }
 }
 
@@ -87,6 +89,7 @@ fn a_query_reads_as_logql() {
         ids: &[("correlation_id", "req-1".into())],
         ids_in: IdsIn::Line,
         min_level: Some(Level::Fatal),
+        workspaces: None,
     }
     .build();
     assert_eq!(
@@ -178,4 +181,26 @@ fn as_line_text_only_values_a_logger_writes_verbatim_narrow_the_query() {
     }
     .build();
     assert_eq!(q, r#"{service_name=~".+"} |= "s-1""#);
+}
+
+#[test]
+fn a_scope_becomes_a_line_filter_or_a_metadata_matcher() {
+    let sel = Selector::default();
+    let ws = ["ws-a".to_owned(), "ws.b".to_owned()];
+    let q = LogQuery {
+        workspaces: Some(&ws),
+        ..q_parts(&sel)
+    }
+    .build();
+    assert_eq!(q, r#"{service_name=~".+"} |~ "ws\\-a|ws\\.b" | json"#);
+    let q = LogQuery {
+        workspaces: Some(&ws),
+        ids_in: IdsIn::Metadata,
+        ..q_parts(&sel)
+    }
+    .build();
+    assert_eq!(
+        q,
+        r#"{service_name=~".+"} | workspace_id=~"^(?:ws\\-a|ws\\.b)$" | json"#
+    );
 }
