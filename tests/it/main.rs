@@ -14,4 +14,6 @@ mod query;
 mod redis;
 mod stream;
 mod stream_access;
+mod tenancy;
+mod tenancy_live;
 mod usage;
