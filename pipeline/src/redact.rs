@@ -86,7 +86,10 @@ impl Redactor {
             .filter(|r| !disabled.iter().any(|d| d == *r))
             .chain(OPTIONAL_RULES.iter().filter(|r| enabled.iter().any(|e| e == *r)));
         for &name in wanted {
-            let re = Regex::new(pattern(name).unwrap_or_default()).map_err(|e| RedactError::BadRegex {
+            // ASCII classes and word boundaries: secrets are ASCII, and the Unicode forms make
+            // the regex engine's automata larger.
+            let ascii = format!("(?-u){}", pattern(name).unwrap_or_default());
+            let re = Regex::new(&ascii).map_err(|e| RedactError::BadRegex {
                 name: name.to_owned(),
                 error: e.to_string(),
             })?;
