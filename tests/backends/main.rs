@@ -11,3 +11,4 @@ mod patterns;
 mod rebalance;
 mod replicas;
 mod spool;
+mod tenancy;
