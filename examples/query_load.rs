@@ -6,6 +6,9 @@
 //! cargo run --release --example query_load -- http://127.0.0.1:8080 50000,500000 1000 5
 //! (base URL, held-line counts, queries per second, seconds per query kind)
 //!
+//! With API keys: `AILOGS_API_KEY` is sent with every call (a reader key scoped to some
+//! workspaces measures the scoped path), `AILOGS_LOAD_PUSH_KEY` with the pushes.
+//!
 //! Latency is measured from each query's scheduled send time, so a server that falls
 //! behind the rate is charged for the queueing it causes (no coordinated omission).
 
@@ -54,7 +57,14 @@ async fn main() -> anyhow::Result<()> {
         .collect::<Result<_, _>>()?;
     let rate: u64 = args.get(3).map_or(Ok(1_000), |s| s.parse())?;
     let seconds: u64 = args.get(4).map_or(Ok(5), |s| s.parse())?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(key) = std::env::var("AILOGS_API_KEY") {
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {key}").parse()?);
+    }
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .default_headers(headers)
+        .build()?;
     let mut traffic = Traffic::new(7);
     let mut clock = now_ns() - 1_800_000_000_000;
 
@@ -178,6 +188,11 @@ async fn ingest(client: reqwest::Client, base: String, stop: Arc<AtomicBool>) ->
 async fn post(client: &reqwest::Client, base: &str, body: Vec<u8>) -> anyhow::Result<()> {
     let resp = client
         .post(format!("{base}/loki/api/v1/push"))
+        .bearer_auth(
+            std::env::var("AILOGS_LOAD_PUSH_KEY")
+                .or_else(|_| std::env::var("AILOGS_API_KEY"))
+                .unwrap_or_default(),
+        )
         .header("content-type", "application/x-protobuf")
         .body(body)
         .send()

@@ -43,6 +43,9 @@ const KEEP: &[&str] = &[
     "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
     "user@localhost",
     "connect 10.0.3.7:443",
+    "2026-12-03T11:41:31+01:00 offset +01:00",
+    "score +12.5 points, retry +300 ms later",
+    "HTTP/1.1 (Windows NT 10.0; Win64; x64)",
 ];
 
 fn masked(r: &Redactor, text: &str) -> String {

@@ -18,6 +18,7 @@ mod latency;
 mod merge;
 mod series;
 mod time_list;
+mod workspaces;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use intern::{Interner, SharedValues};
 use latency::{LatencyBook, minute};
 use series::{SeriesKey, SeriesTable};
 use time_list::TimeList;
+use workspaces::WorkspaceIndex;
 
 pub use answer::indexed;
 
@@ -95,6 +97,7 @@ pub struct HeldLines {
     /// Indexed by service id.
     by_service: Vec<TimeList>,
     by_correlation: HashMap<Box<str>, VecDeque<u64>>,
+    by_workspace: WorkspaceIndex,
     conversations: ConversationBook,
     latency: LatencyBook,
     newest_event_ns: Option<i64>,
@@ -156,6 +159,7 @@ impl HeldLines {
             self.by_service.resize_with(service as usize + 1, TimeList::default);
         }
         self.by_service[service as usize].insert(rec.ts_ns, seq);
+        self.by_workspace.insert(rec.workspace_id.as_ref(), rec.ts_ns, seq);
         if let Some(id) = &rec.correlation_id {
             self.by_correlation
                 .entry(id.as_ref().into())
@@ -222,6 +226,7 @@ impl HeldLines {
                 self.latency.forget_before(key.service, front_minute);
             }
         }
+        self.by_workspace.remove(rec.workspace_id.as_deref(), rec.ts_ns, seq);
         if let Some(id) = &rec.correlation_id {
             pop_front(&mut self.by_correlation, id, seq);
         }
@@ -239,7 +244,8 @@ impl HeldLines {
     }
 
     /// Records that may match `sel` and pass `keep`, through the narrowest index: an id's
-    /// lines, else each wanted service's lines from `since_ns` on.
+    /// lines, else a scoped caller's workspaces' lines, else each wanted service's lines,
+    /// from `since_ns` on.
     pub fn select(&self, sel: &Selection<'_>, keep: impl Fn(&Enriched) -> bool) -> Vec<Arc<Enriched>> {
         let min_level = sel.min_level.unwrap_or(Level::Trace);
         let keep = |r: &Enriched| {
@@ -265,6 +271,19 @@ impl HeldLines {
                 .collect();
         }
         let mut out = Vec::new();
+        if let Some(lists) = self.by_workspace.lists(sel.scope) {
+            let service_ok = |r: &Enriched| sel.services.is_empty() || sel.services.iter().any(|s| **s == *r.service);
+            for list in lists {
+                let range = list.range(sel.since_ns, i64::MAX);
+                out.extend(
+                    list.iter_range(range)
+                        .filter_map(|(_, s)| self.resolve(s))
+                        .filter(|r| service_ok(r) && keep(r))
+                        .cloned(),
+                );
+            }
+            return out;
+        }
         for (service, list) in self.by_service.iter().enumerate() {
             let wanted =
                 sel.services.is_empty() || sel.services.iter().any(|s| s == self.services.name(service as u32));

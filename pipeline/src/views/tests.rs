@@ -33,6 +33,7 @@ fn line(i: usize, ts: i64, svc: u8, lvl: u8, msg: u8, dur: Option<u16>, err: boo
     r.correlation_id = (!i.is_multiple_of(3)).then(|| format!("req-{}", i % 7)).map(Into::into);
     r.conversation_id = (i % 4 != 1).then(|| format!("conv-{}", i % 9)).map(Into::into);
     r.model = i.is_multiple_of(2).then(|| "gpt-4o".into());
+    r.workspace_id = (i % 5 != 4).then(|| ["ws-a", "ws-b", "ws-c"][i % 3].into());
     r.tokens_used = i.is_multiple_of(2).then_some(i as u64);
     if err {
         r.error = Some(format!("connection refused by 10.0.0.{}", i % 5).into());
@@ -103,6 +104,41 @@ proptest! {
             let scanned = query::run(&spec, &all, window, &SliceContext::new(&all));
             let answered = query::render(&spec, window, held.answer(&spec, window), &Context::new(&held, &spec, window));
             prop_assert_eq!(answer_json(answered), answer_json(scanned), "{}", q);
+        }
+    }
+}
+
+proptest! {
+    /// A scoped selection reads the workspace index; it must hold exactly the lines of the
+    /// whole selection that the scope allows, after evictions too.
+    #[test]
+    fn a_scoped_selection_is_the_scoped_part_of_the_whole(
+        lines in proptest::collection::vec((0i64..120, 0u8..3), 1..160),
+        max_lines in 20usize..200,
+        since in 0i64..120,
+        pick in 0usize..4,
+        unscoped in any::<bool>(),
+    ) {
+        let mut held = HeldLines::default();
+        for (i, (ts, svc)) in lines.iter().copied().enumerate() {
+            held.insert(line(i, ts, svc, 3, 0, None, false), i as u64);
+            held.evict_over(max_lines);
+        }
+        let ids: Vec<String> = [&["ws-a"][..], &["ws-b", "ws-c"], &["ws-z"], &["ws-a", "ws-b", "ws-c"]][pick]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let scope = crate::scope::Scope::of(&ids, unscoped);
+        let services = ["worker".to_string()];
+        for services in [&[][..], &services[..]] {
+            let sel = |scope| Selection { since_ns: since * S, services, scope, ..Selection::default() };
+            let seqs = |v: Vec<Arc<Enriched>>| {
+                let mut s: Vec<u64> = v.iter().map(|r| r.seq).collect();
+                s.sort_unstable();
+                s
+            };
+            let whole = held.select(&sel(&crate::scope::Scope::All), |r| scope.allows(r.workspace_id.as_deref()));
+            prop_assert_eq!(seqs(held.select(&sel(&scope), |_| true)), seqs(whole));
         }
     }
 }
