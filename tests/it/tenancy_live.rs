@@ -297,3 +297,36 @@ async fn a_flooding_key_gets_429_with_a_retry_time_and_others_are_served() {
     assert!(metrics.contains("ailogs_rate_limited_total{class=\"push\"} 1"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn stream_messages_over_the_key_s_limit_are_refused_and_the_connection_stays() {
+    let mut config = test_config();
+    // 12 a minute with a 10 s bucket: two tokens, for the connection and the subscribe.
+    config.rate_limits.stream_per_minute = 12;
+    let (key, entry) = ailogs::auth::generate_entry("watcher", Role::Reader, None);
+    config.auth.api_keys.push(entry);
+    let app = TestApp::with_config(config).await;
+    let url = app.url("/api/v1/ai_logs/stream").replacen("http://", "ws://", 1);
+    let mut req = url.into_client_request().expect("request");
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {key}").parse().expect("header"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(req).await.expect("connect");
+    send(&mut socket, json!({"type": "subscribe", "filter": {}})).await;
+    assert_eq!(next(&mut socket).await["type"], "connected");
+    send(
+        &mut socket,
+        json!({"type": "update_filter", "filter": {"services": ["api"]}}),
+    )
+    .await;
+    let refused = next(&mut socket).await;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    assert_eq!(refused["limit"], "stream_per_minute");
+    assert!(
+        refused["retry_after_s"].as_u64().is_some_and(|s| (1..=5).contains(&s)),
+        "{refused}"
+    );
+    // The connection stays up: the next message gets its answer (refused again).
+    send(&mut socket, json!({"type": "unsubscribe"})).await;
+    assert_eq!(next(&mut socket).await["code"], "rate_limited");
+    app.stop().await;
+}

@@ -26,8 +26,10 @@ const MAX_ID_SCAN: usize = 2_000;
 /// mode narrowed by service, severity or de-duplication (conversations are counted whole).
 pub fn indexed(spec: &QuerySpec) -> bool {
     let whole_conversations = spec.services.is_empty() && spec.severity_threshold.is_none() && !spec.deduplicate;
-    // The indexes count every workspace's lines: a scoped caller's query scans.
-    spec.scope.is_all()
+    // Series are per workspace, so a scoped caller picks its own; but the latency sketches
+    // and the conversation book count every workspace's lines, so those modes scan (through
+    // the workspace index).
+    (spec.scope.is_all() || !matches!(spec.mode, Mode::Performance | Mode::Conversation))
         && spec.correlation_id.is_none()
         && spec.conversation_id.is_none()
         && spec.session_id.is_none()
@@ -98,12 +100,20 @@ impl HeldLines {
         let services: Option<Vec<u32>> =
             (!spec.services.is_empty()).then(|| spec.services.iter().filter_map(|s| self.services.get(s)).collect());
         let min_level = spec.min_level();
+        let workspaces: Option<Vec<u32>> = spec.scope.workspaces().map(|ids| {
+            let mut ids: Vec<u32> = ids.iter().filter_map(|w| self.workspaces.get(w)).collect();
+            if spec.scope.sees_unscoped() {
+                ids.push(super::series::NO_WORKSPACE);
+            }
+            ids
+        });
         self.series
             .iter()
             .filter(|(_, s)| {
                 let k = &s.key;
                 k.level >= min_level
                     && services.as_ref().is_none_or(|ids| ids.contains(&k.service))
+                    && workspaces.as_ref().is_none_or(|ids| ids.contains(&k.workspace))
                     && match spec.mode {
                         Mode::Performance => k.timed,
                         Mode::Audit => k.audit.is_some(),

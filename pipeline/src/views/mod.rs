@@ -32,7 +32,7 @@ use crate::record::Level;
 use conversations::ConversationBook;
 use intern::{Interner, SharedValues};
 use latency::{LatencyBook, minute};
-use series::{SeriesKey, SeriesTable};
+use series::{NO_WORKSPACE, SeriesKey, SeriesTable};
 use time_list::TimeList;
 use workspaces::WorkspaceIndex;
 
@@ -93,6 +93,8 @@ pub struct HeldLines {
     values: SharedValues,
     /// Message shapes, error shapes and operation names.
     texts: Interner,
+    /// Workspace ids, for the series keys.
+    workspaces: Interner,
     series: SeriesTable,
     /// Indexed by service id.
     by_service: Vec<TimeList>,
@@ -136,7 +138,12 @@ impl HeldLines {
             None => self.texts.acquire(&rec.shape),
         };
         let op = self.texts.acquire(operation(&rec));
+        let workspace = rec
+            .workspace_id
+            .as_deref()
+            .map_or(NO_WORKSPACE, |w| self.workspaces.acquire(w));
         let key = SeriesKey {
+            workspace,
             service,
             level: rec.level,
             shape,
@@ -217,6 +224,9 @@ impl HeldLines {
             self.services.release(key.service);
             for text in [key.shape, key.error_shape, key.operation] {
                 self.texts.release(text);
+            }
+            if key.workspace != NO_WORKSPACE {
+                self.workspaces.release(key.workspace);
             }
             let list = &mut self.by_service[key.service as usize];
             list.remove(rec.ts_ns, seq);

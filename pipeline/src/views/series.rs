@@ -1,5 +1,5 @@
-//! A series is every held line that looks the same to a query: one service, level,
-//! message shape, error shape, operation and audit category, with the same flags. Counts,
+//! A series is every held line that looks the same to a query: one service, workspace,
+//! level, message shape, error shape, operation and audit category, with the same flags. Counts,
 //! spans, ranking and grouping work per series (hundreds), not per line (hundreds of
 //! thousands): a window's count in a series is two binary searches.
 
@@ -27,7 +27,13 @@ pub struct SeriesKey {
     pub failure: bool,
     /// Has a conversation id.
     pub conversation: bool,
+    /// The workspace (an id of `HeldLines::workspaces`), or `NO_WORKSPACE`: a scoped query
+    /// picks its series by it.
+    pub workspace: u32,
 }
+
+/// `SeriesKey::workspace` of lines without a workspace id.
+pub const NO_WORKSPACE: u32 = u32::MAX;
 
 #[derive(Debug)]
 pub struct Series {

@@ -98,12 +98,24 @@ proptest! {
         }
         let all = held.select(&Selection::default(), |_| true);
         let window = Window { start_ns: start * S, end_ns: (start + len) * S };
+        let scopes = [
+            crate::scope::Scope::All,
+            crate::scope::Scope::of(&["ws-a".into()], false),
+            crate::scope::Scope::of(&["ws-b".into(), "ws-c".into(), "ws-z".into()], true),
+        ];
         for q in QUERIES {
-            let spec = spec(q);
-            prop_assert!(indexed(&spec), "{q}");
-            let scanned = query::run(&spec, &all, window, &SliceContext::new(&all));
-            let answered = query::render(&spec, window, held.answer(&spec, window), &Context::new(&held, &spec, window));
-            prop_assert_eq!(answer_json(answered), answer_json(scanned), "{}", q);
+            for scope in &scopes {
+                let mut spec = spec(q);
+                spec.scope = scope.clone();
+                if scope.is_all() {
+                    prop_assert!(indexed(&spec), "{q}");
+                } else if !indexed(&spec) {
+                    continue;
+                }
+                let scanned = query::run(&spec, &all, window, &SliceContext::new(&all));
+                let answered = query::render(&spec, window, held.answer(&spec, window), &Context::new(&held, &spec, window));
+                prop_assert_eq!(answer_json(answered), answer_json(scanned), "{} {:?}", q, scope);
+            }
         }
     }
 }

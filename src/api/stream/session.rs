@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::render::{alert_message, line_message, log_message};
 use super::{Access, CLOSE_FORBIDDEN, CLOSE_KEY_LIMIT, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
+use crate::api::auth::RouteClass;
 use crate::api::{AppState, now_ns};
 use crate::internal_events::{AuthRefused, InternalEvent};
 use crate::stream::subscriber::wants;
@@ -201,7 +202,20 @@ impl Session {
         if self.received.len() > limits.max_client_messages {
             return Err(End::Close(1008, "too many messages from the client"));
         }
-        match parse(text) {
+        let parsed = parse(text);
+        // The key's stream budget (shared by its connections); heartbeats are free.
+        if !matches!(parsed, Ok(ClientMessage::Heartbeat))
+            && self.state.api_keys.enabled()
+            && let Err(refused) = self.state.limits.check(&self.principal, RouteClass::Stream)
+        {
+            self.state.metrics.rate_limited.with_label_values(&["stream"]).inc();
+            let retry_after_s = refused.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            let body = json!({"type": "error", "code": "rate_limited", "limit": "stream_per_minute",
+                "retry_after_s": retry_after_s,
+                "message": format!("this key may send {} stream messages a minute; the message was not applied", refused.per_minute)});
+            return self.send(body).await;
+        }
+        match parsed {
             Err((code, message)) => self.error(code, message).await,
             Ok(ClientMessage::Heartbeat) => self.heartbeat().await,
             // Already authenticated (by header, or by this very message): nothing to do.
