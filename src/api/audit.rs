@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::RouteClass;
 use super::error::ApiError;
-use crate::audit::{AuditEntry, Returned, params_of};
+use crate::audit::{AuditEntry, BodyParams, Returned, params_of};
 use crate::auth::Principal;
 
 /// The header MCP tools set on the REST calls they make, so the audit row names the tool.
@@ -40,8 +40,13 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         .get(MCP_TOOL_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|t| t.chars().take(64).collect());
-    let params = params_of(req.uri().query());
+    let mut params = params_of(req.uri().query());
     let resp = next.run(req).await;
+    if let (Some(BodyParams(serde_json::Value::Object(body))), Some(p)) =
+        (resp.extensions().get::<BodyParams>(), params.as_object_mut())
+    {
+        p.extend(body.clone());
+    }
     state.audit.record(AuditEntry {
         at: chrono::Utc::now(),
         key_name: principal.name.to_string(),

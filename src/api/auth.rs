@@ -116,9 +116,9 @@ pub fn scope_query(caller: &Principal, spec: &mut ailogs_pipeline::query::QueryS
     Ok(())
 }
 
-/// Refuses requests without a valid key (when keys exist) or whose key's role does not
-/// cover the route, and hands the holder to the handlers as an extension.
-pub async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// Names the caller: refuses a request without a valid key (when keys exist) and hands the
+/// holder to the layers and handlers inside as an extension.
+pub async fn identify(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let class = RouteClass::of(req.method(), req.uri().path());
     let principal = if !state.api_keys.enabled() {
         Principal::open()
@@ -136,6 +136,19 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             },
         }
     };
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+/// Refuses a caller whose role does not cover the route (inside the audit, so refusals are
+/// recorded too).
+pub async fn authorize(req: Request, next: Next) -> Response {
+    let class = RouteClass::of(req.method(), req.uri().path());
+    let principal = req
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .unwrap_or_else(Principal::open_route);
     if !class.allows(&principal) {
         return forbidden(
             format!(
@@ -148,7 +161,6 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         )
         .into_response();
     }
-    req.extensions_mut().insert(principal);
     next.run(req).await
 }
 

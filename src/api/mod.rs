@@ -117,16 +117,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The key check (outermost: it names the caller), the audit (so refusals by a limit are
-/// recorded), then the caller's rate limit.
+/// From the outside in: the key check (it names the caller), the audit (so refusals by role
+/// or limit are recorded), the role check, then the caller's rate limit.
 fn guarded(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
     routes
         .layer(axum::middleware::from_fn_with_state(Arc::clone(state), limits::enforce))
+        .layer(axum::middleware::from_fn(auth::authorize))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(state), audit::record))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(state),
-            auth::require_key,
-        ))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(state), auth::identify))
 }
 
 /// Every REST route's path (the OpenAPI test checks each is documented).

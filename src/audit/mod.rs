@@ -37,6 +37,11 @@ pub struct AuditEntry {
 #[derive(Debug, Clone, Copy)]
 pub struct Returned(pub u64);
 
+/// A request body's parameters (export's filters), set on the response for the audit; they
+/// join the query string's in the row.
+#[derive(Debug, Clone)]
+pub struct BodyParams(pub serde_json::Value);
+
 /// Rows kept in memory (embedded mode's whole audit log; with Postgres, a recent cache).
 const MEMORY_ROWS: usize = 10_000;
 /// Rows waiting for the Postgres writer before new ones are dropped.

@@ -418,5 +418,29 @@ async fn every_route_answers_each_key_with_only_its_workspaces() {
             }
         }
     }
+    // Every call a key made is in the audit, refusals by role included (embedded: memory).
+    let (status, audit) = t
+        .call(Who::Admin, "GET", "/api/v1/ai_logs/audit?key=reader-a&limit=1000", None)
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    let audit: Value = serde_json::from_str(&audit).expect("json");
+    assert_eq!(audit["source"], "memory");
+    let calls = audit["calls"].as_array().expect("calls");
+    let find = |method: &str, endpoint: &str, status: u16| {
+        calls
+            .iter()
+            .find(|c| c["method"] == method && c["endpoint"] == endpoint && c["status"] == status)
+            .unwrap_or_else(|| panic!("no audit row for {method} {endpoint} {status}: {calls:?}"))
+    };
+    assert_eq!(find("POST", "/api/v1/ai_logs/patterns", 403)["scope"], json!(["ws-a"]));
+    let export = find("POST", "/api/v1/ai_logs/export", 200);
+    assert_eq!(export["params"]["time_range"], "1h", "the body's filters are recorded");
+    assert!(export["returned"].as_u64().is_some_and(|n| n > 0), "{export}");
+    let query = find("GET", "/api/v1/ai_logs/query", 200);
+    assert!(query["returned"].is_u64() && query["duration_ms"].is_f64(), "{query}");
+    assert_eq!(
+        find("GET", "/api/v1/ai_logs/workspace/{id}/summary", 403)["key_name"],
+        "reader-a"
+    );
     t.app.stop().await;
 }

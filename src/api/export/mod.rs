@@ -26,7 +26,7 @@ mod write;
 use super::error::ApiError;
 use super::fallback;
 use super::{AppState, now_ns};
-use crate::audit::Returned;
+use crate::audit::{BodyParams, Returned};
 use crate::auth::Principal;
 use crate::store::memory::Selection;
 use write::{ChunkSink, write_lines};
@@ -245,6 +245,9 @@ pub async fn export(
         HeaderValue::from_static(if complete && total == matched { "true" } else { "false" }),
     );
     response.extensions_mut().insert(Returned(total as u64));
+    if let Ok(body) = serde_json::from_slice(&body) {
+        response.extensions_mut().insert(BodyParams(body));
+    }
     Ok(response)
 }
 
