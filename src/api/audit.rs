@@ -14,8 +14,7 @@ use super::error::ApiError;
 use crate::audit::{AuditEntry, BodyParams, Returned, params_of};
 use crate::auth::Principal;
 
-/// The header MCP tools set on the REST calls they make, so the audit row names the tool.
-pub const MCP_TOOL_HEADER: &str = "x-ailogs-mcp-tool";
+use crate::mcp::api::MCP_TOOL_HEADER;
 
 /// Records reads, exports and admin calls. Pushes are counted by metrics instead (a shipper
 /// pushes every second), and open routes carry no key.

@@ -40,7 +40,7 @@ impl RouteClass {
             "/api/v1/ai_logs/export" => RouteClass::Export,
             "/api/v1/ai_logs/audit" => RouteClass::Admin,
             super::STREAM_PATH => RouteClass::Stream,
-            crate::mcp::MCP_PATH => RouteClass::Mcp,
+            super::MCP_PATH => RouteClass::Mcp,
             p if p.starts_with("/api/v1/ai_logs/patterns") && method != Method::GET => RouteClass::Admin,
             _ => RouteClass::Query,
         }

@@ -84,11 +84,12 @@ pub struct State {
 
 pub type AppState = Arc<State>;
 
-pub use audit::MCP_TOOL_HEADER;
-
 pub(crate) use crate::clock::now_ns;
 
 pub const STREAM_PATH: &str = "/api/v1/ai_logs/stream";
+
+/// Where MCP (streamable HTTP) is served.
+pub const MCP_PATH: &str = "/mcp";
 
 pub const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 
@@ -101,7 +102,7 @@ pub fn router(state: AppState) -> Router {
     // audit.
     let api_for_tools = guarded(routes.clone(), &state).with_state(Arc::clone(&state));
     let mcp = crate::mcp::http_service(api_for_tools, state.api_keys.enabled());
-    guarded(routes.route_service(crate::mcp::MCP_PATH, mcp), &state)
+    guarded(routes.route_service(MCP_PATH, mcp), &state)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             middleware::track_http,

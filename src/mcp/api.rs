@@ -8,6 +8,9 @@ use axum::http::{Request, header};
 use serde_json::Value;
 use tower::ServiceExt;
 
+/// The header a tool sets on the REST calls it makes, so the audit row names the tool.
+pub const MCP_TOOL_HEADER: &str = "x-ailogs-mcp-tool";
+
 /// Where the REST API is.
 #[derive(Clone)]
 pub enum Api {
@@ -42,7 +45,7 @@ impl Api {
     /// `GET path?query` as the key's holder; the JSON body of a 2xx answer.
     pub async fn get(&self, path: &str, query: &[(&str, String)], caller: &Caller) -> Result<Value, ApiFailure> {
         let key = caller.key.as_deref();
-        let tool = crate::api::MCP_TOOL_HEADER;
+        let tool = MCP_TOOL_HEADER;
         let mut url = String::from(path);
         if !query.is_empty() {
             url.push('?');

@@ -25,8 +25,6 @@ use inputs::{
     ExplainTemplate, GetConversation, GetRequest, ListPatterns, QueryLogs, RecentAlerts, ServiceHealth, WorkspaceUsage,
 };
 
-pub const MCP_PATH: &str = "/mcp";
-
 const INSTRUCTIONS: &str = "ailogs answers questions about an AI application's logs from materialized views. \
 Start broad (service_health for a service, query_logs with mode=errors), then drill down with the ids in the answers: \
 get_request for a correlation_id, get_conversation for a conversation_id, explain_template for a template_id. \

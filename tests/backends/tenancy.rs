@@ -242,6 +242,17 @@ async fn secrets_pushed_in_lines_reach_no_store() {
     db.drop_db().await;
 }
 
+/// Runs `ailogs ARGS` against the test database.
+fn cli(db_url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ailogs"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AILOGS_DATABASE_URL", db_url)
+        .output()
+        .unwrap_or_else(|e| panic!("ailogs {args:?}: {e}"))
+}
+
 async fn status(client: &reqwest::Client, base: &str, key: &str) -> u16 {
     client
         .get(format!("{base}/api/v1/ai_logs/query?time_range=5m"))
@@ -271,8 +282,9 @@ async fn keys_in_postgres_are_picked_up_and_revoked_within_seconds_and_calls_are
     let client = reqwest::Client::new();
 
     // `ailogs api-key new` with the database: the key is printed once and stored hashed.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ailogs"))
-        .args([
+    let out = cli(
+        &db.url,
+        &[
             "api-key",
             "new",
             "--name",
@@ -281,12 +293,8 @@ async fn keys_in_postgres_are_picked_up_and_revoked_within_seconds_and_calls_are
             "reader",
             "--workspace",
             "ws-a",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AILOGS_DATABASE_URL", &db.url)
-        .output()
-        .expect("ailogs api-key new");
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let key = String::from_utf8(out.stdout).expect("utf8").trim().to_owned();
     assert!(key.starts_with("ailk_"), "{key}");
@@ -307,24 +315,14 @@ async fn keys_in_postgres_are_picked_up_and_revoked_within_seconds_and_calls_are
         .await
         .expect("sent");
     assert_eq!(other.status().as_u16(), 403);
-    let list = std::process::Command::new(env!("CARGO_BIN_EXE_ailogs"))
-        .args(["api-key", "list", "--json"])
-        .env_clear()
-        .env("AILOGS_DATABASE_URL", &db.url)
-        .output()
-        .expect("list");
+    let list = cli(&db.url, &["api-key", "list", "--json"]);
     let listed: Value = serde_json::from_slice(&list.stdout).expect("json");
     assert_eq!(listed[0]["name"], "agent-a");
     assert_eq!(listed[0]["role"], "reader");
     assert_eq!(listed[0]["workspaces"], json!(["ws-a"]));
     assert!(!String::from_utf8_lossy(&list.stdout).contains(&key));
 
-    let revoke = std::process::Command::new(env!("CARGO_BIN_EXE_ailogs"))
-        .args(["api-key", "revoke", "agent-a"])
-        .env_clear()
-        .env("AILOGS_DATABASE_URL", &db.url)
-        .output()
-        .expect("revoke");
+    let revoke = cli(&db.url, &["api-key", "revoke", "agent-a"]);
     assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
     wait_until("the revoked key to be refused", Duration::from_secs(10), || async {
         status(&client, &base, &key).await == 401
@@ -342,12 +340,7 @@ async fn keys_in_postgres_are_picked_up_and_revoked_within_seconds_and_calls_are
             == 1
     })
     .await;
-    let audit = std::process::Command::new(env!("CARGO_BIN_EXE_ailogs"))
-        .args(["audit", "--key", "agent-a", "--json"])
-        .env_clear()
-        .env("AILOGS_DATABASE_URL", &db.url)
-        .output()
-        .expect("audit");
+    let audit = cli(&db.url, &["audit", "--key", "agent-a", "--json"]);
     let rows: Value = serde_json::from_slice(&audit.stdout).expect("json");
     let rows = rows.as_array().expect("rows");
     let summary = rows
