@@ -62,7 +62,11 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     resp
 }
 
+/// The parameters `list` parses.
+pub(super) const PARAMS: &[&str] = &["limit", "key"];
+
 #[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)] // documents the parameters
 pub struct AuditParams {
     /// Calls to return, newest first (1-1000).
@@ -79,7 +83,7 @@ pub struct AuditParams {
         (status = 401, description = "No valid key", body = ApiError),
         (status = 403, description = "The key is not an admin key", body = ApiError)))]
 pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
-    let p = super::params::params(raw, &["limit", "key"])?;
+    let p = super::params::params(raw, PARAMS)?;
     let limit =
         match p.get("limit") {
             None => 100,

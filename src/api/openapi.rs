@@ -144,6 +144,16 @@ mod tests {
         assert_eq!(names::<WorkspaceParams>(), super::super::usage::WORKSPACE_PARAMS);
         assert_eq!(names::<MetricsParams>(), super::super::aggregates::KNOWN);
         assert_eq!(names::<PatternParams>(), super::super::patterns::LIST_PARAMS);
+        assert_eq!(names::<super::super::audit::AuditParams>(), super::super::audit::PARAMS);
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("json");
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for op in item.as_object().expect("item").values() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    let templated = path.contains(&format!("{{{}}}", p["name"].as_str().unwrap_or_default()));
+                    assert_eq!(p["in"] == "path", templated, "{path}: {p}");
+                }
+            }
+        }
     }
 
     #[test]
