@@ -8,6 +8,7 @@ use prometheus::{
 
 pub struct Metrics {
     registry: Registry,
+    names: Vec<String>,
     pub lines_received: IntCounterVec,
     pub lines_decoded: IntCounterVec,
     pub lines_rejected: IntCounterVec,
@@ -47,19 +48,26 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
+        // Every metric's name, kept for `names` (the registry's own list leaves out families
+        // that have no labelled child yet).
+        let names = std::cell::RefCell::new(Vec::<String>::new());
+        let reg = |c: Box<dyn prometheus::core::Collector>| {
+            names.borrow_mut().extend(c.desc().iter().map(|d| d.fq_name.clone()));
+            registry.register(c).expect("unique metric");
+        };
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            reg(Box::new(c.clone()));
             c
         };
         let gauge = |name: &str, help: &str| {
             let g = IntGauge::new(name, help).expect("valid metric");
-            registry.register(Box::new(g.clone())).expect("unique metric");
+            reg(Box::new(g.clone()));
             g
         };
         let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
             let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid metric");
-            registry.register(Box::new(h.clone())).expect("unique metric");
+            reg(Box::new(h.clone()));
             h
         };
         let lines_received = counter(
@@ -102,9 +110,7 @@ impl Metrics {
             &["route", "method", "status"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(http_duration.clone()))
-            .expect("unique metric");
+        reg(Box::new(http_duration.clone()));
         let view_lines = gauge("ailogs_view_lines", "Lines held in the in-memory recent-lines view.");
         let view_evictions = counter(
             "ailogs_view_evictions_total",
@@ -116,9 +122,7 @@ impl Metrics {
             "Lines committed to Postgres by this consumer.",
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(consumer_lines.clone()))
-            .expect("unique metric");
+        reg(Box::new(consumer_lines.clone()));
         let consumer_commits = counter(
             "ailogs_consumer_commits_total",
             "Batch commits to Postgres, by outcome (ok, retry: Postgres unavailable, fenced: partition moved).",
@@ -132,7 +136,7 @@ impl Metrics {
         let spool_bytes = gauge("ailogs_spool_bytes", "Bytes waiting in the local spool for Kafka.");
         let plain_counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            reg(Box::new(c.clone()));
             c
         };
         let spool_lines = plain_counter(
@@ -184,9 +188,7 @@ impl Metrics {
             &["state"],
         )
         .expect("valid gauge");
-        registry
-            .register(Box::new(partitions.clone()))
-            .expect("gauge registers once");
+        reg(Box::new(partitions.clone()));
         let consumer_lag_lines = gauge(
             "ailogs_consumer_lag_lines",
             "Lines in the group's topic not yet committed to Postgres, as checked by this consumer.",
@@ -226,7 +228,9 @@ impl Metrics {
             "Audit rows by outcome (written to Postgres, failed, dropped: the writer was behind).",
             &["outcome"],
         );
+        let names = names.into_inner();
         Metrics {
+            names,
             masked,
             rate_limited,
             audit_rows,
@@ -262,6 +266,12 @@ impl Metrics {
             view_lines,
             view_evictions,
         }
+    }
+
+    /// Every metric this process exports, by name (histograms without their `_bucket`,
+    /// `_sum` and `_count` series).
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// The text exposition format.
