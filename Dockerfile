@@ -24,7 +24,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libhyperscan5 zlib1g ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --home-dir /var/lib/ailogs --create-home ailogs
+    && useradd --system --uid 10001 --home-dir /var/lib/ailogs --create-home ailogs \
+    && install -d -o ailogs -g ailogs /var/log/ai-apps
 COPY --from=build /usr/local/bin/ailogs /usr/local/bin/ailogs
 USER ailogs
 WORKDIR /var/lib/ailogs

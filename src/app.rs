@@ -90,7 +90,7 @@ impl Application {
         }
         // Durable when a consumer in this process writes Postgres: its batches then carry
         // usage and insight deltas.
-        let durable = config.kafka_brokers.is_some() && pg.is_some();
+        let durable = config.kafka_brokers.is_some() && pg.is_some() && config.consume_in_serve;
         let core = Arc::new(parking_lot::Mutex::new(Core::new(
             config.core_config(durable),
             prices.clone(),
@@ -150,7 +150,7 @@ impl Application {
             }
         };
         let consumer = match (&kafka, &pg) {
-            (Some(_), Some(pg)) => {
+            (Some(_), Some(pg)) if config.consume_in_serve => {
                 let sink = RecordSink {
                     memory: Some(Arc::clone(&views)),
                     redis: redis.clone(),
@@ -159,8 +159,8 @@ impl Application {
                 };
                 Some(RunningConsumer::start(&config, pg.clone(), Arc::clone(&metrics), sink).await?)
             }
-            (Some(_), None) => {
-                tracing::warn!("kafka without postgres: this process only ingests; run `ailogs consume` to process");
+            (Some(_), _) => {
+                tracing::warn!("this process only ingests and serves: run `ailogs consume` to process");
                 None
             }
             _ => None,

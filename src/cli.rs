@@ -25,8 +25,16 @@ pub enum Command {
     Serve(ServeArgs),
     /// Serve, and feed it realistic traffic from an AI application with incidents.
     Demo(DemoArgs),
+    /// Write the demo's simulated AI application's logs to files, for a shipper to tail.
+    Simulate(SimulateArgs),
     /// Apply the Postgres migrations and load the shipped model prices.
     Migrate,
+    /// A deployment's one-shot: `migrate`, then `kafka create-topics`.
+    Init {
+        /// Override every topic's replication factor (1 for a single broker).
+        #[arg(long)]
+        replication_factor: Option<i32>,
+    },
     /// Run a pipeline consumer: ai-logs.raw -> Postgres, exactly once (needs Kafka and Postgres).
     Consume,
     /// Kafka administration.
@@ -145,6 +153,25 @@ pub struct ServeArgs {
     /// Write logs as JSON lines.
     #[arg(long)]
     pub log_json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Each service writes `<dir>/<service>/app.log`.
+    #[arg(long, default_value = "/var/log/ai-apps")]
+    pub dir: PathBuf,
+    /// User requests per second to simulate (each writes 1-5 lines).
+    #[arg(long, default_value_t = 20)]
+    pub rate: u32,
+    /// A file larger than this is rotated to `app.log.1`.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub max_file_bytes: u64,
+    /// Random seed: the same seed gives the same traffic.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Stop after this many seconds (default: run until stopped).
+    #[arg(long)]
+    pub duration_s: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -135,9 +135,17 @@ pub async fn consume(config: &Config) -> anyhow::Result<()> {
             prices,
         ))),
     };
-    let consumer = RunningConsumer::start(config, pg, Arc::new(Metrics::new()), sink).await?;
+    let metrics = Arc::new(Metrics::new());
+    let consumer = RunningConsumer::start(config, pg, Arc::clone(&metrics), sink).await?;
+    let (stopped, stop) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(crate::consume::http::serve(config.listen, metrics, async move {
+        let _ = stop.await;
+    }));
     crate::signal::shutdown_signal().await;
-    consumer.stop().await
+    let stopped_consumer = consumer.stop().await;
+    let _ = stopped.send(());
+    http.await??;
+    stopped_consumer
 }
 
 pub async fn create_topics(config: &Config, replication: Option<i32>) -> anyhow::Result<()> {

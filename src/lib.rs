@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod patterns;
 pub mod secret;
 pub mod signal;
+pub mod simulate;
 pub mod store;
 pub mod stream;
 pub mod telemetry;

@@ -39,10 +39,16 @@ async fn main() -> anyhow::Result<()> {
                 .await
         }
         Command::Demo(args) => ailogs::demo::run(config, args).await,
+        Command::Simulate(args) => ailogs::simulate::run(args).await,
         Command::Migrate => {
             let added = commands::migrate(&commands::postgres(&config).await?).await?;
             println!("migrations applied; {added} model price rows added");
             Ok(())
+        }
+        Command::Init { replication_factor } => {
+            let added = commands::migrate(&commands::postgres(&config).await?).await?;
+            println!("migrations applied; {added} model price rows added");
+            commands::create_topics(&config, replication_factor).await
         }
         Command::Consume => commands::consume(&config).await,
         Command::Kafka(KafkaCommand::CreateTopics { replication_factor }) => {

@@ -35,6 +35,9 @@ pub struct Config {
     pub kafka_brokers: Option<String>,
     /// Postgres URL (`AILOGS_DATABASE_URL`): usage, conversations and offsets.
     pub database_url: Option<crate::secret::SecretUrl>,
+    /// With Kafka and Postgres, `serve` also runs a consumer (`AILOGS_CONSUME_IN_SERVE`).
+    /// A deployment with `ailogs consume` replicas sets it false, so API replicas only serve.
+    pub consume_in_serve: bool,
     pub kafka: KafkaConfig,
     /// Redis URL (`AILOGS_REDIS_URL`): hot views of recent lines the API reads.
     pub redis_url: Option<crate::secret::SecretUrl>,
@@ -65,6 +68,7 @@ impl Default for Config {
             shutdown_grace_s: 10,
             kafka_brokers: None,
             database_url: None,
+            consume_in_serve: true,
             kafka: KafkaConfig::default(),
             redis_url: None,
             redis_prefix: "ailogs".into(),

@@ -200,6 +200,7 @@ pub fn process(lane: &mut Lane, queued: Queued, sinks: &Sinks) {
         }
     }
     let out = sinks.core.lock().process(records, crate::clock::now_ns());
+    sinks.metrics.count_outputs(&out);
     if let Some((redis, handle)) = &sinks.redis {
         crate::store::redis::write_blocking(redis, handle, &out.records, &sinks.metrics);
     }

@@ -1,4 +1,5 @@
 //! Consumers: carry queued lines through the pipeline core into the views.
 
 pub mod embedded;
+pub mod http;
 pub mod kafka;

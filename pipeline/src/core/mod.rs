@@ -85,6 +85,9 @@ pub struct Outputs {
     pub records: Vec<Enriched>,
     /// Alerts to publish: new ones, and folded ones that keep firing.
     pub alerts: Vec<Alert>,
+    /// AI requests of the batch that no price covers, by model, so
+    /// an operator sees which model's price to add before the invoices go out.
+    pub unpriced: Vec<(Arc<str>, u64)>,
 }
 
 pub struct Core {
@@ -146,9 +149,11 @@ impl Core {
         let (alerts, changed) = self.live.observe(&prepared.records);
         self.alerts_dirty |= changed;
         self.publish(now_ns, false);
+        let unpriced = self.unpriced(&prepared.records);
         Outputs {
             records: prepared.records,
             alerts,
+            unpriced,
         }
     }
 
@@ -197,6 +202,23 @@ impl Core {
         made.into_iter()
             .filter_map(|(id, service)| Some((id, scratch.template(&service, id)?)))
             .collect()
+    }
+
+    fn unpriced(&self, records: &[Enriched]) -> Vec<(Arc<str>, u64)> {
+        let mut by_model: Vec<(Arc<str>, u64)> = Vec::new();
+        for r in records.iter().map(|e| &e.record) {
+            let Some(model) = r.model.as_ref().filter(|_| crate::usage::is_ai_request(r)) else {
+                continue;
+            };
+            if self.prices.price(r).priced {
+                continue;
+            }
+            match by_model.iter_mut().find(|(m, _)| m == model) {
+                Some((_, n)) => *n += 1,
+                None => by_model.push((Arc::clone(model), 1)),
+            }
+        }
+        by_model
     }
 
     fn name_templates(&mut self, records: &[Enriched]) {

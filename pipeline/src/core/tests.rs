@@ -141,3 +141,22 @@ fn the_read_only_path_tags_with_known_templates_and_teaches_nothing() {
     assert_eq!(core.reader().stats().templates, before, "nothing mined");
     let _ = Arc::new(());
 }
+
+#[test]
+fn requests_no_price_covers_are_named_by_model() {
+    let mut lane = lane();
+    let mut core = Core::new(CoreConfig::default(), PriceBook::shipped());
+    let lines = [
+        r#"{"level":"info","message":"AI operation completed","request_type":"ai_completion","model":"gpt-4o","input_tokens":10,"output_tokens":5}"#,
+        r#"{"level":"info","message":"AI operation completed","request_type":"ai_completion","model":"acme-llm-9","input_tokens":10,"output_tokens":5}"#,
+        r#"{"level":"info","message":"AI operation completed","request_type":"ai_completion","model":"acme-llm-9","input_tokens":3,"output_tokens":1}"#,
+        r#"{"level":"info","message":"cache warmed","model":"acme-llm-9"}"#,
+    ];
+    let records: Vec<Enriched> = lines.iter().map(|l| ingest(&mut lane, 1_780_000_000, l)).collect();
+    let out = core.process(records, 0);
+    assert_eq!(
+        out.unpriced,
+        vec![(Arc::from("acme-llm-9"), 2)],
+        "priced models and non-requests are not counted"
+    );
+}

@@ -228,6 +228,7 @@ impl Job<'_> {
         .emit(self.metrics);
         // After the commit: a batch that is re-read must not count twice in the baselines.
         let out = self.views.core.lock().commit(prepared, crate::clock::now_ns());
+        self.metrics.count_outputs(&out);
         self.outputs.publish_alerts(&out.alerts);
         self.outputs.publish_lines(&out.records);
         if let Some(redis) = &self.views.redis {

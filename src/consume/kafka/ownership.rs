@@ -256,6 +256,12 @@ impl Checker {
         }
         h.metrics.consumer_lag_lines.set(reports.iter().map(|r| r.lag).sum());
         for r in &reports {
+            h.metrics
+                .partition_lag_lines
+                .with_label_values(&[&r.partition.to_string()])
+                .set(r.lag);
+        }
+        for r in &reports {
             let before = self.states.insert(r.partition, r.state);
             let bad = matches!(r.state, PartitionState::Unowned | PartitionState::Stalled);
             if bad && before != Some(r.state) {

@@ -1,6 +1,8 @@
 //! Every Prometheus metric ailogs exports, defined in one place. Label sets are bounded:
 //! reasons and formats are fixed names, routes are matched paths.
 
+mod insight;
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -36,6 +38,8 @@ pub struct Metrics {
     /// Partitions of the consumer group by state, as this consumer last checked them.
     pub partitions: IntGaugeVec,
     pub consumer_lag_lines: IntGauge,
+    /// Each partition's lag (the topic's partitions bound the label).
+    pub partition_lag_lines: IntGaugeVec,
     pub loki_requests: IntCounterVec,
     pub loki_seconds: Histogram,
     pub exports: IntCounterVec,
@@ -43,6 +47,7 @@ pub struct Metrics {
     pub masked: IntCounterVec,
     pub rate_limited: IntCounterVec,
     pub audit_rows: IntCounterVec,
+    insight: insight::InsightCounters,
 }
 
 impl Metrics {
@@ -193,6 +198,15 @@ impl Metrics {
             "ailogs_consumer_lag_lines",
             "Lines in the group's topic not yet committed to Postgres, as checked by this consumer.",
         );
+        let partition_lag_lines = IntGaugeVec::new(
+            Opts::new(
+                "ailogs_consumer_partition_lag_lines",
+                "Lines of each partition of the group's topic not yet committed to Postgres, as checked by this consumer.",
+            ),
+            &["partition"],
+        )
+        .expect("valid gauge");
+        reg(Box::new(partition_lag_lines.clone()));
         let loki_requests = counter(
             "ailogs_loki_reads_total",
             "Reads of a window's uncovered part from Loki, by outcome (ok, failed).",
@@ -228,9 +242,11 @@ impl Metrics {
             "Audit rows by outcome (written to Postgres, failed, dropped: the writer was behind).",
             &["outcome"],
         );
+        let insight = insight::InsightCounters::new(&counter);
         let names = names.into_inner();
         Metrics {
             names,
+            insight,
             masked,
             rate_limited,
             audit_rows,
@@ -241,6 +257,7 @@ impl Metrics {
             registry,
             partitions,
             consumer_lag_lines,
+            partition_lag_lines,
             auth_refused,
             alerts_published,
             stream_lines_unpublished,
@@ -272,6 +289,11 @@ impl Metrics {
     /// `_sum` and `_count` series).
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// Counts what a committed batch produced: pattern hits, alerts raised, unpriced requests.
+    pub fn count_outputs(&self, out: &ailogs_pipeline::core::Outputs) {
+        self.insight.count(out);
     }
 
     /// The text exposition format.
