@@ -99,7 +99,7 @@ impl Metrics {
         let queue_capacity_lines = gauge("ailogs_queue_capacity_lines", "Capacity of the ingest queue, in lines.");
         let pipeline_latency = histogram(
             "ailogs_pipeline_latency_seconds",
-            "From a request's acceptance to its lines being queryable.",
+            "From a push's acceptance (embedded) or its Kafka message's creation (consumers) to its lines being queryable.",
             vec![
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ],

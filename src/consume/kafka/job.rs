@@ -57,6 +57,9 @@ pub(super) struct InFlight {
     next: BTreeMap<i32, i64>,
     lines: usize,
     started: Instant,
+    /// The batch's oldest message's creation time (Unix ms): its lines are queryable once
+    /// committed, so that is when the pipeline latency ends.
+    oldest_created_ms: Option<i64>,
 }
 
 impl InFlight {
@@ -177,6 +180,7 @@ impl Job<'_> {
             next,
             lines: batch.len(),
             started: Instant::now(),
+            oldest_created_ms: batch.iter().filter_map(|m| m.created_ms).min(),
         });
         Ok(())
     }
@@ -236,6 +240,11 @@ impl Job<'_> {
         }
         if let Some(views) = &self.views.memory {
             views.insert(out.records, Instant::now());
+        }
+        if let Some(created_ms) = f.oldest_created_ms {
+            // Across hosts this includes their clock skew; negative skew counts as zero.
+            let ms = (crate::clock::now_ns() / 1_000_000 - created_ms).max(0);
+            self.metrics.pipeline_latency.observe(ms as f64 / 1000.0);
         }
         Ok(true)
     }

@@ -213,6 +213,7 @@ pub fn run(
                             partition: m.partition(),
                             offset: m.offset(),
                             payload: m.payload().map(<[u8]>::to_vec),
+                            created_ms: m.timestamp().to_millis(),
                         });
                         oldest.get_or_insert_with(Instant::now);
                     }

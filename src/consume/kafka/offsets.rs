@@ -13,6 +13,8 @@ pub(super) struct Pending {
     pub(super) partition: i32,
     pub(super) offset: i64,
     pub(super) payload: Option<Vec<u8>>,
+    /// When the producer (an ingest process) created the message, in Unix ms.
+    pub(super) created_ms: Option<i64>,
 }
 
 /// How far before the stored offset a partition is fetched from after a refused gap, by
@@ -97,6 +99,7 @@ mod tests {
             partition,
             offset,
             payload: None,
+            created_ms: None,
         }
     }
 

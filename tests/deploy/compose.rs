@@ -1,0 +1,429 @@
+//! docker-compose.yml: valid by the Compose Specification schema, and everything it names
+//! exists: files, subcommands and their flags, configuration, variables, services, volumes,
+//! ports and hosts; Grafana's provisioning points at what compose runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ailogs::cli::Cli;
+use ailogs::config::Config;
+use clap::Parser;
+use serde_json::Value;
+
+use crate::yaml::{load, root, validate};
+
+const COMPOSE: &str = "docker-compose.yml";
+
+#[test]
+fn the_compose_file_validates_against_the_compose_specification() {
+    validate(COMPOSE, "vendor.compose-spec").unwrap_or_else(|e| panic!("{COMPOSE}: {e}"));
+    // The check can fail: a misspelt key is refused.
+    let text = std::fs::read_to_string(root().join(COMPOSE)).expect("compose file");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broken = dir.path().join("docker-compose.yml");
+    std::fs::write(
+        &broken,
+        text.replacen("    command: [\"consume\"]", "    comand: [\"consume\"]", 1),
+    )
+    .expect("write");
+    let refused = validate(broken.to_str().expect("utf-8 path"), "vendor.compose-spec");
+    assert!(refused.as_ref().is_err_and(|e| e.contains("comand")), "{refused:?}");
+}
+
+/// `.env.example`: the variables compose interpolates.
+fn env_example() -> BTreeMap<String, String> {
+    std::fs::read_to_string(root().join(".env.example"))
+        .expect(".env.example")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l
+                .split_once('=')
+                .unwrap_or_else(|| panic!(".env.example: {l:?} is not NAME=value"));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+/// Compose interpolation (`${X}`, `${X:-default}`, `${X:?error}`) with `.env.example`'s values.
+fn interpolate(s: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find('}').expect("a closed ${") + i;
+        let expr = &rest[i + 2..end];
+        let name = expr.split([':', '-', '?']).next().expect("a name");
+        let value = env
+            .get(name)
+            .cloned()
+            .or_else(|| expr.split_once(":-").map(|(_, d)| d.to_owned()));
+        out.push_str(&value.unwrap_or_else(|| panic!("${{{name}}} has no value in .env.example")));
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+fn host_of(url: &str) -> String {
+    let after = url.split_once("://").map_or(url, |(_, r)| r);
+    let after = after.rsplit_once('@').map_or(after, |(_, r)| r);
+    after.split([':', '/']).next().expect("a host").to_owned()
+}
+
+struct Stack {
+    compose: Value,
+    env: BTreeMap<String, String>,
+}
+
+impl Stack {
+    fn load() -> Stack {
+        Stack {
+            compose: load(COMPOSE),
+            env: env_example(),
+        }
+    }
+
+    fn services(&self) -> &serde_json::Map<String, Value> {
+        self.compose["services"].as_object().expect("services")
+    }
+
+    fn service(&self, name: &str) -> &Value {
+        self.services().get(name).unwrap_or_else(|| panic!("no service {name}"))
+    }
+
+    /// Services run from this repository's image.
+    fn ailogs_services(&self) -> Vec<(&String, &Value)> {
+        self.services()
+            .iter()
+            .filter(|(_, s)| s["image"].as_str().is_some_and(|i| i.starts_with("ailogs:")))
+            .collect()
+    }
+
+    /// Host names a container can reach: services and their network aliases.
+    fn hosts(&self) -> BTreeSet<String> {
+        let mut hosts: BTreeSet<String> = self.services().keys().cloned().collect();
+        for s in self.services().values() {
+            if let Some(nets) = s["networks"].as_object() {
+                for n in nets.values() {
+                    hosts.extend(strings(&n["aliases"]));
+                }
+            }
+        }
+        hosts
+    }
+
+    /// (source, target) of each of a service's volumes.
+    fn mounts(&self, service: &str) -> Vec<(String, String)> {
+        strings(&self.service(service)["volumes"])
+            .iter()
+            .map(|v| {
+                let mut parts = v.split(':');
+                let source = parts.next().expect("source").to_owned();
+                let target = parts
+                    .next()
+                    .unwrap_or_else(|| panic!("{service}: volume {v} has no target"))
+                    .to_owned();
+                (source, target)
+            })
+            .collect()
+    }
+
+    /// The repository path bind-mounted at `target` in `service`.
+    fn mounted_at(&self, service: &str, target: &str) -> String {
+        self.mounts(service)
+            .into_iter()
+            .find(|(_, t)| t == target)
+            .map(|(s, _)| s)
+            .unwrap_or_else(|| panic!("{service} mounts nothing at {target}"))
+    }
+
+    fn environment(&self, service: &str) -> std::collections::HashMap<String, String> {
+        self.service(service)["environment"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        (k.clone(), interpolate(&v, &self.env))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn command(&self, service: &str) -> Vec<String> {
+        strings(&self.service(service)["command"])
+            .iter()
+            .map(|a| interpolate(a, &self.env))
+            .collect()
+    }
+}
+
+#[test]
+fn every_variable_is_in_env_example_and_every_example_is_used() {
+    let text = std::fs::read_to_string(root().join(COMPOSE)).expect("compose file");
+    let env = env_example();
+    let used: BTreeSet<String> = text
+        .split("${")
+        .skip(1)
+        .map(|s| s.split([':', '-', '?', '}']).next().expect("a name").to_owned())
+        .collect();
+    for name in &used {
+        assert!(
+            env.contains_key(name),
+            "{COMPOSE} uses ${{{name}}}, which .env.example does not set"
+        );
+    }
+    for name in env.keys() {
+        assert!(
+            used.contains(name),
+            ".env.example sets {name}, which {COMPOSE} does not use"
+        );
+    }
+    // Secrets come from .env only: the file holds no password of its own.
+    assert!(!text.contains("change-me"));
+}
+
+#[test]
+fn the_ailogs_services_run_subcommands_and_configuration_ailogs_accepts() {
+    let stack = Stack::load();
+    let services = stack.ailogs_services();
+    let mut subcommands = BTreeSet::new();
+    for (name, s) in &services {
+        let command = stack.command(name);
+        let argv = std::iter::once("ailogs".to_owned()).chain(command.iter().cloned());
+        if let Err(e) = Cli::try_parse_from(argv) {
+            panic!("{name}: `ailogs {}` is not a valid command: {e}", command.join(" "));
+        }
+        subcommands.insert(command[0].clone());
+        let env = stack.environment(name);
+        let config = Config::load(None, &env).unwrap_or_else(|e| panic!("{name}'s environment: {e}"));
+        if command[0] != "simulate" {
+            assert!(
+                config.kafka_brokers.is_some() && config.database_url.is_some(),
+                "{name}: {env:?}"
+            );
+            for url in [
+                "AILOGS_KAFKA_BROKERS",
+                "AILOGS_DATABASE_URL",
+                "AILOGS_REDIS_URL",
+                "AILOGS_LOKI_URL",
+            ] {
+                let host = host_of(&env[url]);
+                assert!(
+                    stack.hosts().contains(&host),
+                    "{name}: {url} names {host}, not a service"
+                );
+            }
+        }
+        assert_eq!(
+            s["build"].as_str(),
+            Some("."),
+            "{name} builds this repository's Dockerfile"
+        );
+    }
+    let wanted: BTreeSet<String> = ["init", "serve", "consume", "simulate"].map(String::from).into();
+    assert_eq!(subcommands, wanted);
+    // The API replicas leave consuming to the consumer service.
+    let api = Config::load(None, &stack.environment("api")).expect("api config");
+    assert!(!api.consume_in_serve);
+    // Scalable: a consumer has no fixed name and no host port.
+    let consumer = stack.service("consumer");
+    assert!(consumer["container_name"].is_null() && consumer["ports"].is_null());
+    assert!(root().join("Dockerfile").exists());
+}
+
+#[test]
+fn volumes_depends_on_and_ports_name_what_exists() {
+    let stack = Stack::load();
+    let declared: BTreeSet<String> = stack.compose["volumes"]
+        .as_object()
+        .expect("named volumes")
+        .keys()
+        .cloned()
+        .collect();
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile");
+    let mut used = BTreeSet::new();
+    for (name, s) in stack.services() {
+        for (source, _) in stack.mounts(name) {
+            if let Some(path) = source.strip_prefix("./") {
+                assert!(
+                    root().join(path).exists(),
+                    "{name} mounts {source}, which is not in the repository"
+                );
+            } else {
+                assert!(
+                    declared.contains(&source),
+                    "{name} mounts volume {source}, which is not declared"
+                );
+                used.insert(source);
+            }
+        }
+        for (dep, condition) in s["depends_on"].as_object().into_iter().flatten() {
+            let target = stack.service(dep);
+            match condition["condition"].as_str().expect("a condition") {
+                "service_healthy" => {
+                    let own = target["healthcheck"].is_object() && target["healthcheck"]["disable"] != true;
+                    let image = target["image"].as_str().is_some_and(|i| i.starts_with("ailogs:"))
+                        && dockerfile.contains("HEALTHCHECK");
+                    assert!(
+                        own || image,
+                        "{name} waits for {dep} to be healthy, and {dep} has no health check"
+                    );
+                }
+                "service_completed_successfully" => {
+                    assert_eq!(target["restart"], "no", "{name} waits for {dep} to finish: a one-shot");
+                }
+                "service_started" => {}
+                other => panic!("{name}: condition {other}"),
+            }
+        }
+        assert!(
+            s["image"]
+                .as_str()
+                .is_some_and(|i| i.contains(':') && !i.ends_with(":latest")),
+            "{name}: a pinned image"
+        );
+    }
+    assert_eq!(used, declared, "every declared volume is used");
+    // The API's container port is the one the image listens on.
+    let (_, listen_port) = dockerfile
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("AILOGS_LISTEN="))
+        .and_then(|a| a.rsplit_once(':'))
+        .expect("the image's AILOGS_LISTEN");
+    let api_ports: Vec<String> = strings(&stack.service("api")["ports"]);
+    assert!(
+        api_ports.iter().any(|p| p.ends_with(&format!(":{listen_port}"))),
+        "{api_ports:?} publishes the image's port {listen_port}"
+    );
+}
+
+#[test]
+fn promtail_prometheus_and_grafana_are_wired_to_the_stack() {
+    let stack = Stack::load();
+    let hosts = stack.hosts();
+    // Promtail: the repository's config, at the path its command reads, with its clients on
+    // the stack, tailing the files the log generator writes.
+    let promtail_config = stack
+        .command("promtail")
+        .iter()
+        .find_map(|a| a.strip_prefix("-config.file=").map(str::to_owned))
+        .expect("promtail -config.file");
+    assert_eq!(stack.mounted_at("promtail", &promtail_config), "./promtail-config.yaml");
+    let promtail = load("promtail-config.yaml");
+    let clients: Vec<String> = promtail["clients"]
+        .as_array()
+        .expect("clients")
+        .iter()
+        .map(|c| c["url"].as_str().expect("url").to_owned())
+        .collect();
+    for url in &clients {
+        assert!(hosts.contains(&host_of(url)), "promtail pushes to {url}: not a service");
+    }
+    assert!(
+        clients
+            .iter()
+            .any(|u| u.ends_with("/loki/api/v1/push") && host_of(u) == "loki")
+    );
+    assert!(
+        clients
+            .iter()
+            .any(|u| u.contains(":8080/loki/api/v1/push") && host_of(u) != "loki")
+    );
+    let generator = stack.command("log-generator");
+    let dir = &generator[generator.iter().position(|a| a == "--dir").expect("--dir") + 1];
+    let volume = stack.mounted_at("log-generator", dir);
+    assert_eq!(
+        stack.mounted_at("promtail", dir),
+        volume,
+        "promtail reads the generator's volume"
+    );
+    let glob = promtail["scrape_configs"][0]["static_configs"][0]["labels"]["__path__"]
+        .as_str()
+        .expect("__path__");
+    assert!(glob.starts_with(&format!("{dir}/")), "{glob} under {dir}");
+    let positions = promtail["positions"]["filename"].as_str().expect("positions");
+    assert!(
+        stack
+            .mounts("promtail")
+            .iter()
+            .any(|(_, t)| positions.starts_with(&format!("{t}/"))),
+        "promtail's positions survive a restart"
+    );
+    // Prometheus: the repository's config and rules, side by side as the config names them;
+    // it scrapes ailogs' services on the image's port.
+    assert_eq!(
+        stack.mounted_at("prometheus", "/etc/prometheus/prometheus.yml"),
+        "./deploy/prometheus/prometheus.yml"
+    );
+    let prometheus = load("deploy/prometheus/prometheus.yml");
+    for rule_file in strings(&prometheus["rule_files"]) {
+        assert_eq!(
+            stack.mounted_at("prometheus", &format!("/etc/prometheus/{rule_file}")),
+            format!("./deploy/prometheus/{rule_file}")
+        );
+    }
+    let scraped: BTreeSet<String> = prometheus["scrape_configs"]
+        .as_array()
+        .expect("scrape_configs")
+        .iter()
+        .flat_map(|c| c["dns_sd_configs"].as_array().cloned().unwrap_or_default())
+        .flat_map(|d| {
+            assert_eq!(d["port"], 8080);
+            strings(&d["names"])
+        })
+        .collect();
+    let roles: BTreeSet<String> = ["api", "consumer"].map(String::from).into();
+    assert_eq!(scraped, roles);
+    // Grafana: provisioning and dashboards mounted where the provider looks.
+    assert_eq!(
+        stack.mounted_at("grafana", "/etc/grafana/provisioning"),
+        "./deploy/grafana/provisioning"
+    );
+    let providers = load("deploy/grafana/provisioning/dashboards/ailogs.yaml");
+    let path = providers["providers"][0]["options"]["path"]
+        .as_str()
+        .expect("provider path");
+    assert_eq!(stack.mounted_at("grafana", path), "./deploy/grafana/dashboards");
+    let datasources = load("deploy/grafana/provisioning/datasources/ailogs.yaml");
+    let grafana_env = stack.environment("grafana");
+    let mut uids = BTreeSet::new();
+    for ds in datasources["datasources"].as_array().expect("datasources") {
+        let url = ds["url"].as_str().expect("url");
+        assert!(hosts.contains(&host_of(url)), "datasource {url}: not a service");
+        uids.insert(ds["uid"].as_str().expect("uid").to_owned());
+        for secret in ds["secureJsonData"].as_object().into_iter().flatten().map(|(_, v)| v) {
+            let var = secret
+                .as_str()
+                .and_then(|s| s.strip_prefix('$'))
+                .expect("a secret from the environment");
+            assert!(grafana_env.contains_key(var), "grafana's environment lacks {var}");
+        }
+    }
+    for file in std::fs::read_dir(root().join("deploy/grafana/dashboards")).expect("dashboards") {
+        let path = file.expect("entry").path();
+        let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard")).expect("JSON");
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().expect("targets") {
+                let uid = target["datasource"]["uid"].as_str().expect("a datasource uid");
+                assert!(
+                    uids.contains(uid),
+                    "{}: {} uses datasource {uid}",
+                    path.display(),
+                    panel["title"]
+                );
+            }
+        }
+    }
+}
