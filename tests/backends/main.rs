@@ -2,6 +2,7 @@
 
 mod aggregates;
 mod billing;
+mod dashboards;
 mod env;
 mod exactly_once;
 mod insights;

@@ -1,6 +1,6 @@
 //! docker-compose.yml: valid by the Compose Specification schema, and everything it names
-//! exists: files, subcommands and their flags, configuration, variables, services, volumes,
-//! ports and hosts; Grafana's provisioning points at what compose runs.
+//! exists: files, subcommands and their flags, configuration, variables, services, volumes
+//! and ports. `Stack` reads it for the wiring checks too.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,36 +65,36 @@ fn interpolate(s: &str, env: &BTreeMap<String, String>) -> String {
     out
 }
 
-fn strings(v: &Value) -> Vec<String> {
+pub fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }
 
-fn host_of(url: &str) -> String {
+pub fn host_of(url: &str) -> String {
     let after = url.split_once("://").map_or(url, |(_, r)| r);
     let after = after.rsplit_once('@').map_or(after, |(_, r)| r);
     after.split([':', '/']).next().expect("a host").to_owned()
 }
 
-struct Stack {
+pub struct Stack {
     compose: Value,
     env: BTreeMap<String, String>,
 }
 
 impl Stack {
-    fn load() -> Stack {
+    pub fn load() -> Stack {
         Stack {
             compose: load(COMPOSE),
             env: env_example(),
         }
     }
 
-    fn services(&self) -> &serde_json::Map<String, Value> {
+    pub fn services(&self) -> &serde_json::Map<String, Value> {
         self.compose["services"].as_object().expect("services")
     }
 
-    fn service(&self, name: &str) -> &Value {
+    pub fn service(&self, name: &str) -> &Value {
         self.services().get(name).unwrap_or_else(|| panic!("no service {name}"))
     }
 
@@ -107,7 +107,7 @@ impl Stack {
     }
 
     /// Host names a container can reach: services and their network aliases.
-    fn hosts(&self) -> BTreeSet<String> {
+    pub fn hosts(&self) -> BTreeSet<String> {
         let mut hosts: BTreeSet<String> = self.services().keys().cloned().collect();
         for s in self.services().values() {
             if let Some(nets) = s["networks"].as_object() {
@@ -120,7 +120,7 @@ impl Stack {
     }
 
     /// (source, target) of each of a service's volumes.
-    fn mounts(&self, service: &str) -> Vec<(String, String)> {
+    pub fn mounts(&self, service: &str) -> Vec<(String, String)> {
         strings(&self.service(service)["volumes"])
             .iter()
             .map(|v| {
@@ -136,7 +136,7 @@ impl Stack {
     }
 
     /// The repository path bind-mounted at `target` in `service`.
-    fn mounted_at(&self, service: &str, target: &str) -> String {
+    pub fn mounted_at(&self, service: &str, target: &str) -> String {
         self.mounts(service)
             .into_iter()
             .find(|(_, t)| t == target)
@@ -144,7 +144,7 @@ impl Stack {
             .unwrap_or_else(|| panic!("{service} mounts nothing at {target}"))
     }
 
-    fn environment(&self, service: &str) -> std::collections::HashMap<String, String> {
+    pub fn environment(&self, service: &str) -> std::collections::HashMap<String, String> {
         self.service(service)["environment"]
             .as_object()
             .map(|m| {
@@ -161,7 +161,7 @@ impl Stack {
             .unwrap_or_default()
     }
 
-    fn command(&self, service: &str) -> Vec<String> {
+    pub fn command(&self, service: &str) -> Vec<String> {
         strings(&self.service(service)["command"])
             .iter()
             .map(|a| interpolate(a, &self.env))
@@ -307,123 +307,4 @@ fn volumes_depends_on_and_ports_name_what_exists() {
         api_ports.iter().any(|p| p.ends_with(&format!(":{listen_port}"))),
         "{api_ports:?} publishes the image's port {listen_port}"
     );
-}
-
-#[test]
-fn promtail_prometheus_and_grafana_are_wired_to_the_stack() {
-    let stack = Stack::load();
-    let hosts = stack.hosts();
-    // Promtail: the repository's config, at the path its command reads, with its clients on
-    // the stack, tailing the files the log generator writes.
-    let promtail_config = stack
-        .command("promtail")
-        .iter()
-        .find_map(|a| a.strip_prefix("-config.file=").map(str::to_owned))
-        .expect("promtail -config.file");
-    assert_eq!(stack.mounted_at("promtail", &promtail_config), "./promtail-config.yaml");
-    let promtail = load("promtail-config.yaml");
-    let clients: Vec<String> = promtail["clients"]
-        .as_array()
-        .expect("clients")
-        .iter()
-        .map(|c| c["url"].as_str().expect("url").to_owned())
-        .collect();
-    for url in &clients {
-        assert!(hosts.contains(&host_of(url)), "promtail pushes to {url}: not a service");
-    }
-    assert!(
-        clients
-            .iter()
-            .any(|u| u.ends_with("/loki/api/v1/push") && host_of(u) == "loki")
-    );
-    assert!(
-        clients
-            .iter()
-            .any(|u| u.contains(":8080/loki/api/v1/push") && host_of(u) != "loki")
-    );
-    let generator = stack.command("log-generator");
-    let dir = &generator[generator.iter().position(|a| a == "--dir").expect("--dir") + 1];
-    let volume = stack.mounted_at("log-generator", dir);
-    assert_eq!(
-        stack.mounted_at("promtail", dir),
-        volume,
-        "promtail reads the generator's volume"
-    );
-    let glob = promtail["scrape_configs"][0]["static_configs"][0]["labels"]["__path__"]
-        .as_str()
-        .expect("__path__");
-    assert!(glob.starts_with(&format!("{dir}/")), "{glob} under {dir}");
-    let positions = promtail["positions"]["filename"].as_str().expect("positions");
-    assert!(
-        stack
-            .mounts("promtail")
-            .iter()
-            .any(|(_, t)| positions.starts_with(&format!("{t}/"))),
-        "promtail's positions survive a restart"
-    );
-    // Prometheus: the repository's config and rules, side by side as the config names them;
-    // it scrapes ailogs' services on the image's port.
-    assert_eq!(
-        stack.mounted_at("prometheus", "/etc/prometheus/prometheus.yml"),
-        "./deploy/prometheus/prometheus.yml"
-    );
-    let prometheus = load("deploy/prometheus/prometheus.yml");
-    for rule_file in strings(&prometheus["rule_files"]) {
-        assert_eq!(
-            stack.mounted_at("prometheus", &format!("/etc/prometheus/{rule_file}")),
-            format!("./deploy/prometheus/{rule_file}")
-        );
-    }
-    let scraped: BTreeSet<String> = prometheus["scrape_configs"]
-        .as_array()
-        .expect("scrape_configs")
-        .iter()
-        .flat_map(|c| c["dns_sd_configs"].as_array().cloned().unwrap_or_default())
-        .flat_map(|d| {
-            assert_eq!(d["port"], 8080);
-            strings(&d["names"])
-        })
-        .collect();
-    let roles: BTreeSet<String> = ["api", "consumer"].map(String::from).into();
-    assert_eq!(scraped, roles);
-    // Grafana: provisioning and dashboards mounted where the provider looks.
-    assert_eq!(
-        stack.mounted_at("grafana", "/etc/grafana/provisioning"),
-        "./deploy/grafana/provisioning"
-    );
-    let providers = load("deploy/grafana/provisioning/dashboards/ailogs.yaml");
-    let path = providers["providers"][0]["options"]["path"]
-        .as_str()
-        .expect("provider path");
-    assert_eq!(stack.mounted_at("grafana", path), "./deploy/grafana/dashboards");
-    let datasources = load("deploy/grafana/provisioning/datasources/ailogs.yaml");
-    let grafana_env = stack.environment("grafana");
-    let mut uids = BTreeSet::new();
-    for ds in datasources["datasources"].as_array().expect("datasources") {
-        let url = ds["url"].as_str().expect("url");
-        assert!(hosts.contains(&host_of(url)), "datasource {url}: not a service");
-        uids.insert(ds["uid"].as_str().expect("uid").to_owned());
-        for secret in ds["secureJsonData"].as_object().into_iter().flatten().map(|(_, v)| v) {
-            let var = secret
-                .as_str()
-                .and_then(|s| s.strip_prefix('$'))
-                .expect("a secret from the environment");
-            assert!(grafana_env.contains_key(var), "grafana's environment lacks {var}");
-        }
-    }
-    for file in std::fs::read_dir(root().join("deploy/grafana/dashboards")).expect("dashboards") {
-        let path = file.expect("entry").path();
-        let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard")).expect("JSON");
-        for panel in dashboard["panels"].as_array().expect("panels") {
-            for target in panel["targets"].as_array().expect("targets") {
-                let uid = target["datasource"]["uid"].as_str().expect("a datasource uid");
-                assert!(
-                    uids.contains(uid),
-                    "{}: {} uses datasource {uid}",
-                    path.display(),
-                    panel["title"]
-                );
-            }
-        }
-    }
 }

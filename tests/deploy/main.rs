@@ -5,4 +5,5 @@
 mod compose;
 mod dockerfile;
 mod rules;
+mod wiring;
 mod yaml;
