@@ -79,14 +79,6 @@ async fn start_demo(db: &TestDb, kafka: &Kafka, dir: &Path) -> (Child, String) {
     (child, addr)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// Debian's prometheus, scraping `target` every second and evaluating the repository's rules.
 fn start_prometheus(target: &str, dir: &Path) -> (Child, String) {
     let config = dir.join("prometheus.yml");
@@ -101,7 +93,7 @@ fn start_prometheus(target: &str, dir: &Path) -> (Child, String) {
         ),
     )
     .expect("prometheus config");
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", crate::env::free_port());
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))

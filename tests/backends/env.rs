@@ -221,3 +221,13 @@ pub fn kafka_ingest_config(brokers: &str, spool: std::path::PathBuf) -> ailogs::
 pub fn spool_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("ailogs-test-spool-{}", uuid::Uuid::new_v4().simple()))
 }
+
+/// A port free now, for a child process to listen on (another process could take it first;
+/// the child then fails to bind and the test says so).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}

@@ -11,5 +11,6 @@ mod owners;
 mod patterns;
 mod rebalance;
 mod replicas;
+mod roles;
 mod spool;
 mod tenancy;
