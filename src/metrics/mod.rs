@@ -70,6 +70,11 @@ impl Metrics {
             reg(Box::new(g.clone()));
             g
         };
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            reg(Box::new(g.clone()));
+            g
+        };
         let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
             let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid metric");
             reg(Box::new(h.clone()));
@@ -185,28 +190,20 @@ impl Metrics {
             "ailogs_stream_lines_unpublished_total",
             "Committed lines this consumer could not queue for the stream's lines topic.",
         );
-        let partitions = IntGaugeVec::new(
-            Opts::new(
-                "ailogs_consumer_partitions",
-                "Partitions of the group's topic by state (consuming, caught_up, unowned, stalled), as checked by this consumer.",
-            ),
+        let partitions = gauge_vec(
+            "ailogs_consumer_partitions",
+            "Partitions of the group's topic by state (consuming, caught_up, unowned, stalled), as checked by this consumer.",
             &["state"],
-        )
-        .expect("valid gauge");
-        reg(Box::new(partitions.clone()));
+        );
         let consumer_lag_lines = gauge(
             "ailogs_consumer_lag_lines",
             "Lines in the group's topic not yet committed to Postgres, as checked by this consumer.",
         );
-        let partition_lag_lines = IntGaugeVec::new(
-            Opts::new(
-                "ailogs_consumer_partition_lag_lines",
-                "Lines of each partition of the group's topic not yet committed to Postgres, as checked by this consumer.",
-            ),
+        let partition_lag_lines = gauge_vec(
+            "ailogs_consumer_partition_lag_lines",
+            "Lines of each partition of the group's topic not yet committed to Postgres, as checked by this consumer.",
             &["partition"],
-        )
-        .expect("valid gauge");
-        reg(Box::new(partition_lag_lines.clone()));
+        );
         let loki_requests = counter(
             "ailogs_loki_reads_total",
             "Reads of a window's uncovered part from Loki, by outcome (ok, failed).",
