@@ -42,7 +42,9 @@ fn config_file(dir: &Path) -> std::path::PathBuf {
 
 /// Starts `ailogs demo` and returns it with its address, read from its banner.
 async fn start_demo(db: &TestDb, kafka: &Kafka, dir: &Path) -> (Child, String) {
+    // A clean environment: the test runner's AILOGS_TEST_* variables are not settings.
     let mut child = Command::new(env!("CARGO_BIN_EXE_ailogs"))
+        .env_clear()
         .args(["--config", config_file(dir).to_str().expect("path")])
         .args([
             "demo",
@@ -340,9 +342,9 @@ async fn every_dashboard_panel_and_rule_answers_with_data_from_a_running_ailogs(
         .create_topic(ailogs::kafka::ALERTS_TOPIC, 1, 1)
         .expect("alerts topic");
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_demo, addr) = start_demo(&db, &kafka, dir.path()).await;
+    let (demo, addr) = start_demo(&db, &kafka, dir.path()).await;
     let base = format!("http://{addr}");
-    let (_prometheus, prom) = start_prometheus(&addr, dir.path());
+    let (prometheus, prom) = start_prometheus(&addr, dir.path());
     let http = reqwest::Client::new();
     drive(&http, &base).await;
 
@@ -384,6 +386,6 @@ async fn every_dashboard_panel_and_rule_answers_with_data_from_a_running_ailogs(
         .expect("count")
         .get(0);
     assert!(usage_rows > 0);
-    drop(checked);
+    drop((checked, prometheus, demo));
     db.drop_db().await;
 }

@@ -16,7 +16,9 @@ use crate::env::{Kafka, TestDb, free_port};
 
 fn ailogs(db: &TestDb, kafka: &Kafka, dir: &Path, listen: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ailogs"));
-    cmd.env("AILOGS_KAFKA_BROKERS", &kafka.brokers)
+    // A clean environment: the test runner's AILOGS_TEST_* variables are not settings.
+    cmd.env_clear()
+        .env("AILOGS_KAFKA_BROKERS", &kafka.brokers)
         .env("AILOGS_DATABASE_URL", &db.url)
         .env("AILOGS_KAFKA__SPOOL_DIR", dir.join(format!("spool-{listen}")))
         .env("AILOGS_LISTEN", listen)
@@ -81,6 +83,7 @@ async fn migrate_serve_consume_and_simulate_run_as_the_stack_runs_them() {
     // simulate: files per service, every line one ailogs takes.
     let logs = dir.path().join("ai-apps");
     let simulate = Command::new(env!("CARGO_BIN_EXE_ailogs"))
+        .env_clear()
         .args(["simulate", "--rate", "50", "--duration-s", "2", "--dir"])
         .arg(&logs)
         .output()
