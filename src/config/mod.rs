@@ -121,12 +121,9 @@ impl Config {
             return Err("views.max_lines must be at least 1".into());
         }
         if let Some(url) = &self.loki_url
-            && !url.starts_with("http://")
+            && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            // This build has no TLS client: reach an https Loki through a local proxy.
-            return Err(format!(
-                "loki_url must be an http:// URL (https is not built yet), not {url:?}"
-            ));
+            return Err(format!("loki_url must be an http:// or https:// URL, not {url:?}"));
         }
         if self.loki.attempts == 0 || self.loki.split_hours == 0 || self.loki.max_lines == 0 {
             return Err("loki.attempts, loki.split_hours and loki.max_lines must be at least 1".into());

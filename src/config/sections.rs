@@ -313,6 +313,9 @@ pub struct LokiConfig {
     pub password: Option<crate::secret::Secret>,
     /// Sent as `Authorization: Bearer` (instead of basic auth).
     pub bearer_token: Option<crate::secret::Secret>,
+    /// For an https Loki signed by a private CA: a PEM file of CA certificates trusted besides
+    /// the system's.
+    pub ca_file: Option<std::path::PathBuf>,
     /// One request's timeout.
     pub timeout_ms: u64,
     /// Attempts per request when Loki answers 429 or 5xx or does not answer.
@@ -362,6 +365,7 @@ impl Default for LokiConfig {
             username: None,
             password: None,
             bearer_token: None,
+            ca_file: None,
             timeout_ms: 10_000,
             attempts: 3,
             service_label: "service_name".into(),

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ailogs_pipeline::loki::query_range::{LokiEntry, max_entries_limit, parse_streams};
+use anyhow::Context;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
@@ -52,10 +53,23 @@ struct CallLog {
 
 impl LokiClient {
     pub fn new(base: &str, config: &LokiConfig) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
-            .connect_timeout(Duration::from_millis(config.timeout_ms.min(3_000)))
-            .build()?;
+            .connect_timeout(Duration::from_millis(config.timeout_ms.min(3_000)));
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path).with_context(|| format!("loki.ca_file {}", path.display()))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("loki.ca_file {}: not PEM certificates", path.display()))?;
+            anyhow::ensure!(
+                !certificates.is_empty(),
+                "loki.ca_file {}: no certificate in it",
+                path.display()
+            );
+            for certificate in certificates {
+                http = http.add_root_certificate(certificate);
+            }
+        }
+        let http = http.build()?;
         Ok(LokiClient {
             http,
             base: base.trim_end_matches('/').to_owned(),

@@ -56,10 +56,56 @@ pub struct Fake {
 pub struct FakeLoki {
     pub addr: SocketAddr,
     pub fake: Arc<Fake>,
+    scheme: &'static str,
 }
 
 impl FakeLoki {
     pub async fn start(max_entries: usize, tenant: Option<&str>) -> Self {
+        let (fake, app) = Self::app(max_entries, tenant);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeLoki {
+            addr,
+            fake,
+            scheme: "http",
+        }
+    }
+
+    /// Behind TLS, with a certificate for `localhost` signed by a CA of its own (as a private
+    /// CA signs an internal Loki); returns the CA's certificate as PEM.
+    pub async fn start_tls(max_entries: usize) -> (Self, String) {
+        let (fake, app) = Self::app(max_entries, None);
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "fake Loki test CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .signed_by(&key, &ca)
+            .expect("certificate");
+        let config =
+            axum_server::tls_rustls::RustlsConfig::from_pem(cert.pem().into_bytes(), key.serialize_pem().into_bytes())
+                .await
+                .expect("TLS config");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let server = axum_server::from_tcp_rustls(listener, config).expect("TLS server");
+        tokio::spawn(async move { server.serve(app.into_make_service()).await });
+        let fake = FakeLoki {
+            addr,
+            fake,
+            scheme: "https",
+        };
+        (fake, ca.pem())
+    }
+
+    fn app(max_entries: usize, tenant: Option<&str>) -> (Arc<Fake>, Router) {
         let fake = Arc::new(Fake {
             streams: Mutex::new(Vec::new()),
             max_entries,
@@ -72,14 +118,15 @@ impl FakeLoki {
             .route("/loki/api/v1/query_range", get(query_range))
             .route("/loki/api/v1/labels", get(labels))
             .with_state(Arc::clone(&fake));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        FakeLoki { addr, fake }
+        (fake, app)
     }
 
+    /// Over TLS the name is `localhost`, the name its certificate holds.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.scheme {
+            "https" => format!("https://localhost:{}", self.addr.port()),
+            _ => format!("http://{}", self.addr),
+        }
     }
 
     /// Adds entries to the stream with these labels (created if new).
