@@ -17,6 +17,11 @@ pub struct QueryParams {
     /// How far back from now: `15m`, `1h` (default), `7d`; at most 30d.
     #[param(pattern = r"^([1-9][0-9]{0,5}s|[1-9][0-9]{0,3}m|[1-9][0-9]?h|[1-6][0-9]{2}h|([1-9]|[12][0-9]|30)d)$")]
     time_range: Option<String>,
+    /// An absolute window's start: RFC 3339, Unix seconds or Unix nanoseconds. Not with
+    /// `time_range`; to now without `end`.
+    start: Option<String>,
+    /// An absolute window's end (same formats): with `start`, or with `time_range` back from it.
+    end: Option<String>,
     correlation_id: Option<String>,
     conversation_id: Option<String>,
     session_id: Option<String>,

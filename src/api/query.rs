@@ -43,7 +43,7 @@ pub async fn query(
     let mut spec = QuerySpec::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     super::auth::scope_query(&caller, &mut spec)?;
     let now = now_ns();
-    let window = Window::for_query(now, &spec);
+    let window = spec.window(now)?;
     // Redis holds every partition's lines, whichever process consumed them: read it first.
     let mut missing: Vec<&str> = Vec::new();
     let from_redis: Option<Vec<Arc<Enriched>>> = match &state.redis {
@@ -85,7 +85,8 @@ pub async fn query(
     let loki_configured = state.loki.is_some();
     let sources = fallback::envelope(&plan, &loki, loki_configured, spec.verbosity == Verbosity::Detailed);
     let loki_truncated = loki.truncated().map(str::to_owned);
-    let time_range = spec.time_range.clone();
+    // An absolute window (`start`) has no range back from now.
+    let time_range = spec.start_ns.is_none().then(|| spec.time_range.clone());
     let outcome = tokio::task::spawn_blocking(move || {
         let _scan_permit = scan_permit;
         let with_context = spec.context_lines() > 0;

@@ -28,6 +28,10 @@ pub struct QueryLogs {
     pub services: Option<Vec<String>>,
     /// How far back: 15m, 1h (default), 7d.
     pub time_range: Option<String>,
+    /// An absolute window instead (RFC 3339, e.g. 2026-12-03T10:00:00Z): from `start` to
+    /// `end` (or now); or `time_range` back from `end`.
+    pub start: Option<String>,
+    pub end: Option<String>,
     pub correlation_id: Option<String>,
     pub conversation_id: Option<String>,
     pub session_id: Option<String>,

@@ -44,6 +44,8 @@ pub async fn query_logs(api: &Api, key: &Caller, p: QueryLogs) -> Result<ToolAns
     let mut q = vec![("limit", limit.to_string()), ("verbosity", "standard".to_owned())];
     push(&mut q, "mode", &p.mode);
     push(&mut q, "time_range", &p.time_range);
+    push(&mut q, "start", &p.start);
+    push(&mut q, "end", &p.end);
     push(&mut q, "correlation_id", &p.correlation_id);
     push(&mut q, "conversation_id", &p.conversation_id);
     push(&mut q, "session_id", &p.session_id);

@@ -18,3 +18,4 @@ mod stream_access;
 mod tenancy;
 mod tenancy_live;
 mod usage;
+mod windows;

@@ -8,6 +8,7 @@ mod render;
 mod selection;
 pub mod spec;
 mod summary;
+mod window;
 
 pub use digest::{ConversationTotals, Digest, DigestBuilder, GroupDigest, LatencyRow, operation, sort_latency};
 pub use engine::{RankKey, duration_bits, error_shape, group_key, matches, rank_key, run, scan, selected_by_mode};

@@ -18,21 +18,6 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window of `spec.time_range` ending at `now_ns`; unbounded for an id lookup that
-    /// gives no `time_range` (a request is found however long ago it ran).
-    pub fn for_query(now_ns: i64, spec: &QuerySpec) -> Self {
-        if spec.scoped_to_id() && !spec.time_range_given {
-            return Window::UNBOUNDED;
-        }
-        let range_ns = i64::try_from(spec.time_range_s)
-            .unwrap_or(i64::MAX / 2)
-            .saturating_mul(1_000_000_000);
-        Window {
-            start_ns: now_ns.saturating_sub(range_ns),
-            end_ns: now_ns,
-        }
-    }
-
     pub const UNBOUNDED: Window = Window {
         start_ns: i64::MIN,
         end_ns: i64::MAX,

@@ -78,6 +78,9 @@ pub struct QuerySpec {
     pub time_range_s: u64,
     /// Whether `time_range` was given, rather than defaulted.
     pub time_range_given: bool,
+    /// An absolute window's bounds, Unix ns (`start`, `end`): see `window`.
+    pub start_ns: Option<i64>,
+    pub end_ns: Option<i64>,
     pub correlation_id: Option<String>,
     pub conversation_id: Option<String>,
     pub session_id: Option<String>,
@@ -107,6 +110,8 @@ impl Default for QuerySpec {
             time_range: "1h".into(),
             time_range_s: 3600,
             time_range_given: false,
+            start_ns: None,
+            end_ns: None,
             correlation_id: None,
             conversation_id: None,
             session_id: None,
@@ -157,6 +162,8 @@ pub const PARAMS: &[&str] = &[
     "mode",
     "services",
     "time_range",
+    "start",
+    "end",
     "correlation_id",
     "conversation_id",
     "session_id",
@@ -196,6 +203,7 @@ impl QuerySpec {
             seen.push(name);
             spec.set(name, value)?;
         }
+        spec.check_window()?;
         Ok(spec)
     }
 
@@ -234,6 +242,8 @@ impl QuerySpec {
                 self.time_range = value.to_owned();
                 self.time_range_given = true;
             }
+            "start" => self.start_ns = Some(super::window::instant(name, value)?),
+            "end" => self.end_ns = Some(super::window::instant(name, value)?),
             "context_window" => self.context_window_s = duration(name, value, MAX_TIME_RANGE_S)?,
             "correlation_id" => self.correlation_id = Some(id(name, value)?),
             "conversation_id" => self.conversation_id = Some(id(name, value)?),
@@ -402,7 +412,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-fn clip(s: &str) -> &str {
+pub(super) fn clip(s: &str) -> &str {
     crate::normalize::level::prefix(s, 64)
 }
 

@@ -34,10 +34,10 @@ pub fn summary(spec: &QuerySpec, d: &Digest, slowest: Option<&Enriched>) -> Stri
         spec.services.join(", ")
     };
     if n == 0 {
-        let when = if spec.scoped_to_id() && !spec.time_range_given {
+        let when = if spec.scoped_to_id() && !spec.time_range_given && !spec.is_absolute() {
             "among all retained lines".to_owned()
         } else {
-            format!("in the last {}", spec.time_range)
+            spec.window_phrase()
         };
         return format!("No matching lines {when} for {scope}.");
     }
@@ -51,16 +51,16 @@ pub fn summary(spec: &QuerySpec, d: &Digest, slowest: Option<&Enriched>) -> Stri
         Mode::Errors => {
             let fatal = d.levels[Level::Fatal as usize];
             format!(
-                "{n} error lines ({fatal} fatal) in the last {}: {services}.{top}",
-                spec.time_range
+                "{n} error lines ({fatal} fatal) {}: {services}.{top}",
+                spec.window_phrase()
             )
         }
         Mode::Troubleshoot => {
             let errors = d.errors();
             format!(
-                "{n} lines at {} or above in the last {} ({errors} errors, {} warnings): {services}.{top}",
+                "{n} lines at {} or above {} ({errors} errors, {} warnings): {services}.{top}",
                 spec.min_level(),
-                spec.time_range,
+                spec.window_phrase(),
                 n - errors,
             )
         }
@@ -76,22 +76,25 @@ pub fn summary(spec: &QuerySpec, d: &Digest, slowest: Option<&Enriched>) -> Stri
                 })
                 .unwrap_or_default();
             format!(
-                "{n} timed operations in the last {}, {} at or over {SLOW_MS} ms.{slowest}",
-                spec.time_range, d.slow,
+                "{n} timed operations {}, {} at or over {SLOW_MS} ms.{slowest}",
+                spec.window_phrase(),
+                d.slow,
             )
         }
         Mode::Audit => {
             let cats: Vec<String> = d.audit.iter().map(|(c, k)| format!("{c} {k}")).collect();
             format!(
-                "{n} audit events in the last {}: {}. Services: {services}.",
-                spec.time_range,
+                "{n} audit events {}: {}. Services: {services}.",
+                spec.window_phrase(),
                 cats.join(", "),
             )
         }
         Mode::Conversation => {
             format!(
-                "{} conversations with {n} lines in the last {}; {} with errors.",
-                d.conversation_count, spec.time_range, d.conversations_failing
+                "{} conversations with {n} lines {}; {} with errors.",
+                d.conversation_count,
+                spec.window_phrase(),
+                d.conversations_failing
             )
         }
     }

@@ -81,6 +81,9 @@ pub struct ExportRequest {
     pub services: Option<Vec<String>>,
     /// How far back from now: `15m`, `6h`, `7d`. Default 1h.
     pub time_range: Option<String>,
+    /// An absolute window, as `/query` takes it: RFC 3339, Unix seconds or nanoseconds.
+    pub start: Option<String>,
+    pub end: Option<String>,
     pub correlation_id: Option<String>,
     pub conversation_id: Option<String>,
     pub session_id: Option<String>,
@@ -107,6 +110,8 @@ impl ExportRequest {
         let single = [
             ("mode", &self.mode),
             ("time_range", &self.time_range),
+            ("start", &self.start),
+            ("end", &self.end),
             ("correlation_id", &self.correlation_id),
             ("conversation_id", &self.conversation_id),
             ("session_id", &self.session_id),
@@ -169,7 +174,7 @@ pub async fn export(
     super::auth::scope_query(&caller, &mut spec)?;
     let columns = Column::parse_list(request.fields.as_deref().unwrap_or_default())?;
     let now = now_ns();
-    let window = Window::for_query(now, &spec);
+    let window = spec.window(now)?;
     let permit = Arc::clone(&state.scans)
         .try_acquire_owned()
         .map_err(|_| super::error::busy("retry shortly"))?;
