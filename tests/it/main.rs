@@ -7,6 +7,7 @@ mod export;
 mod fake_loki;
 mod harness;
 mod loki;
+mod loki_masking;
 mod loki_tls;
 mod ops;
 mod patterns;
