@@ -8,6 +8,7 @@ mod render;
 mod selection;
 pub mod spec;
 mod summary;
+mod values;
 mod window;
 
 pub use digest::{ConversationTotals, Digest, DigestBuilder, GroupDigest, LatencyRow, operation, sort_latency};

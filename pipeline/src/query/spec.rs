@@ -5,6 +5,9 @@ use serde::Serialize;
 
 use crate::record::Level;
 
+use super::values::{MAX_ID_LEN, clip, id, instant, number, one_of};
+pub use super::values::{ParamError, boolean, duration, unknown_param_in};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -133,28 +136,9 @@ impl Default for QuerySpec {
     }
 }
 
-/// A parameter that could not be accepted: which one, why, and what would work.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ParamError {
-    pub field: String,
-    pub message: String,
-    pub suggestion: String,
-}
-
-impl ParamError {
-    pub fn new(field: &str, message: impl Into<String>, suggestion: impl Into<String>) -> Self {
-        ParamError {
-            field: field.to_owned(),
-            message: message.into(),
-            suggestion: suggestion.into(),
-        }
-    }
-}
-
 pub const MAX_LIMIT: usize = 10_000;
 pub const MAX_CONTEXT: usize = 50;
 pub const MAX_TIME_RANGE_S: u64 = 30 * 86_400;
-const MAX_ID_LEN: usize = 256;
 const MAX_EXCLUSIONS: usize = 20;
 const MAX_PATTERN_LEN: usize = 512;
 
@@ -242,8 +226,8 @@ impl QuerySpec {
                 self.time_range = value.to_owned();
                 self.time_range_given = true;
             }
-            "start" => self.start_ns = Some(super::window::instant(name, value)?),
-            "end" => self.end_ns = Some(super::window::instant(name, value)?),
+            "start" => self.start_ns = Some(instant(name, value)?),
+            "end" => self.end_ns = Some(instant(name, value)?),
             "context_window" => self.context_window_s = duration(name, value, MAX_TIME_RANGE_S)?,
             "correlation_id" => self.correlation_id = Some(id(name, value)?),
             "conversation_id" => self.conversation_id = Some(id(name, value)?),
@@ -382,212 +366,6 @@ fn unknown_param(key: &str) -> ParamError {
     unknown_param_in(key, PARAMS)
 }
 
-/// An unknown parameter, with the closest of `known` suggested.
-pub fn unknown_param_in(key: &str, known: &[&str]) -> ParamError {
-    let close = known.iter().find(|p| similar(p, key));
-    let suggestion = match close {
-        Some(p) => format!("did you mean `{p}`?"),
-        None => format!("known parameters: {}", known.join(", ")),
-    };
-    ParamError::new(key, format!("unknown parameter `{}`", clip(key)), suggestion)
-}
-
-/// Same letters give or take a plural, a separator or one edit: enough to catch typos.
-fn similar(known: &str, given: &str) -> bool {
-    let fold = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
-    let (a, b) = (fold(known), fold(given));
-    a == b || a.trim_end_matches('s') == b.trim_end_matches('s') || edit_distance(&a, &b) <= 2
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-pub(super) fn clip(s: &str) -> &str {
-    crate::normalize::level::prefix(s, 64)
-}
-
-fn one_of<T: Copy>(field: &str, value: &str, options: &[(&str, T)]) -> Result<T, ParamError> {
-    options
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(value))
-        .map(|(_, v)| *v)
-        .ok_or_else(|| {
-            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-            ParamError::new(
-                field,
-                format!("unknown value `{}`", clip(value)),
-                format!("use one of {}", names.join(", ")),
-            )
-        })
-}
-
-pub fn boolean(field: &str, value: &str) -> Result<bool, ParamError> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(ParamError::new(
-            field,
-            format!("`{}` is not a boolean", clip(value)),
-            "use true or false",
-        )),
-    }
-}
-
-fn number(field: &str, value: &str, min: usize, max: usize) -> Result<usize, ParamError> {
-    match value.parse::<usize>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ParamError::new(
-            field,
-            format!("`{}` is not a whole number from {min} to {max}", clip(value)),
-            format!("pass a number from {min} to {max}"),
-        )),
-    }
-}
-
-/// `^[0-9]+[smhd]$`, at least one second, at most `max_s`.
-pub fn duration(field: &str, value: &str, max_s: u64) -> Result<u64, ParamError> {
-    let bad = || {
-        ParamError::new(
-            field,
-            format!("`{}` is not a duration like 15m, 1h or 7d", clip(value)),
-            format!("use digits followed by s, m, h or d, at most {}d", max_s / 86_400),
-        )
-    };
-    let unit = match value.bytes().last() {
-        Some(b's') => 1,
-        Some(b'm') => 60,
-        Some(b'h') => 3600,
-        Some(b'd') => 86_400,
-        _ => return Err(bad()),
-    };
-    let digits = &value[..value.len() - 1];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 9 {
-        return Err(bad());
-    }
-    let secs = digits.parse::<u64>().map_err(|_| bad())? * unit;
-    if secs == 0 || secs > max_s {
-        return Err(bad());
-    }
-    Ok(secs)
-}
-
-fn id(field: &str, value: &str) -> Result<String, ParamError> {
-    if value.is_empty() || value.len() > MAX_ID_LEN || value.chars().any(char::is_control) {
-        return Err(ParamError::new(
-            field,
-            "must be 1 to 256 printable characters",
-            "pass the id as it appears in the logs",
-        ));
-    }
-    Ok(value.to_owned())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(q: &[(&str, &str)]) -> Result<QuerySpec, ParamError> {
-        QuerySpec::from_params(q.iter().copied())
-    }
-
-    #[test]
-    fn defaults_and_values() {
-        let spec = parse(&[
-            ("mode", "errors"),
-            ("services", "api, worker"),
-            ("services", "api"),
-            ("time_range", "15m"),
-            ("limit", "5"),
-        ])
-        .expect("valid");
-        assert_eq!(spec.mode, Mode::Errors);
-        assert_eq!(spec.services, vec!["api", "worker"]);
-        assert_eq!(spec.time_range_s, 900);
-        assert_eq!(spec.limit, 5);
-        assert_eq!(spec.min_level(), Level::Error);
-        let t = parse(&[]).expect("defaults");
-        assert_eq!(
-            (t.mode, t.min_level(), t.context_lines()),
-            (Mode::Troubleshoot, Level::Warn, 2)
-        );
-    }
-
-    #[test]
-    fn errors_name_the_field() {
-        for (q, field) in [
-            (vec![("mode", "debugging")], "mode"),
-            (vec![("time_range", "1w")], "time_range"),
-            (vec![("time_range", "0h")], "time_range"),
-            (vec![("time_range", "31d")], "time_range"),
-            (vec![("context_window", "31d")], "context_window"),
-            (vec![("limit", "0")], "limit"),
-            (vec![("limit", "10001")], "limit"),
-            (vec![("include_context", "51")], "include_context"),
-            (vec![("severity_threshold", "loud")], "severity_threshold"),
-            (vec![("exclude_patterns", "re:(unclosed")], "exclude_patterns"),
-            (vec![("format", "xml")], "format"),
-            (vec![("deduplicate", "maybe")], "deduplicate"),
-            (vec![("mode", "errors"), ("mode", "audit")], "mode"),
-            (vec![("correlation_id", "")], "correlation_id"),
-        ] {
-            let err = parse(&q).expect_err("invalid");
-            assert_eq!(err.field, field, "{q:?}");
-            assert!(!err.suggestion.is_empty());
-        }
-    }
-
-    /// The README promises `context_window` takes what `time_range` takes.
-    #[test]
-    fn context_window_takes_the_values_time_range_takes() {
-        for value in ["30s", "5m", "12h", "30d"] {
-            let spec = parse(&[("context_window", value), ("time_range", value)]).expect(value);
-            assert_eq!(spec.context_window_s, spec.time_range_s, "{value}");
-        }
-    }
-
-    #[test]
-    fn unknown_parameters_get_a_suggestion() {
-        let err = parse(&[("service", "api")]).expect_err("unknown");
-        assert_eq!(err.field, "service");
-        assert!(err.suggestion.contains("`services`"), "{}", err.suggestion);
-        let err = parse(&[("zzz", "1")]).expect_err("unknown");
-        assert!(err.suggestion.contains("known parameters"));
-    }
-
-    #[test]
-    fn exclusions_literal_and_regex() {
-        let spec = parse(&[
-            ("exclude_patterns", "Health,metrics"),
-            ("exclude_patterns", "re:^GET /ready$"),
-        ])
-        .expect("valid");
-        assert_eq!(spec.exclude.len(), 3);
-        assert!(spec.exclude[0].matches("GET /HEALTH 200"));
-        assert!(spec.exclude[2].matches("GET /ready"));
-        assert!(!spec.exclude[2].matches("GET /ready now"));
-    }
-
-    #[test]
-    fn threshold_never_lowers_the_errors_floor() {
-        let spec = parse(&[("mode", "errors"), ("severity_threshold", "info")]).expect("valid");
-        assert_eq!(spec.min_level(), Level::Error);
-        let spec = parse(&[("mode", "errors"), ("severity_threshold", "fatal")]).expect("valid");
-        assert_eq!(spec.min_level(), Level::Fatal);
-        let spec = parse(&[("severity_threshold", "debug")]).expect("valid");
-        assert_eq!(
-            spec.min_level(),
-            Level::Debug,
-            "troubleshoot's warn floor is only a default"
-        );
-    }
-}
+#[path = "spec_tests.rs"]
+mod tests;

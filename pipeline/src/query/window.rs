@@ -3,40 +3,13 @@
 //! nanoseconds as Loki takes them.
 
 use super::selection::Window;
-use super::spec::{MAX_TIME_RANGE_S, ParamError, QuerySpec, clip};
+use super::spec::{MAX_TIME_RANGE_S, QuerySpec};
+use super::values::ParamError;
+#[cfg(test)]
+use super::values::instant;
 use crate::normalize::time::format_rfc3339;
 
 const NS: i64 = 1_000_000_000;
-
-/// `start` or `end`: an instant, Unix ns.
-pub(super) fn instant(field: &str, value: &str) -> Result<i64, ParamError> {
-    let bad = || {
-        ParamError::new(
-            field,
-            format!("`{}` is not a time", clip(value)),
-            "pass RFC 3339 (2026-12-03T10:00:00Z), Unix seconds (1764756000, a fraction allowed) or Unix nanoseconds",
-        )
-    };
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
-        return t.timestamp_nanos_opt().ok_or_else(bad);
-    }
-    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(fraction) {
-        return Err(bad());
-    }
-    match (whole.len(), fraction.len()) {
-        // Seconds: up to the year 5138.
-        (1..=11, 0..=9) => {
-            let s: i64 = whole.parse().map_err(|_| bad())?;
-            let frac: i64 = format!("{fraction:0<9}").parse().map_err(|_| bad())?;
-            Ok(s * NS + frac)
-        }
-        // Nanoseconds, as Loki's own `start` and `end` take them.
-        (16..=19, 0) => whole.parse().map_err(|_| bad()),
-        _ => Err(bad()),
-    }
-}
 
 impl QuerySpec {
     /// Whether the window is given by `start` or `end` rather than back from now.
