@@ -98,7 +98,13 @@ async fn twelve_thousand_lines_page_past_the_cap_with_the_total_right_and_are_ca
     c.loki.tenant = Some("team-a".into());
     let app = TestApp::with_config(c).await;
 
-    let q = "/api/v1/ai_logs/query?services=api&time_range=2h&limit=5";
+    // A fixed window: a `time_range` window moves with the clock, and two reads on either side
+    // of a minute boundary ask Loki for different (minute-aligned) parts, each cached apart.
+    let q = &format!(
+        "/api/v1/ai_logs/query?services=api&start={}&end={}&limit=5",
+        (now - 7_200 * S) / S,
+        now / S + 1
+    );
     let (status, body) = app.get_json(q).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["source"], "loki", "{body}");
@@ -445,7 +451,12 @@ async fn with_redis_loki_answers_are_cached_there_for_every_replica() {
     };
     let a = TestApp::with_config(replica(&loki)).await;
     let b = TestApp::with_config(replica(&loki)).await;
-    let q = "/api/v1/ai_logs/query?services=api&time_range=3h";
+    // A fixed window, so both reads ask for the same part (see the paging test).
+    let q = &format!(
+        "/api/v1/ai_logs/query?services=api&start={}&end={}",
+        (now - 10_800 * S) / S,
+        now / S + 1
+    );
     let (_, first) = a.get_json(q).await;
     assert_eq!(first["total_matched"], 50, "{first}");
     assert_eq!(window(&first, "loki")["cached"], false);
